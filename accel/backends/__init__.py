@@ -1,0 +1,52 @@
+"""The backend registry: one module per backend, imported on first use so that `import accel`
+stays light (wgpu and wasmtime load only when their backend is first asked for)."""
+
+from __future__ import annotations
+
+import importlib
+import threading
+
+from .._selection import BACKENDS
+from ._base import Backend
+
+_MODULES = {"gpu": "accel.backends.gpu", "simd": "accel.backends.simd", "cpu": "accel.backends.cpu"}
+_instances: dict[str, Backend] = {}
+_lock = threading.Lock()
+
+
+class Missing:
+    """Stands for a backend whose module failed to import: never available, says why."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name = name
+        self._reason = reason
+
+    def unavailable_reason(self) -> str | None:
+        return self._reason
+
+    def details(self) -> dict:
+        return {}
+
+
+def get(name: str) -> Backend:
+    """The backend object for a name of BACKENDS, created on first use."""
+    backend = _instances.get(name)
+    if backend is not None:
+        return backend
+    with _lock:
+        backend = _instances.get(name)
+        if backend is None:
+            try:
+                module = importlib.import_module(_MODULES[name])
+                backend = module.create()
+            except ImportError as e:
+                backend = Missing(  # type: ignore[assignment]
+                    name,
+                    f"its Python module failed to import ({e}); reinstall accel with "
+                    "`pip install --force-reinstall accel`",
+                )
+            _instances[name] = backend
+    return backend
+
+
+__all__ = ["BACKENDS", "Backend", "get"]

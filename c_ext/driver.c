@@ -1,0 +1,231 @@
+/* driver.c: the public entry points of the `cpu` backend. It picks the instruction set once at
+ * load (or when told to), splits large work into tasks for the pool and calls the serial
+ * kernels of the chosen instruction set on each piece.
+ *
+ * Determinism: every split is along output elements (rows or columns of C, chunks of y), or,
+ * for dot, into chunks whose size depends on n alone, summed in a fixed order. So the bits of
+ * a result never depend on how many threads ran or whether the pool was busy.
+ */
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "accel_cpu.h"
+#include "internal.h"
+
+/* Best first. */
+static const accel_kernels *const isas[] = {
+#if defined(__x86_64__) || defined(_M_X64)
+    &accel_kernels_avx512,
+    &accel_kernels_avx2,
+#endif
+    &accel_kernels_baseline,
+};
+#define ISA_COUNT ((int)(sizeof isas / sizeof isas[0]))
+
+static _Atomic int current_isa = ISA_COUNT - 1;
+
+int accel_isa_count(void) { return ISA_COUNT; }
+
+const char *accel_isa_name(int index)
+{
+    return index >= 0 && index < ISA_COUNT ? isas[index]->name : "";
+}
+
+int accel_isa_supported(int index)
+{
+    if (index < 0 || index >= ISA_COUNT)
+        return 0;
+#if defined(__x86_64__) || defined(_M_X64)
+    __builtin_cpu_init();
+    if (isas[index] == &accel_kernels_avx512)
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+               __builtin_cpu_supports("bmi2");
+    if (isas[index] == &accel_kernels_avx2)
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+               __builtin_cpu_supports("bmi2");
+#endif
+    return 1;
+}
+
+int accel_isa_current(void) { return atomic_load(&current_isa); }
+
+int accel_isa_select(int index)
+{
+    if (!accel_isa_supported(index))
+        return -1;
+    atomic_store(&current_isa, index);
+    return 0;
+}
+
+__attribute__((constructor)) static void choose_best_isa(void)
+{
+    for (int i = 0; i < ISA_COUNT; i++)
+        if (accel_isa_supported(i)) {
+            atomic_store(&current_isa, i);
+            return;
+        }
+}
+
+static const accel_kernels *kernels(void) { return isas[atomic_load(&current_isa)]; }
+
+/* ------------------------------------------------------------------------------------------ */
+/* matmul: tasks are (batch item, tile of C); a tile is a band of rows or of columns           */
+
+#define GEMM_PARALLEL_FLOPS (1 << 21) /* below, waking a thread costs more than it saves */
+#define ROW_ALIGN 48                  /* multiple of every MR */
+#define COL_ALIGN 64                  /* multiple of every NR */
+
+#define GEMM_DRIVER(TS, T)                                                                     \
+    typedef struct {                                                                           \
+        int (*gemm)(int64_t, int64_t, int64_t, const T *, int64_t, const T *, int64_t, T *,   \
+                    int64_t);                                                                  \
+        const T *a, *b;                                                                        \
+        T *c;                                                                                  \
+        int64_t m, n, k, a_stride, b_stride, tiles, tile_rows, tile_cols;                      \
+        atomic_int failed;                                                                     \
+    } gemm_job_##TS;                                                                           \
+                                                                                               \
+    static void gemm_task_##TS(void *ctx, int64_t task)                                       \
+    {                                                                                          \
+        gemm_job_##TS *j = ctx;                                                                \
+        int64_t item = task / j->tiles, tile = task % j->tiles;                                \
+        int64_t r0 = 0, r1 = j->m, c0 = 0, c1 = j->n;                                          \
+        if (j->tile_rows) {                                                                    \
+            r0 = tile * j->tile_rows;                                                          \
+            r1 = r0 + j->tile_rows < j->m ? r0 + j->tile_rows : j->m;                          \
+        } else {                                                                               \
+            c0 = tile * j->tile_cols;                                                          \
+            c1 = c0 + j->tile_cols < j->n ? c0 + j->tile_cols : j->n;                          \
+        }                                                                                      \
+        const T *a = j->a + item * j->a_stride + r0 * j->k;                                    \
+        const T *b = j->b + item * j->b_stride + c0;                                           \
+        T *c = j->c + item * j->m * j->n + r0 * j->n + c0;                                     \
+        if (j->gemm(r1 - r0, c1 - c0, j->k, a, j->k, b, j->n, c, j->n) != 0)                   \
+            atomic_store(&j->failed, 1);                                                       \
+    }                                                                                          \
+                                                                                               \
+    int accel_matmul_##TS(const T *a, const T *b, T *c, int64_t batch, int64_t m, int64_t n,   \
+                          int64_t k, int64_t a_batch_stride, int64_t b_batch_stride)           \
+    {                                                                                          \
+        gemm_job_##TS j = {kernels()->gemm_##TS, a, b, c, m, n, k, a_batch_stride,             \
+                           b_batch_stride, 1, 0, 0, 0};                                        \
+        int threads = accel_get_num_threads();                                                 \
+        double flops = 2.0 * (double)m * (double)n * (double)k;                                \
+        if (threads > 1 && flops * (double)batch >= GEMM_PARALLEL_FLOPS &&                     \
+            (batch < 2 * threads || flops >= 8.0 * GEMM_PARALLEL_FLOPS)) {                     \
+            /* split each item into bands along the longer side of C */                        \
+            int64_t want = threads;                                                            \
+            if (m >= n) {                                                                      \
+                int64_t rows = (m + want - 1) / want;                                          \
+                j.tile_rows = (rows + ROW_ALIGN - 1) / ROW_ALIGN * ROW_ALIGN;                  \
+                j.tiles = (m + j.tile_rows - 1) / j.tile_rows;                                 \
+            } else {                                                                           \
+                int64_t cols = (n + want - 1) / want;                                          \
+                j.tile_cols = (cols + COL_ALIGN - 1) / COL_ALIGN * COL_ALIGN;                  \
+                j.tiles = (n + j.tile_cols - 1) / j.tile_cols;                                 \
+            }                                                                                  \
+            if (j.tiles == 1) {                                                                \
+                j.tile_rows = 0;                                                               \
+                j.tile_cols = 0;                                                               \
+            }                                                                                  \
+        }                                                                                      \
+        if (flops * (double)batch >= GEMM_PARALLEL_FLOPS)                                      \
+            accel_parallel_for(gemm_task_##TS, &j, batch * j.tiles);                           \
+        else                                                                                   \
+            for (int64_t t = 0; t < batch; t++)                                                \
+                gemm_task_##TS(&j, t);                                                         \
+        return atomic_load(&j.failed) ? -1 : 0;                                                \
+    }
+
+GEMM_DRIVER(f32, float)
+GEMM_DRIVER(f64, double)
+
+/* ------------------------------------------------------------------------------------------ */
+/* dot: chunks whose size depends on n alone, partial sums added in order                      */
+
+#define DOT_CHUNK (1 << 16)
+#define DOT_MAX_CHUNKS 4096
+
+#define DOT_DRIVER(TS, T)                                                                      \
+    typedef struct {                                                                           \
+        const T *a, *b;                                                                        \
+        int64_t n, chunk;                                                                      \
+        double *partial;                                                                       \
+        T (*dot)(const T *, const T *, int64_t);                                               \
+    } dot_job_##TS;                                                                            \
+                                                                                               \
+    static void dot_task_##TS(void *ctx, int64_t task)                                         \
+    {                                                                                          \
+        dot_job_##TS *j = ctx;                                                                 \
+        int64_t i0 = task * j->chunk;                                                          \
+        int64_t len = j->n - i0 < j->chunk ? j->n - i0 : j->chunk;                             \
+        j->partial[task] = (double)j->dot(j->a + i0, j->b + i0, len);                          \
+    }                                                                                          \
+                                                                                               \
+    double accel_dot_##TS(const T *a, const T *b, int64_t n)                                   \
+    {                                                                                          \
+        if (n <= DOT_CHUNK)                                                                    \
+            return (double)kernels()->dot_##TS(a, b, n);                                       \
+        int64_t chunk = DOT_CHUNK;                                                             \
+        while ((n + chunk - 1) / chunk > DOT_MAX_CHUNKS)                                       \
+            chunk *= 2;                                                                        \
+        double partial[DOT_MAX_CHUNKS];                                                        \
+        dot_job_##TS j = {a, b, n, chunk, partial, kernels()->dot_##TS};                       \
+        int64_t tasks = (n + chunk - 1) / chunk;                                               \
+        accel_parallel_for(dot_task_##TS, &j, tasks);                                          \
+        double s = 0;                                                                          \
+        for (int64_t t = 0; t < tasks; t++)                                                    \
+            s += partial[t];                                                                   \
+        return s;                                                                              \
+    }
+
+DOT_DRIVER(f32, float)
+DOT_DRIVER(f64, double)
+
+/* ------------------------------------------------------------------------------------------ */
+/* elementwise: chunks of y                                                                     */
+
+#define ELEMENTWISE_CHUNK (1 << 15)
+
+typedef struct {
+    void (*fn)(const void *, void *, int64_t);
+    const char *x;
+    char *y;
+    int64_t n, itemsize;
+} elementwise_job;
+
+static void elementwise_task(void *ctx, int64_t task)
+{
+    elementwise_job *j = ctx;
+    int64_t i0 = task * ELEMENTWISE_CHUNK;
+    int64_t len = j->n - i0 < ELEMENTWISE_CHUNK ? j->n - i0 : ELEMENTWISE_CHUNK;
+    j->fn(j->x + i0 * j->itemsize, j->y + i0 * j->itemsize, len);
+}
+
+static void run_elementwise(void (*fn)(const void *, void *, int64_t), const void *x, void *y,
+                            int64_t n, int64_t itemsize, int64_t parallel_from)
+{
+    if (n < parallel_from) {
+        fn(x, y, n);
+        return;
+    }
+    elementwise_job j = {fn, x, y, n, itemsize};
+    accel_parallel_for(elementwise_task, &j, (n + ELEMENTWISE_CHUNK - 1) / ELEMENTWISE_CHUNK);
+}
+
+/* relu moves memory and little else: threads only pay off on arrays past the L2 cache */
+#define ELEMENTWISE_ENTRY(op, TS, T, parallel_from)                                            \
+    void accel_##op##_##TS(const T *x, T *y, int64_t n)                                        \
+    {                                                                                          \
+        run_elementwise((void (*)(const void *, void *, int64_t))kernels()->op##_##TS, x, y,  \
+                        n, (int64_t)sizeof(T), parallel_from);                                 \
+    }
+
+ELEMENTWISE_ENTRY(relu, f32, float, 1 << 18)
+ELEMENTWISE_ENTRY(relu, f64, double, 1 << 17)
+ELEMENTWISE_ENTRY(sigmoid, f32, float, 1 << 15)
+ELEMENTWISE_ENTRY(sigmoid, f64, double, 1 << 14)
+ELEMENTWISE_ENTRY(tanh, f32, float, 1 << 15)
+ELEMENTWISE_ENTRY(tanh, f64, double, 1 << 14)

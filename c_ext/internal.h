@@ -1,0 +1,40 @@
+/* internal.h: what the C files of the `cpu` backend share and Python never sees: the table of
+ * kernels one instruction set provides, and the thread pool.
+ */
+#ifndef ACCEL_INTERNAL_H
+#define ACCEL_INTERNAL_H
+#include <stdint.h>
+
+/* One instruction set's serial kernels. The driver (driver.c) splits work into tasks and calls
+ * these on each piece; a kernel never starts threads itself. gemm works on a sub-block of
+ * row-major matrices with leading dimensions lda/ldb/ldc and returns -1 when it cannot allocate
+ * its packing buffers. */
+typedef struct {
+    const char *name;
+    int (*gemm_f32)(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                     const float *b, int64_t ldb, float *c, int64_t ldc);
+    int (*gemm_f64)(int64_t m, int64_t n, int64_t k, const double *a, int64_t lda,
+                     const double *b, int64_t ldb, double *c, int64_t ldc);
+    float (*dot_f32)(const float *a, const float *b, int64_t n);
+    double (*dot_f64)(const double *a, const double *b, int64_t n);
+    void (*relu_f32)(const float *x, float *y, int64_t n);
+    void (*relu_f64)(const double *x, double *y, int64_t n);
+    void (*sigmoid_f32)(const float *x, float *y, int64_t n);
+    void (*sigmoid_f64)(const double *x, double *y, int64_t n);
+    void (*tanh_f32)(const float *x, float *y, int64_t n);
+    void (*tanh_f64)(const double *x, double *y, int64_t n);
+} accel_kernels;
+
+#if defined(__x86_64__) || defined(_M_X64)
+extern const accel_kernels accel_kernels_avx512;
+extern const accel_kernels accel_kernels_avx2;
+#endif
+extern const accel_kernels accel_kernels_baseline;
+
+/* Runs fn(ctx, 0) .. fn(ctx, ntasks - 1) on the pool. Tasks must write disjoint outputs.
+ * When the pool is busy with another caller's job, the caller runs every task itself, so
+ * many Python threads never start more native threads than the machine has cores. */
+typedef void (*accel_task_fn)(void *ctx, int64_t task);
+void accel_parallel_for(accel_task_fn fn, void *ctx, int64_t ntasks);
+
+#endif
