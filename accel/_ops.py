@@ -210,7 +210,7 @@ def _batched(x: np.ndarray, batch: tuple[int, ...], count: int, dtype: np.dtype)
     if math.prod(x.shape[:-2]) == 1:
         return np.ascontiguousarray(x, dtype).reshape(1, rows, cols)
     if x.shape[:-2] != batch:  # partly broadcast: materialise the repeats
-        x = np.broadcast_to(x, batch + (rows, cols))
+        x = np.broadcast_to(x, (*batch, rows, cols))
     return np.ascontiguousarray(x, dtype).reshape(count, rows, cols)
 
 

@@ -103,7 +103,7 @@ def set_backend(sel: str | None) -> None:
     _process = None if sel is None else parse(sel)
 
 
-class use_backend:  # noqa: N801 - used like a function, as contextlib's helpers are
+class use_backend:
     """Selects backends for a block or a function, local to the thread and asyncio task.
 
     >>> with accel.use_backend("cpu"):

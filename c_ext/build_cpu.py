@@ -24,6 +24,7 @@ SOURCES = [
     "kernels_avx2.c",
     "kernels_baseline.c",
 ]
+HEADERS = ["accel_cpu.h", "internal.h", "kernels_template.h", "kernels_type.h"]
 
 
 def _cdef_text() -> str:
@@ -48,6 +49,7 @@ ffibuilder.set_source(
     # setuptools runs this from the project root and wants relative source paths
     sources=[f"c_ext/{name}" for name in SOURCES],
     include_dirs=["c_ext"],
+    depends=[f"c_ext/{name}" for name in HEADERS],  # a header change rebuilds
     extra_compile_args=_compile_args(),
     libraries=["pthread"] if sys.platform != "darwin" else [],
 )

@@ -95,7 +95,7 @@ static const accel_kernels *kernels(void) { return isas[atomic_load(&current_isa
         if (j->tile_rows) {                                                                    \
             r0 = tile * j->tile_rows;                                                          \
             r1 = r0 + j->tile_rows < j->m ? r0 + j->tile_rows : j->m;                          \
-        } else {                                                                               \
+        } else if (j->tile_cols) {                                                             \
             c0 = tile * j->tile_cols;                                                          \
             c1 = c0 + j->tile_cols < j->n ? c0 + j->tile_cols : j->n;                          \
         }                                                                                      \

@@ -121,7 +121,8 @@ static inline VT FN(tanh_v)(VT x)
     VT num = FN(select)(far, 1 - e, -em);
     VT den = FN(select)(far, 1 + e, 2 + em);
     VT y = num / den;
-    y = (VT)((VU)y | ((VU)x & SIGN_BITS)); /* odd by construction: tanh(-x) == -tanh(x) */
+    /* the sign of x on |tanh x|: exactly odd, tanh(-x) == -tanh(x), and tanh(+-0) = +-0 */
+    y = (VT)(((VU)y & ~SIGN_BITS) | ((VU)x & SIGN_BITS));
     return FN(select)(FN(is_nan)(x), x, y);
 }
 

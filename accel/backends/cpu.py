@@ -106,7 +106,9 @@ class CpuBackend:
 
     def dot(self, a: np.ndarray, b: np.ndarray) -> float:
         ct = _CTYPE[a.dtype]
-        return self._dot[a.dtype](self._ffi.from_buffer(ct, a), self._ffi.from_buffer(ct, b), a.size)
+        return self._dot[a.dtype](
+            self._ffi.from_buffer(ct, a), self._ffi.from_buffer(ct, b), a.size
+        )
 
     def elementwise(self, op: str, x: np.ndarray, out: np.ndarray) -> None:
         ct = _CTYPE[x.dtype]

@@ -1,0 +1,338 @@
+"""Selection and the dispatcher: precedence, the three selection forms, fallback with one
+warning per (backend, reason), strict mode that raises, stats, and DEBUG logging. A fake
+backend stands in for one that fails at run time."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import warnings
+
+import numpy as np
+import pytest
+
+import accel
+from accel import _dispatch, _selection, backends
+
+
+class FailingBackend:
+    """Available, runs float32 and float64, and fails every call."""
+
+    def __init__(self, name: str, error: Exception | None = None) -> None:
+        self.name = name
+        self.error = error or RuntimeError("device lost")
+        self.calls = 0
+
+    def unavailable_reason(self):
+        return None
+
+    def dtypes(self):
+        return frozenset((np.dtype(np.float32), np.dtype(np.float64)))
+
+    def auto_eligible(self):
+        return True
+
+    def max_elements(self, dtype):
+        return 1 << 40
+
+    def details(self):
+        return {}
+
+    def _fail(self, *args):
+        self.calls += 1
+        raise self.error
+
+    matmul = dot = elementwise = _fail
+
+
+class UnavailableBackend(FailingBackend):
+    def unavailable_reason(self):
+        return "it is switched off in this test; switch it on"
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    """Installs fakes in place of gpu and simd; cpu stays real."""
+    installed = {}
+
+    def install(name, backend):
+        monkeypatch.setitem(backends._instances, name, backend)
+        installed[name] = backend
+        _dispatch.invalidate()
+        return backend
+
+    monkeypatch.setattr(_dispatch, "_warned", set())
+    yield install
+    _dispatch.invalidate()
+
+
+@pytest.fixture(autouse=True)
+def clean_selection():
+    accel.set_backend(None)
+    accel.reset_stats()
+    yield
+    accel.set_backend(None)
+
+
+def x32():
+    return np.linspace(-2, 2, 9, dtype=np.float32)
+
+
+# -- parsing -----------------------------------------------------------------------------------
+
+
+def test_backends_constant_is_the_chain():
+    assert accel.BACKENDS == ("gpu", "simd", "cpu")
+    assert set(accel.available_backends()) <= set(accel.BACKENDS)
+    assert list(accel.available_backends()) == [
+        n for n in accel.BACKENDS if n in accel.available_backends()
+    ]
+
+
+@pytest.mark.parametrize("bad", ["tpu", "cpu,tpu", "", "gpu,,cpu", "CPU;SIMD"])
+def test_unknown_names_raise_value_error_listing_the_valid_ones(bad):
+    with pytest.raises(ValueError, match="'gpu', 'simd', 'cpu'"):
+        accel.set_backend(bad)
+    with pytest.raises(ValueError, match="valid"):
+        accel.relu(x32(), backend=bad)
+    with pytest.raises(ValueError):
+        accel.use_backend(bad)
+
+
+def test_selection_forms_are_normalised():
+    assert _selection.parse(" Auto ").text == "auto"
+    assert _selection.parse("simd , cpu").names == ("simd", "cpu")
+    assert _selection.parse("cpu").strict
+    assert not _selection.parse("cpu,simd").strict
+    assert not _selection.parse("auto").strict
+
+
+# -- precedence --------------------------------------------------------------------------------
+
+
+def test_precedence_argument_context_process():
+    assert accel.get_backend() in ("auto", os.environ.get("ACCEL_BACKEND", "auto"))
+    accel.set_backend("simd,cpu")
+    assert accel.get_backend() == "simd,cpu"
+    with accel.use_backend("cpu"):
+        assert accel.get_backend() == "cpu"
+        with accel.use_backend("gpu,cpu"):
+            assert accel.get_backend() == "gpu,cpu"
+        assert accel.get_backend() == "cpu"
+        assert _selection.current("simd").text == "simd"  # backend= wins over all
+    assert accel.get_backend() == "simd,cpu"
+    accel.set_backend(None)
+    assert accel.get_backend() == os.environ.get("ACCEL_BACKEND", "auto")
+
+
+def test_use_backend_as_decorator_and_in_tasks():
+    @accel.use_backend("cpu")
+    def inner():
+        return accel.get_backend()
+
+    @accel.use_backend("simd")
+    async def coro():
+        await asyncio.sleep(0)
+        return accel.get_backend()
+
+    before = accel.get_backend()
+    assert inner() == "cpu"
+    assert asyncio.run(coro()) == "simd"
+    assert accel.get_backend() == before
+
+
+def test_use_backend_is_thread_local():
+    seen = {}
+    ready = threading.Event()
+    release = threading.Event()
+
+    def other():
+        ready.wait()
+        seen["other"] = accel.get_backend()
+        release.set()
+
+    t = threading.Thread(target=other)
+    t.start()
+    with accel.use_backend("cpu"):
+        ready.set()
+        release.wait()
+        seen["mine"] = accel.get_backend()
+    t.join()
+    assert seen == {"other": "auto", "mine": "cpu"}
+
+
+def run_child(code: str, **env) -> subprocess.CompletedProcess:
+    child_env = {k: v for k, v in os.environ.items() if k != "ACCEL_BACKEND"}
+    child_env.update(env)
+    # run outside the repository, so that the child imports the installed accel
+    return subprocess.run([sys.executable, "-c", code], env=child_env, capture_output=True,
+                          text=True, timeout=120, cwd=tempfile.gettempdir())  # fmt: skip
+
+
+def test_environment_variable_in_a_subprocess():
+    code = (
+        "import accel, json, numpy as np\n"
+        "accel.relu(np.ones(3, np.float32))\n"
+        "first = accel.get_backend()\n"
+        "with accel.use_backend('cpu'): ctx = accel.get_backend()\n"
+        "accel.set_backend('auto'); proc = accel.get_backend()\n"
+        "print(json.dumps([first, ctx, proc, sorted(k[1] for k in accel.stats())]))\n"
+    )
+    r = run_child(code, ACCEL_BACKEND="cpu")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == ["cpu", "cpu", "auto", ["cpu"]]
+
+
+def test_bad_environment_variable_raises_at_first_call():
+    r = run_child("import accel, numpy as np; accel.relu(np.ones(3))", ACCEL_BACKEND="warp9")
+    assert r.returncode != 0
+    assert "ACCEL_BACKEND" in r.stderr and "ValueError" in r.stderr
+
+
+def test_import_is_light():
+    r = run_child(
+        "import sys, accel, numpy as np; accel.relu(np.ones(3), backend='cpu');"
+        "print(sorted(m for m in ('wgpu', 'wasmtime') if m in sys.modules))"
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
+
+
+# -- fallback and strict mode ------------------------------------------------------------------
+
+
+def test_auto_falls_back_and_warns_once(fake):
+    gpu = fake("gpu", FailingBackend("gpu"))
+    fake("simd", UnavailableBackend("simd"))
+    with pytest.warns(accel.AccelFallbackWarning, match="gpu.*device lost"):
+        y = accel.relu(x32())
+    np.testing.assert_array_equal(y, np.maximum(x32(), 0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a second warning for the same reason would raise
+        accel.relu(x32())
+        accel.relu(x32())
+    assert gpu.calls == 3
+    s = accel.stats()
+    assert s[("relu", "gpu")]["fallbacks"] == 3
+    assert s[("relu", "gpu")]["calls"] == 0
+    assert s[("relu", "cpu")]["calls"] == 3
+
+
+def test_a_new_reason_warns_again(fake):
+    gpu = fake("gpu", FailingBackend("gpu"))
+    fake("simd", UnavailableBackend("simd"))
+    with pytest.warns(accel.AccelFallbackWarning):
+        accel.tanh(x32())
+    gpu.error = MemoryError("out of device memory")
+    with pytest.warns(accel.AccelFallbackWarning, match="out of device memory"):
+        accel.tanh(x32())
+
+
+def test_list_mode_falls_back_in_its_order(fake):
+    fake("gpu", UnavailableBackend("gpu"))
+    fake("simd", FailingBackend("simd"))
+    with pytest.warns(accel.AccelFallbackWarning, match="simd"):
+        c = accel.matmul(np.eye(3), np.eye(3), backend="simd,cpu")
+    np.testing.assert_array_equal(c, np.eye(3))
+    with pytest.raises(accel.AccelError, match=r"simd.*device lost"):
+        accel.matmul(np.eye(3), np.eye(3), backend="simd")  # strict: no fallback
+    with pytest.raises(accel.UnsupportedOperationError, match="device lost"):
+        accel.dot(np.ones(3), np.ones(3), backend="gpu,simd")  # the list has no cpu
+
+
+def test_strict_mode_raises_and_never_falls_back(fake):
+    gpu = fake("gpu", FailingBackend("gpu"))
+    fake("simd", UnavailableBackend("simd"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(accel.AccelError, match="device lost"):
+            accel.relu(x32(), backend="gpu")
+        with pytest.raises(accel.BackendUnavailableError, match="switch it on"):
+            accel.relu(x32(), backend="simd")
+    assert gpu.calls == 1
+    assert accel.stats().get(("relu", "cpu")) is None
+
+
+def test_strict_mode_of_a_dtype_the_backend_lacks(fake):
+    class Float32Only(FailingBackend):
+        def dtypes(self):
+            return frozenset((np.dtype(np.float32),))
+
+    fake("gpu", Float32Only("gpu"))
+    with pytest.raises(accel.UnsupportedOperationError, match="float64"):
+        accel.relu(np.ones(3), backend="gpu")
+
+
+def test_auto_skips_a_backend_that_lacks_the_dtype(fake):
+    class Float32Only(FailingBackend):
+        def dtypes(self):
+            return frozenset((np.dtype(np.float32),))
+
+    fake("gpu", Float32Only("gpu"))
+    fake("simd", UnavailableBackend("simd"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert accel.relu(np.ones(3)).dtype == np.float64
+
+
+def test_auto_never_chooses_a_backend_not_eligible_for_auto(fake):
+    class Software(FailingBackend):
+        def auto_eligible(self):
+            return False
+
+    gpu = fake("gpu", Software("gpu"))
+    fake("simd", UnavailableBackend("simd"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        accel.relu(x32())
+    assert gpu.calls == 0
+    with pytest.raises(accel.AccelError):
+        accel.relu(x32(), backend="gpu")  # strict accepts it
+    assert gpu.calls == 1
+
+
+def test_decisions_are_logged_at_debug(fake, caplog):
+    fake("gpu", FailingBackend("gpu"))
+    fake("simd", UnavailableBackend("simd"))
+    with caplog.at_level(logging.DEBUG, logger="accel"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        accel.sigmoid(x32())
+        accel.sigmoid(x32(), backend="cpu")
+    text = caplog.text
+    assert "chose gpu" in text and "failed" in text and "chose cpu" in text
+    assert "strict selection runs cpu" in text
+
+
+# -- stats -------------------------------------------------------------------------------------
+
+
+def test_stats_count_calls_and_latency_percentiles():
+    for _ in range(20):
+        accel.relu(x32(), backend="cpu")
+    accel.matmul(np.eye(2), np.eye(2), backend="cpu")
+    s = accel.stats()
+    rec = s[("relu", "cpu")]
+    assert rec["calls"] == 20 and rec["fallbacks"] == 0
+    assert 0 < rec["p50_us"] <= rec["p95_us"] <= rec["p99_us"]
+    assert s[("matmul", "cpu")]["calls"] == 1
+    accel.reset_stats()
+    assert accel.stats() == {}
+
+
+def test_stats_count_every_call_from_threads():
+    def work():
+        for _ in range(200):
+            accel.relu(x32(), backend="cpu")
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert accel.stats()[("relu", "cpu")]["calls"] == 1600

@@ -1,0 +1,104 @@
+"""The special values of DESIGN.md, tested by their bits (NaN is checked with isnan, never by
+comparison), on every backend and dtype."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import accel
+from accel import backends
+from accel.testing import reference
+
+DTYPES = [np.float32, np.float64]
+
+
+def dtype_or_skip(backend, dtype):
+    if np.dtype(dtype) not in backends.get(backend).dtypes():
+        pytest.skip(f"{np.dtype(dtype).name} not run by {backend} here")
+    return np.dtype(dtype)
+
+
+def specials(dtype):
+    f = np.finfo(dtype)
+    return np.array(
+        [np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, f.max, -f.max, f.tiny, -f.tiny,
+         f.smallest_subnormal, -f.smallest_subnormal, 1.0, -1.0, 1e-30, 20.0, -20.0, 90.0,
+         -90.0, 710.0, -710.0, 1e30, -1e30],
+        dtype=dtype,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_relu_specials(backend, dtype):
+    dtype = dtype_or_skip(backend, dtype)
+    x = specials(dtype)
+    y = accel.relu(x, backend=backend)
+    assert np.isnan(y[0]) and np.isnan(y[1])
+    assert y[2] == np.inf and y[3] == 0
+    assert np.all(y[x <= 0] == 0)
+    pos = x > 0
+    np.testing.assert_array_equal(y[pos], x[pos])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sigmoid_specials(backend, dtype):
+    dtype = dtype_or_skip(backend, dtype)
+    x = specials(dtype)
+    y = accel.sigmoid(x, backend=backend)
+    assert np.isnan(y[0]) and np.isnan(y[1])
+    assert y[2] == 1 and y[3] == 0
+    assert not np.any(np.isnan(y[2:]))
+    assert np.all((y[2:] >= 0) & (y[2:] <= 1))
+    assert y[6] == 1 and y[7] == 0  # largest finite
+    assert y[4] == 0.5 and y[5] == 0.5
+    reference.check_activation("sigmoid", x, y, backend)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_tanh_specials(backend, dtype):
+    dtype = dtype_or_skip(backend, dtype)
+    x = specials(dtype)
+    y = accel.tanh(x, backend=backend)
+    assert np.isnan(y[0]) and np.isnan(y[1])
+    assert y[2] == 1 and y[3] == -1
+    assert y[6] == 1 and y[7] == -1
+    assert not np.any(np.isnan(y[2:]))
+    assert y[4] == 0 and y[5] == 0
+    assert not np.signbit(y[4]) and np.signbit(y[5])
+    reference.check_activation("tanh", x, y, backend)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_tanh_is_exactly_odd(backend, dtype):
+    dtype = dtype_or_skip(backend, dtype)
+    rng = np.random.default_rng(11)
+    x = (rng.standard_normal(20_000) * 10.0 ** rng.uniform(-8, 2, 20_000)).astype(dtype)
+    y_pos = accel.tanh(x, backend=backend)
+    y_neg = accel.tanh(-x, backend=backend)
+    np.testing.assert_array_equal(y_neg, -y_pos)
+    assert np.array_equal(np.signbit(y_neg), ~np.signbit(y_pos))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_matmul_and_dot_propagate_nan_and_inf(backend, dtype):
+    dtype = dtype_or_skip(backend, dtype)
+    a = np.ones((3, 4), dtype)
+    b = np.ones((4, 5), dtype)
+    a[0, 1] = np.nan
+    a[1, 2] = np.inf
+    b[2, 3] = 0.0  # inf * 0 is NaN in the reference
+    c = accel.matmul(a, b, backend=backend)
+    with np.errstate(invalid="ignore"):
+        ref = np.matmul(a.astype(np.float64), b.astype(np.float64))
+    assert np.array_equal(np.isnan(c), np.isnan(ref))
+    fin = ~np.isnan(ref)
+    np.testing.assert_array_equal(c[fin], ref[fin].astype(dtype))
+    x = np.ones(100, dtype)
+    x[37] = np.nan
+    assert np.isnan(accel.dot(x, x, backend=backend))
+    x[37] = np.inf
+    assert accel.dot(x, x, backend=backend) == np.inf
+    y = np.ones(100, dtype)
+    y[37] = 0
+    assert np.isnan(accel.dot(x, y, backend=backend))
