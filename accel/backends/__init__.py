@@ -45,6 +45,10 @@ def get(name: str) -> Backend:
                     f"its Python module failed to import ({e}); reinstall accel with "
                     "`pip install --force-reinstall accel`",
                 )
+            except Exception as e:  # a backend that cannot start is unavailable, with why
+                backend = Missing(  # type: ignore[assignment]
+                    name, f"it failed to start ({type(e).__name__}: {e}); see `accel probe`"
+                )
             _instances[name] = backend
     return backend
 

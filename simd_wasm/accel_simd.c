@@ -1,0 +1,95 @@
+/* accel_simd.c: the `simd` backend's WebAssembly module: every op of DESIGN.md in float32
+ * (f32x4) and float64 (f64x2) on WebAssembly SIMD128.
+ *
+ * A freestanding module: no WASI, no imports, no libc. It exports its memory, `__heap_base`
+ * (where the host may start placing arrays) and the kernels below. The host (accel/backends/
+ * simd.py) copies inputs into linear memory, calls a kernel, and copies the result out.
+ *
+ * The kernels are the same text as the native backend's (c_ext/kernels_type.h): one
+ * algorithm, one set of polynomial coefficients, checked through both backends. Here it is
+ * instantiated for 16-byte vectors with a register block sized for the 16 vector registers
+ * that wasmtime's Cranelift allocates on x86-64. Built twice (build.py): plain SIMD128, where
+ * a*b+c is a multiply and an add, and with relaxed SIMD, where it is `f32x4.relaxed_madd`,
+ * which engines lower to a hardware FMA.
+ */
+#include <stdint.h>
+#include <wasm_simd128.h>
+
+#define ACCEL_FREESTANDING 1
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+#define VBYTES 16
+
+#ifdef __wasm_relaxed_simd__
+#define FMA_F32(a, b, c) wasm_f32x4_relaxed_madd((v128_t)(a), (v128_t)(b), (v128_t)(c))
+#define FMA_F64(a, b, c) wasm_f64x2_relaxed_madd((v128_t)(a), (v128_t)(b), (v128_t)(c))
+#endif
+
+/* exported as `name`, defined as wasm_name beside the template's static name */
+#define EXPORT(name) __attribute__((export_name(#name))) CAT(wasm_, name)
+
+#define T float
+#define TS f32
+#define UT uint32_t
+#define IS_F32 1
+#define MR 6
+#define NV 2
+#define KC 256
+#define MC 72
+#define NC 2048
+#include "../c_ext/kernels_type.h"
+#undef T
+#undef TS
+#undef UT
+#undef IS_F32
+#undef MR
+#undef NV
+#undef KC
+#undef MC
+#undef NC
+
+#define T double
+#define TS f64
+#define UT uint64_t
+#define IS_F32 0
+#define MR 6
+#define NV 2
+#define KC 256
+#define MC 72
+#define NC 1024
+#include "../c_ext/kernels_type.h"
+#undef T
+#undef TS
+#undef UT
+#undef IS_F32
+#undef MR
+#undef NV
+#undef KC
+#undef MC
+#undef NC
+
+/* Exports: pointers are offsets into linear memory, sizes are element counts. */
+
+#define EXPORTS(TS, T)                                                                         \
+    /* bytes of scratch matmul_TS needs after its arrays for packing */                         \
+    int64_t EXPORT(matmul_scratch_##TS)(int32_t m, int32_t n, int32_t k)                        \
+    {                                                                                          \
+        int64_t abytes, bbytes;                                                                \
+        gemm_buffer_bytes_##TS(m, n, k, &abytes, &bbytes);                                     \
+        return abytes + bbytes;                                                                \
+    }                                                                                          \
+    /* c (m x n) = a (m x k) @ b (k x n), row-major; scratch: matmul_scratch bytes, 64-aligned */ \
+    void EXPORT(matmul_##TS)(const T *a, const T *b, T *c, int32_t m, int32_t n, int32_t k,    \
+                             char *scratch)                                                    \
+    {                                                                                          \
+        int64_t abytes, bbytes;                                                                \
+        gemm_buffer_bytes_##TS(m, n, k, &abytes, &bbytes);                                     \
+        gemm_packed_##TS(m, n, k, a, k, b, n, c, n, (T *)scratch, (T *)(scratch + abytes));    \
+    }                                                                                          \
+    double EXPORT(dot_##TS)(const T *a, const T *b, int32_t n) { return (double)dot_##TS(a, b, n); } \
+    void EXPORT(relu_##TS)(const T *x, T *y, int32_t n) { relu_##TS(x, y, n); }                \
+    void EXPORT(sigmoid_##TS)(const T *x, T *y, int32_t n) { sigmoid_##TS(x, y, n); }          \
+    void EXPORT(tanh_##TS)(const T *x, T *y, int32_t n) { tanh_##TS(x, y, n); }
+
+EXPORTS(f32, float)
+EXPORTS(f64, double)
