@@ -52,10 +52,27 @@ def _why_not(backend, dtype: np.dtype, for_auto: bool) -> str | None:
     return None
 
 
-def _candidates(sel: _selection.Selection, op: str, dtype: np.dtype) -> tuple:
+def _plan(sel: _selection.Selection, op: str, dtype: np.dtype) -> tuple:
+    """(candidates, why others were skipped, error to raise instead) for a selection, op and
+    dtype; cached until a backend's state changes."""
     key = (sel.text, op, dtype)
     plan = _plans.get(key)
-    if plan is None:
+    if plan is not None:
+        return plan
+    if sel.strict:
+        name = sel.names[0]
+        b = backends.get(name)
+        reason = b.unavailable_reason()
+        error: AccelError | None = None
+        if reason is not None:
+            error = BackendUnavailableError(f"backend {name!r} is unavailable: {reason}")
+        elif dtype not in b.dtypes():
+            runs = ", ".join(sorted(d.name for d in b.dtypes()))
+            error = UnsupportedOperationError(
+                f"backend {name!r} cannot run {op} on {dtype.name} on this machine (it runs {runs})"
+            )
+        plan = ((b,) if error is None else (), "", error)
+    else:
         usable, skipped = [], []
         for name in sel.names:
             b = backends.get(name)
@@ -64,8 +81,8 @@ def _candidates(sel: _selection.Selection, op: str, dtype: np.dtype) -> tuple:
                 usable.append(b)
             else:
                 skipped.append(f"{name}: {why}")
-        plan = (tuple(usable), "; ".join(skipped))
-        _plans[key] = plan
+        plan = (tuple(usable), "; ".join(skipped), None)
+    _plans[key] = plan
     return plan
 
 
@@ -82,28 +99,41 @@ def _warn_fallback(name: str, op: str, reason: str) -> None:
     )
 
 
+def _failed(b, op: str, dtype: np.dtype, e: Exception, fallback: bool) -> str:
+    """Books a backend's run-time failure; returns the reason."""
+    reason = f"{type(e).__name__}: {e}"
+    if fallback:
+        _stats.add_fallback(op, b.name)
+    log.debug("%s %s: %s failed (%s)", op, dtype.name, b.name, reason)
+    on_failure = getattr(b, "on_failure", None)
+    if on_failure is not None and on_failure(e):  # the backend marked itself unusable
+        invalidate()
+    return reason
+
+
 def run(op: str, dtype: np.dtype, backend: str | None, call: Callable[[object], R]) -> R:
     """Runs call(backend_object) on the backend the selection picks for (op, dtype)."""
     sel = _selection.current(backend)
-    if sel.strict:
-        return _run_strict(sel.names[0], op, dtype, call)
-    usable, skipped = _candidates(sel, op, dtype)
+    usable, skipped, error = _plan(sel, op, dtype)
+    if error is not None:
+        raise error
     errors = []
     for b in usable:
         if log.isEnabledFor(logging.DEBUG):
-            log.debug("%s %s: %s chose %s%s", op, dtype.name, sel.text, b.name,
+            how = "strict selection runs" if sel.strict else f"{sel.text} chose"
+            log.debug("%s %s: %s %s%s", op, dtype.name, how, b.name,
                       f" (skipped {skipped})" if skipped else "")  # fmt: skip
         t0 = time.perf_counter()
         try:
             result = call(b)
-        except Exception as e:  # any failure of one backend: try the next
-            reason = f"{type(e).__name__}: {e}"
+        except Exception as e:  # one backend failed: strict raises, auto tries the next
+            if sel.strict:
+                _failed(b, op, dtype, e, fallback=False)
+                if isinstance(e, AccelError | MemoryError):
+                    raise
+                raise BackendRuntimeError(f"backend {b.name!r} failed on {op}: {e}") from e
+            reason = _failed(b, op, dtype, e, fallback=True)
             errors.append(f"{b.name}: {reason}")
-            _stats.add_fallback(op, b.name)
-            log.debug("%s %s: %s failed (%s), falling back", op, dtype.name, b.name, reason)
-            on_failure = getattr(b, "on_failure", None)
-            if on_failure is not None and on_failure(e):
-                invalidate()
             _warn_fallback(b.name, op, reason)
             continue
         _stats.add_call(op, b.name, time.perf_counter() - t0)
@@ -112,34 +142,6 @@ def run(op: str, dtype: np.dtype, backend: str | None, call: Callable[[object], 
     raise UnsupportedOperationError(
         f"no backend of selection {sel.text!r} could run {op} on {dtype.name}: {detail}"
     )
-
-
-def _run_strict(name: str, op: str, dtype: np.dtype, call: Callable[[object], R]) -> R:
-    b = backends.get(name)
-    reason = b.unavailable_reason()
-    if reason is not None:
-        raise BackendUnavailableError(f"backend {name!r} is unavailable: {reason}")
-    if dtype not in b.dtypes():
-        raise UnsupportedOperationError(
-            f"backend {name!r} cannot run {op} on {dtype.name} on this machine "
-            f"(it runs {', '.join(sorted(d.name for d in b.dtypes()))})"
-        )
-    if log.isEnabledFor(logging.DEBUG):
-        log.debug("%s %s: strict selection runs %s", op, dtype.name, name)
-    t0 = time.perf_counter()
-    try:
-        result = call(b)
-    except AccelError:
-        raise
-    except MemoryError:
-        raise
-    except Exception as e:
-        on_failure = getattr(b, "on_failure", None)
-        if on_failure is not None and on_failure(e):
-            invalidate()
-        raise BackendRuntimeError(f"backend {name!r} failed on {op}: {e}") from e
-    _stats.add_call(op, name, time.perf_counter() - t0)
-    return result
 
 
 def available_backends() -> tuple[str, ...]:

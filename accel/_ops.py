@@ -70,35 +70,38 @@ def _writable_target(out: np.ndarray, *inputs: np.ndarray) -> np.ndarray | None:
 
 
 def _elementwise(op: str, x: object, backend: str | None, out: np.ndarray | None) -> np.ndarray:
-    x = _float_array(x, "x")
+    if type(x) is not np.ndarray or (x.dtype is not _F32 and x.dtype is not _F64):
+        x = _float_array(x, "x")
     dtype = x.dtype
-    if out is not None:
-        _check_out(out, x.shape, dtype)
-    if x.size == 0:
-        return out if out is not None else np.empty(x.shape, dtype)
-    src = x if x.flags.c_contiguous else np.ascontiguousarray(x)
     if out is None:
+        if x.size == 0:
+            return np.empty(x.shape, dtype)
+        src = x if x.flags.c_contiguous else np.ascontiguousarray(x)
         result = np.empty(x.shape, dtype)
-        target = result
-    else:
-        result = out
-        target = _writable_target(out, x) if out.flags.c_contiguous else None
-        if target is None:
-            target = np.empty(x.shape, dtype)
-    flat_x, flat_y = src.reshape(-1), target.reshape(-1)
-    _dispatch.run(op, dtype, backend, lambda b: _split_elementwise(b, op, flat_x, flat_y))
-    if target is not result:
-        result[...] = target
-    return result
+        _dispatch.run(op, dtype, backend, lambda b: _split_elementwise(b, op, src, result))
+        return result
+    _check_out(out, x.shape, dtype)
+    if x.size == 0:
+        return out
+    src = x if x.flags.c_contiguous else np.ascontiguousarray(x)
+    target = _writable_target(out, x)  # out itself, or a temporary when it is strided
+    if target is None:
+        target = np.empty(x.shape, dtype)
+    _dispatch.run(op, dtype, backend, lambda b: _split_elementwise(b, op, src, target))
+    if target is not out:
+        out[...] = target
+    return out
 
 
 def _split_elementwise(backend, op: str, x: np.ndarray, y: np.ndarray) -> None:
+    """y = op(x) for C-contiguous x and y of one shape, in pieces the backend takes."""
     step = max(1, backend.max_elements(x.dtype) // 2)
     if x.size <= step:
         backend.elementwise(op, x, y)
         return
+    flat_x, flat_y = x.reshape(-1), y.reshape(-1)
     for i in range(0, x.size, step):
-        backend.elementwise(op, x[i : i + step], y[i : i + step])
+        backend.elementwise(op, flat_x[i : i + step], flat_y[i : i + step])
 
 
 def _make_elementwise(op: str, doc: str) -> Callable[..., np.ndarray]:

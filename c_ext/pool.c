@@ -38,6 +38,7 @@ static struct {
     void *ctx;
     int64_t ntasks;
     int participants; /* workers allowed to join this job */
+    int open;         /* a worker may join only while the caller has not closed the job */
     atomic_int_fast64_t next;
     atomic_int_fast64_t finished;
     atomic_int running;
@@ -81,7 +82,9 @@ static void run_tasks(accel_task_fn fn, void *ctx, int64_t ntasks)
 static void *worker_main(void *arg)
 {
     int id = (int)(intptr_t)arg;
-    uint64_t seen = atomic_load(&pool.generation);
+    /* From 0, not the current generation: a worker started for a job must not skip it. A
+     * job that is over by the time it looks is closed, and it will pass it by. */
+    uint64_t seen = 0;
     for (;;) {
         for (int i = 0; i < SPIN_ROUNDS && atomic_load(&pool.generation) == seen; i++)
             CPU_RELAX();
@@ -92,7 +95,9 @@ static void *worker_main(void *arg)
             pool.sleepers--;
         }
         seen = atomic_load(&pool.generation);
-        if (id >= pool.participants) { /* this job wants fewer threads */
+        /* A worker that wakes late may find the job already done and closed, its context
+         * gone with the caller's stack: it must not touch it. */
+        if (!pool.open || id >= pool.participants) {
             pthread_mutex_unlock(&pool.lock);
             continue;
         }
@@ -147,6 +152,7 @@ void accel_parallel_for(accel_task_fn fn, void *ctx, int64_t ntasks)
     pool.ctx = ctx;
     pool.ntasks = ntasks;
     pool.participants = workers;
+    pool.open = 1;
     atomic_store(&pool.next, 0);
     atomic_store(&pool.finished, 0);
     atomic_fetch_add(&pool.generation, 1);
@@ -165,6 +171,7 @@ void accel_parallel_for(accel_task_fn fn, void *ctx, int64_t ntasks)
     pthread_mutex_lock(&pool.lock);
     while (atomic_load(&pool.finished) != ntasks || atomic_load(&pool.running) != 0)
         pthread_cond_wait(&pool.done, &pool.lock);
+    pool.open = 0; /* under the lock: no worker joins from now on */
     pthread_mutex_unlock(&pool.lock);
     pthread_mutex_unlock(&pool.busy);
 }

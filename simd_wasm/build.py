@@ -5,7 +5,7 @@
                                          # differ from the committed modules
 
 The compiler is zig's clang from the PyPI package `ziglang` (pinned below and in the
-`wasm-build` extra), so no WebAssembly toolchain is needed beyond pip. A user's
+`test` extra), so no WebAssembly toolchain is needed beyond pip. A user's
 `pip install .` does not run this: the built modules are committed and shipped, and a test
 rebuilds them to prove that they are exactly what this source gives.
 """

@@ -30,15 +30,20 @@ if pathlib.Path(accel.__file__).parent.parent == pathlib.Path(__file__).parent.p
 REQUIRED = {n.strip() for n in os.environ.get("ACCEL_TEST_REQUIRE", "").split(",") if n.strip()}
 
 
-def _cpu_variants() -> list[str]:
+def _variants() -> list[str]:
+    """cpu-<isa> for each instruction set below the best one, simd-plain where the relaxed
+    (FMA) module is the default: every kernel variant this machine can run is tested."""
+    found = []
     cpu = backends.get("cpu")
-    if cpu.unavailable_reason() is not None:
-        return []
-    best = cpu.isa()
-    return [f"cpu-{isa}" for isa in cpu.supported_isas() if isa != best]
+    if cpu.unavailable_reason() is None:
+        found += [f"cpu-{isa}" for isa in cpu.supported_isas() if isa != cpu.isa()]
+    simd = backends.get("simd")
+    if simd.unavailable_reason() is None:
+        found += [f"simd-{v}" for v in simd.variants()[1:]]
+    return found
 
 
-BACKEND_PARAMS = list(accel.BACKENDS) + _cpu_variants()
+BACKEND_PARAMS = list(accel.BACKENDS) + _variants()
 
 
 def require(name: str) -> None:
@@ -53,20 +58,26 @@ def require(name: str) -> None:
 
 @pytest.fixture(params=BACKEND_PARAMS)
 def backend(request):
-    """The name to pass as backend=; for cpu-<isa> the cpu kernels of that instruction set."""
-    param = request.param
-    name, _, isa = param.partition("-")
+    """The name to pass as backend=; for cpu-<isa> the cpu kernels of that instruction set,
+    for simd-plain the plain SIMD128 module."""
+    name, _, variant = request.param.partition("-")
     require(name)
-    if not isa:
+    if not variant:
         yield name
         return
-    cpu = backends.get("cpu")
-    before = cpu.isa()
-    cpu.select_isa(isa)
+    b = backends.get(name)
+    if name == "cpu":
+        before = b.isa()
+        b.select_isa(variant)
+        restore = lambda: b.select_isa(before)  # noqa: E731
+    else:
+        before = "relaxed" if b.variant == b.VARIANTS["relaxed"] else "plain"
+        b.select_variant(variant)
+        restore = lambda: b.select_variant(before)  # noqa: E731
     try:
         yield name
     finally:
-        cpu.select_isa(before)
+        restore()
 
 
 @pytest.fixture

@@ -42,4 +42,5 @@ class Backend(Protocol):
         """The inner product of two contiguous 1-D arrays of one dtype, n >= 1."""
 
     def elementwise(self, op: Elementwise, x: np.ndarray, out: np.ndarray) -> None:
-        """out = op(x) for contiguous 1-D arrays, n >= 1; out may be x itself."""
+        """out = op(x) for C-contiguous arrays of one shape (any, x.size >= 1); out may be x
+        itself."""

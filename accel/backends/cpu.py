@@ -15,6 +15,7 @@ import numpy as np
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
+_DTYPES = frozenset((_F32, _F64))
 _SUFFIX = {_F32: "f32", _F64: "f64"}
 _CTYPE = {_F32: "float[]", _F64: "double[]"}
 
@@ -71,7 +72,7 @@ class CpuBackend:
         return self._reason
 
     def dtypes(self) -> frozenset[np.dtype]:
-        return frozenset((_F32, _F64))
+        return _DTYPES
 
     def auto_eligible(self) -> bool:
         return True

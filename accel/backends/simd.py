@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import hashlib
 import math
@@ -23,6 +24,7 @@ import pathlib
 import struct
 import threading
 import time
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata, resources
 
@@ -35,6 +37,7 @@ from .._errors import BackendRuntimeError
 WASMTIME_VERSION = metadata.version("wasmtime")
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
+_DTYPES = frozenset((_F32, _F64))
 _SUFFIX = {_F32: "f32", _F64: "f64"}
 _PAGE = 65536
 _MAX_PAGES = 65536  # 4 GiB: wasm32's limit
@@ -91,12 +94,16 @@ class _FastCall:
         # a raw slot is as wide as the union's largest member (v128): pad each int64 to it
         pad = ctypes.sizeof(ffi.wasmtime_val_raw_t) - 8
         self._pack = struct.Struct("<" + f"q{pad}x" * nparams).pack_into
-        self._trap = ctypes.POINTER(ffi.wasm_trap_t)()
+        self._new_trap_slot()
         self._call = ffi.wasmtime_func_call_unchecked
+
+    def _new_trap_slot(self) -> None:
+        self._trap = ctypes.POINTER(ffi.wasm_trap_t)()
+        self._trap_ref = ctypes.byref(self._trap)
 
     def __call__(self, *args: int) -> ffi.wasmtime_val_raw_t:
         self._pack(self._raw, 0, *args)
-        error = self._call(self._ctx, self._func_ref, self._raw, self._slots, ctypes.byref(self._trap))
+        error = self._call(self._ctx, self._func_ref, self._raw, self._slots, self._trap_ref)
         if error or self._trap:
             self._raise(error)
         return self._raw[0]
@@ -104,7 +111,7 @@ class _FastCall:
     def _raise(self, error) -> None:
         if self._trap:
             message = str(wasmtime.Trap._from_ptr(self._trap))
-            self._trap = ctypes.POINTER(ffi.wasm_trap_t)()
+            self._new_trap_slot()
         else:
             message = str(wasmtime.WasmtimeError._from_ptr(error))
         raise BackendRuntimeError(f"the simd module trapped: {message}")
@@ -138,6 +145,8 @@ class _Instance:
     def reserve(self, nbytes: int) -> None:
         """Grows linear memory (once; it is reused after) so that nbytes fit past the base."""
         need = self.base + nbytes
+        if need <= self._mapped:  # the common case: no call into wasmtime
+            return
         size = self.memory.data_len(self.store)
         if need > size:
             # grow with headroom, so that a series of growing calls grows rarely
@@ -174,17 +183,40 @@ class SimdBackend:
                 "upgrade wasmtime (`pip install -U wasmtime`) or use another backend"
             )
             return
-        self.variant = "accel_simd_relaxed.wasm" if self.relaxed_simd else "accel_simd.wasm"
-        self.wasm = resources.files("accel.wasm").joinpath(self.variant).read_bytes()
-        self.module, self.load_source, self.load_ms = self._load_module()
         self._local = threading.local()
+        self._instances: weakref.WeakSet[_Instance] = weakref.WeakSet()
+        self.select_variant("relaxed" if self.relaxed_simd else "plain")
         threads = os.environ.get("ACCEL_NUM_THREADS", "").strip()
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         self.threads = max(1, min(int(threads) if threads.isdigit() else cpus or 1, cpus or 1))
         self._pool: ThreadPoolExecutor | None = None
         self._pool_busy = threading.Lock()
+        atexit.register(self._close)
+
+    def _close(self) -> None:
+        """Frees wasmtime's objects while its bindings still exist (at interpreter exit they
+        may be torn down first, and each late finaliser would print a TypeError)."""
+        for inst in list(self._instances):
+            inst.store.close()
+        self.module.close()
+        self.engine.close()
 
     # -- the module ------------------------------------------------------------------------
+    VARIANTS = {"relaxed": "accel_simd_relaxed.wasm", "plain": "accel_simd.wasm"}
+
+    def select_variant(self, variant: str) -> None:
+        """Runs the relaxed-SIMD (FMA) or the plain SIMD128 build of the module, process-wide
+        (the best one is chosen at start; tests run both). Threads get new instances."""
+        if variant == "relaxed" and not self.relaxed_simd:
+            raise ValueError("this engine cannot run relaxed SIMD")
+        self.variant = self.VARIANTS[variant]
+        self.wasm = resources.files("accel.wasm").joinpath(self.variant).read_bytes()
+        self.module, self.load_source, self.load_ms = self._load_module()
+        self._local = threading.local()
+
+    def variants(self) -> list[str]:
+        return ["relaxed", "plain"] if self.relaxed_simd else ["plain"]
+
     def _cache_path(self) -> pathlib.Path | None:
         folder = _cache_dir()
         if folder is None:
@@ -226,6 +258,7 @@ class SimdBackend:
         inst = getattr(self._local, "instance", None)
         if inst is None:
             inst = self._local.instance = _Instance(self.engine, self.module)
+            self._instances.add(inst)
         return inst
 
     def _parallel(self, tasks: list) -> list:
@@ -247,7 +280,7 @@ class SimdBackend:
         return self._reason
 
     def dtypes(self) -> frozenset[np.dtype]:
-        return frozenset((_F32, _F64))
+        return _DTYPES
 
     def auto_eligible(self) -> bool:
         return True
@@ -272,6 +305,7 @@ class SimdBackend:
 
     def elementwise(self, op: str, x: np.ndarray, out: np.ndarray) -> None:
         n = x.size
+        x, out = x.reshape(-1), out.reshape(-1)
         parts = 1 if n < _PARALLEL_ELEMENTS else self.threads
         step = -(-n // parts)
         name = f"{op}_{_SUFFIX[x.dtype]}"

@@ -1,0 +1,84 @@
+"""The simd backend's own internals: the committed WebAssembly modules are exactly what their
+C source builds, they import nothing, and the compiled module is cached on disk."""
+
+from __future__ import annotations
+
+import pathlib
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+from accel import backends
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+REQUIRE = __import__("os").environ.get("ACCEL_TEST_REQUIRE", "")
+
+
+@pytest.fixture
+def simd():
+    b = backends.get("simd")
+    if b.unavailable_reason() is not None:
+        if "simd" in REQUIRE:
+            pytest.fail(f"simd required but unavailable: {b.unavailable_reason()}")
+        pytest.skip(b.unavailable_reason())
+    return b
+
+
+def test_committed_modules_are_what_the_source_builds():
+    """Rebuilds with the pinned zig and compares bytes: the binary can never drift from its
+    source. CI installs the toolchain, so that this runs there."""
+    try:
+        import ziglang  # noqa: F401
+    except ImportError:
+        if "simd" in REQUIRE:
+            pytest.fail("ziglang (the pinned wasm toolchain) is needed: pip install '.[test]'")
+        pytest.skip("ziglang not installed: pip install '.[test]'")
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "simd_wasm" / "build.py"), "--check"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_module_is_small_freestanding_and_exports_its_memory(simd):
+    import wasmtime
+
+    for name in simd.VARIANTS.values():
+        data = (ROOT / "simd_wasm" / name).read_bytes()
+        assert len(data) < 64 * 1024
+        module = wasmtime.Module(simd.engine, data) if name != "accel_simd_relaxed.wasm" or (
+            simd.relaxed_simd
+        ) else None
+        if module is None:
+            continue
+        assert list(module.imports) == []
+        exports = {e.name for e in module.exports}
+        for op in ("matmul", "dot", "relu", "sigmoid", "tanh"):
+            assert {f"{op}_f32", f"{op}_f64"} <= exports
+        assert {"memory", "__heap_base"} <= exports
+
+
+def test_compiled_module_is_cached_on_disk(simd):
+    code = (
+        "from accel import backends; b = backends.get('simd');"
+        "print(b.load_source, b.load_ms)"
+    )
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(__import__("os").environ, XDG_CACHE_HOME=cache)
+        runs = [
+            subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           env=env, cwd=cache, timeout=120)  # fmt: skip
+            for _ in range(2)
+        ]
+    assert runs[0].returncode == 0, runs[0].stderr
+    first, second = (r.stdout.split() for r in runs)
+    assert first[0] == "compiled" and second[0] == "cache"
+    assert float(second[1]) < float(first[1])
+
+
+def test_load_times_are_reported(simd):
+    times = simd.load_times()
+    assert times["cached_load_ms"] < times["load_ms"]
+    assert simd.details()["module_bytes"] > 0
