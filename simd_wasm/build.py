@@ -66,8 +66,9 @@ def build(out_dir: pathlib.Path) -> list[pathlib.Path]:
     with tempfile.TemporaryDirectory() as tmp:
         for name, extra in VARIANTS.items():
             out = out_dir / name
-            cmd = [sys.executable, "-m", "ziglang", "cc", *FLAGS, *extra, SOURCE.name, "-o", str(out)]
-            # relative paths keep the build folder out of the module's bytes
+            # a relative source path keeps the build folder out of the module's bytes
+            cmd = [sys.executable, "-m", "ziglang", "cc", *FLAGS, *extra, SOURCE.name]
+            cmd += ["-o", str(out)]
             subprocess.run(cmd, check=True, cwd=HERE, env=_zig_env(tmp))
             outputs.append(out)
     return outputs
@@ -75,7 +76,9 @@ def build(out_dir: pathlib.Path) -> list[pathlib.Path]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="compare a rebuild with the committed modules")
+    parser.add_argument(
+        "--check", action="store_true", help="compare a rebuild with the committed modules"
+    )
     args = parser.parse_args()
     if not args.check:
         for path in build(HERE):

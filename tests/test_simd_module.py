@@ -68,8 +68,10 @@ def test_compiled_module_is_cached_on_disk(simd):
     with tempfile.TemporaryDirectory() as cache:
         env = dict(__import__("os").environ, XDG_CACHE_HOME=cache)
         runs = [
-            subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                           env=env, cwd=cache, timeout=120)  # fmt: skip
+            subprocess.run(
+                [sys.executable, "-c", code],
+                capture_output=True, text=True, env=env, cwd=cache, timeout=120,
+            )  # fmt: skip
             for _ in range(2)
         ]
     assert runs[0].returncode == 0, runs[0].stderr

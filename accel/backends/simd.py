@@ -27,6 +27,7 @@ import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata, resources
+from typing import ClassVar
 
 import numpy as np
 import wasmtime
@@ -202,7 +203,10 @@ class SimdBackend:
         self.engine.close()
 
     # -- the module ------------------------------------------------------------------------
-    VARIANTS = {"relaxed": "accel_simd_relaxed.wasm", "plain": "accel_simd.wasm"}
+    VARIANTS: ClassVar[dict[str, str]] = {
+        "relaxed": "accel_simd_relaxed.wasm",
+        "plain": "accel_simd.wasm",
+    }
 
     def select_variant(self, variant: str) -> None:
         """Runs the relaxed-SIMD (FMA) or the plain SIMD128 build of the module, process-wide
@@ -356,7 +360,9 @@ class SimdBackend:
             ai = a[i] if a.shape[0] > 1 else a[0]
             bi = b[i] if b.shape[0] > 1 else b[0]
             tasks = [
-                lambda r0=r0: self._matmul_rows(ai, bi, out[i], r0, min(r0 + rows, m))
+                lambda ai=ai, bi=bi, ci=out[i], r0=r0: self._matmul_rows(
+                    ai, bi, ci, r0, min(r0 + rows, m)
+                )
                 for r0 in range(0, m, rows)
             ]
             if len(tasks) == 1:
