@@ -48,9 +48,11 @@ def test_module_is_small_freestanding_and_exports_its_memory(simd):
     for name in simd.VARIANTS.values():
         data = (ROOT / "simd_wasm" / name).read_bytes()
         assert len(data) < 64 * 1024
-        module = wasmtime.Module(simd.engine, data) if name != "accel_simd_relaxed.wasm" or (
-            simd.relaxed_simd
-        ) else None
+        module = (
+            wasmtime.Module(simd.engine, data)
+            if name != "accel_simd_relaxed.wasm" or (simd.relaxed_simd)
+            else None
+        )
         if module is None:
             continue
         assert list(module.imports) == []
@@ -61,17 +63,18 @@ def test_module_is_small_freestanding_and_exports_its_memory(simd):
 
 
 def test_compiled_module_is_cached_on_disk(simd):
-    code = (
-        "from accel import backends; b = backends.get('simd');"
-        "print(b.load_source, b.load_ms)"
-    )
+    code = "from accel import backends; b = backends.get('simd');print(b.load_source, b.load_ms)"
     with tempfile.TemporaryDirectory() as cache:
         env = dict(__import__("os").environ, XDG_CACHE_HOME=cache)
         runs = [
             subprocess.run(
                 [sys.executable, "-c", code],
-                capture_output=True, text=True, env=env, cwd=cache, timeout=120,
-            )  # fmt: skip
+                capture_output=True,
+                text=True,
+                env=env,
+                cwd=cache,
+                timeout=120,
+            )
             for _ in range(2)
         ]
     assert runs[0].returncode == 0, runs[0].stderr
