@@ -66,7 +66,9 @@ static inline VT FN(load)(const T *p)
 
 static inline void FN(store)(T *p, VT v) { __builtin_memcpy(p, &v, sizeof v); }
 
-static inline VT FN(splat)(T s) { return (VT){0} + s; }
+/* s - 0 is exactly s for every s (-0 included), so compilers fold it away and keep a plain
+ * broadcast; 0 + s is not (0 + -0 = +0), and would cost an add before every broadcast. */
+static inline VT FN(splat)(T s) { return s - (VT){0}; }
 
 /* mask lanes (all ones or zero) pick a, the others b */
 static inline VT FN(select)(VU mask, VT a, VT b)
@@ -209,11 +211,30 @@ static inline void FN(micro)(int64_t kc, const T *restrict pa, const T *restrict
 #pragma GCC unroll 8
         for (int v = 0; v < NV; v++)
             acc[r][v] = FN(splat)(0);
+#ifdef MICRO_K_UNROLL
+#pragma GCC unroll MICRO_K_UNROLL
+#endif
     for (int64_t p = 0; p < kc; p++) {
         VT b[NV];
 #pragma GCC unroll 8
         for (int v = 0; v < NV; v++)
             b[v] = FN(load)(pb + v * VL);
+#ifdef LANE_SPLAT
+        /* MR is a multiple of VL: load the sliver's MR values of this k as vectors and
+         * broadcast lane by lane (a shuffle), cheaper than a scalar load and a broadcast
+         * each where the target cannot broadcast from memory (WebAssembly on Cranelift) */
+#pragma GCC unroll 8
+        for (int r0 = 0; r0 < MR; r0 += VL) {
+            VT av = FN(load)(pa + r0);
+#pragma GCC unroll 16
+            for (int l = 0; l < VL; l++) {
+                VT a = FN(splat)(av[l]);
+#pragma GCC unroll 8
+                for (int v = 0; v < NV; v++)
+                    acc[r0 + l][v] = FN(fma)(a, b[v], acc[r0 + l][v]);
+            }
+        }
+#else
 #pragma GCC unroll 32
         for (int r = 0; r < MR; r++) {
             VT a = FN(splat)(pa[r]);
@@ -221,6 +242,7 @@ static inline void FN(micro)(int64_t kc, const T *restrict pa, const T *restrict
             for (int v = 0; v < NV; v++)
                 acc[r][v] = FN(fma)(a, b[v], acc[r][v]);
         }
+#endif
         pa += MR;
         pb += NR;
     }
