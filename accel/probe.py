@@ -63,7 +63,12 @@ def _record(name: str, smoke: bool) -> dict:
 
 
 def probe(smoke: bool = True) -> dict:
-    """The probe document (see the README for its keys)."""
+    """The probe document (see the README for its keys). A backend that marked itself
+    unusable after a failure (a lost GPU device) is probed afresh."""
+    from . import _dispatch
+
+    if backends.reprobe_failed():
+        _dispatch.invalidate()
     env = _selection.env_text()
     try:
         selection = _selection.current().text

@@ -53,4 +53,21 @@ def get(name: str) -> Backend:
     return backend
 
 
-__all__ = ["BACKENDS", "Backend", "get"]
+def reset(name: str) -> None:
+    """Forgets a backend object: the next get() probes the machine again (a GPU whose device
+    was lost gets a new one)."""
+    with _lock:
+        _instances.pop(name, None)
+
+
+def reprobe_failed() -> list[str]:
+    """Resets every backend that marked itself unusable after a run-time failure."""
+    failed = [
+        n for n, b in list(_instances.items()) if getattr(b, "needs_reprobe", lambda: False)()
+    ]
+    for name in failed:
+        reset(name)
+    return failed
+
+
+__all__ = ["BACKENDS", "Backend", "get", "reprobe_failed", "reset"]

@@ -1,0 +1,81 @@
+"""GPU faults: a lost device becomes an AccelError; in auto mode the call falls back with a
+warning and the backend stays unusable until it is probed again. The device is destroyed for
+real, not mocked."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+import pytest
+
+import accel
+from accel import _dispatch, backends
+
+REQUIRED = os.environ.get("ACCEL_TEST_REQUIRE", "")
+
+
+@pytest.fixture
+def gpu():
+    b = backends.get("gpu")
+    if b.unavailable_reason() is not None:
+        if "gpu" in REQUIRED:
+            pytest.fail(f"gpu required but unavailable: {b.unavailable_reason()}")
+        pytest.skip(b.unavailable_reason())
+    yield b
+    backends.reset("gpu")  # the next test gets a fresh device
+    _dispatch.invalidate()
+
+
+def test_device_loss_in_auto_falls_back_and_marks_the_gpu_unusable(gpu, monkeypatch):
+    monkeypatch.setattr(gpu, "auto_eligible", lambda: True)  # as a hardware GPU would be
+    monkeypatch.setattr(_dispatch, "_warned", set())
+    _dispatch.invalidate()
+    x = np.linspace(-3, 3, 101, dtype=np.float32)
+    np.testing.assert_array_equal(accel.relu(x), np.maximum(x, 0))  # ran on the gpu
+    assert accel.stats()[("relu", "gpu")]["calls"] >= 1
+    gpu.device.destroy()
+    with pytest.warns(accel.AccelFallbackWarning, match="gpu"):
+        y = accel.relu(x)
+    np.testing.assert_array_equal(y, np.maximum(x, 0))
+    reason = gpu.unavailable_reason()
+    assert reason is not None and "probe" in reason
+    assert "gpu" not in accel.available_backends()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no second attempt, so no second warning
+        accel.relu(x)
+    with pytest.raises(accel.BackendUnavailableError, match="GPU failed"):
+        accel.relu(x, backend="gpu")
+    doc = accel.probe()  # probes it again: a new device
+    record = next(b for b in doc["backends"] if b["name"] == "gpu")
+    assert record["available"] and record["smoke"]["ok"]
+    assert backends.get("gpu") is not gpu
+    np.testing.assert_array_equal(accel.relu(x, backend="gpu"), np.maximum(x, 0))
+
+
+def test_device_loss_in_strict_mode_raises_an_accel_error(gpu):
+    gpu.device.destroy()
+    with pytest.raises(accel.AccelError, match="GPU"):
+        accel.matmul(np.eye(3, dtype=np.float32), np.eye(3, dtype=np.float32), backend="gpu")
+
+
+def test_software_adapter_is_never_chosen_by_auto(gpu):
+    if not gpu.software:
+        pytest.skip("a hardware adapter")
+    assert not gpu.auto_eligible()
+    x = np.ones(5, np.float32)
+    accel.reset_stats()
+    accel.relu(x)
+    assert ("relu", "gpu") not in accel.stats()
+
+
+def test_ci_runs_the_gpu_tests_on_the_software_adapter(gpu):
+    """CI sets ACCEL_TEST_GPU_SOFTWARE=1 on a machine without a GPU: the gpu tests must have
+    run on the software Vulkan adapter, not skipped and not on something else."""
+    if os.environ.get("ACCEL_TEST_GPU_SOFTWARE") != "1":
+        pytest.skip("ACCEL_TEST_GPU_SOFTWARE is not set")
+    details = gpu.details()
+    assert details["software"] is True
+    assert details["backend"] == "Vulkan"
+    assert "llvmpipe" in details["name"] or "lavapipe" in details["name"]
