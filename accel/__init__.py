@@ -18,8 +18,7 @@ from ._errors import (
 from ._ops import dot, matmul, relu, sigmoid, tanh
 from ._selection import BACKENDS, get_backend, set_backend, use_backend
 from ._stats import reset_stats, stats
-
-__version__ = "0.1.0"
+from ._version import __version__
 
 
 def probe() -> dict:

@@ -10,6 +10,7 @@ strict: it runs there or raises. Every decision is logged at DEBUG on the "accel
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 import warnings
@@ -18,7 +19,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from . import _selection, _stats, backends
+from . import _cost, _selection, _stats, backends
 from ._errors import (
     AccelError,
     AccelFallbackWarning,
@@ -53,8 +54,9 @@ def _why_not(backend, dtype: np.dtype, for_auto: bool) -> str | None:
 
 
 def _plan(sel: _selection.Selection, op: str, dtype: np.dtype) -> tuple:
-    """(candidates, why others were skipped, error to raise instead) for a selection, op and
-    dtype; cached until a backend's state changes."""
+    """(segments, why others were skipped, error to raise instead) for a selection, op and
+    dtype, cached until a backend's state changes. segments: ((upper work, backends in rank
+    order), ...). Auto ranks by the cost model; a list keeps its own order; strict has one."""
     key = (sel.text, op, dtype)
     plan = _plans.get(key)
     if plan is not None:
@@ -71,17 +73,22 @@ def _plan(sel: _selection.Selection, op: str, dtype: np.dtype) -> tuple:
             error = UnsupportedOperationError(
                 f"backend {name!r} cannot run {op} on {dtype.name} on this machine (it runs {runs})"
             )
-        plan = ((b,) if error is None else (), "", error)
+        plan = (((math.inf, (b,) if error is None else ()),), "", error)
     else:
-        usable, skipped = [], []
+        usable, skipped = {}, []
         for name in sel.names:
             b = backends.get(name)
             why = _why_not(b, dtype, for_auto=True)
             if why is None:
-                usable.append(b)
+                usable[name] = b
             else:
                 skipped.append(f"{name}: {why}")
-        plan = (tuple(usable), "; ".join(skipped), None)
+        if sel.text == "auto":
+            ranked = _cost.model().segments(tuple(usable), op, dtype)
+        else:
+            ranked = ((math.inf, tuple(usable)),)
+        segments = tuple((upper, tuple(usable[n] for n in order)) for upper, order in ranked)
+        plan = (segments, "; ".join(skipped), None)
     _plans[key] = plan
     return plan
 
@@ -111,14 +118,18 @@ def _failed(b, op: str, dtype: np.dtype, e: Exception, fallback: bool) -> str:
     return reason
 
 
-def run(op: str, dtype: np.dtype, backend: str | None, call: Callable[[object], R]) -> R:
-    """Runs call(backend_object) on the backend the selection picks for (op, dtype)."""
+def run(
+    op: str, dtype: np.dtype, backend: str | None, work: float, call: Callable[[object], R]
+) -> R:
+    """Runs call(backend_object) on the backend the selection picks for (op, dtype) and this
+    much work (flops for matmul, elements otherwise); on failure, the next in rank."""
     sel = _selection.current(backend)
-    usable, skipped, error = _plan(sel, op, dtype)
+    segments, skipped, error = _plan(sel, op, dtype)
     if error is not None:
         raise error
+    ranked = next(order for upper, order in segments if work < upper)
     errors = []
-    for b in usable:
+    for b in ranked:
         if log.isEnabledFor(logging.DEBUG):
             how = "strict selection runs" if sel.strict else f"{sel.text} chose"
             log.debug("%s %s: %s %s%s", op, dtype.name, how, b.name,

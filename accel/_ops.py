@@ -78,7 +78,7 @@ def _elementwise(op: str, x: object, backend: str | None, out: np.ndarray | None
             return np.empty(x.shape, dtype)
         src = x if x.flags.c_contiguous else np.ascontiguousarray(x)
         result = np.empty(x.shape, dtype)
-        _dispatch.run(op, dtype, backend, lambda b: _split_elementwise(b, op, src, result))
+        _dispatch.run(op, dtype, backend, x.size, lambda b: _split_elementwise(b, op, src, result))
         return result
     _check_out(out, x.shape, dtype)
     if x.size == 0:
@@ -87,7 +87,7 @@ def _elementwise(op: str, x: object, backend: str | None, out: np.ndarray | None
     target = _writable_target(out, x)  # out itself, or a temporary when it is strided
     if target is None:
         target = np.empty(x.shape, dtype)
-    _dispatch.run(op, dtype, backend, lambda b: _split_elementwise(b, op, src, target))
+    _dispatch.run(op, dtype, backend, x.size, lambda b: _split_elementwise(b, op, src, target))
     if target is not out:
         out[...] = target
     return out
@@ -140,7 +140,8 @@ def dot(a: object, b: object, *, backend: str | None = None) -> np.floating:
         return dtype.type(0)
     a = np.ascontiguousarray(a, dtype)
     b = np.ascontiguousarray(b, dtype)
-    return dtype.type(_dispatch.run("dot", dtype, backend, lambda be: _split_dot(be, a, b)))
+    result = _dispatch.run("dot", dtype, backend, a.size, lambda be: _split_dot(be, a, b))
+    return dtype.type(result)
 
 
 def _split_dot(backend, a: np.ndarray, b: np.ndarray) -> float:
@@ -201,7 +202,8 @@ def matmul(
     # the kernel writes result directly unless out= is strided or overlaps an input
     target = result if out is None else _writable_target(out, a, b)
     c3 = np.empty((count, m, n), dtype) if target is None else target.reshape(count, m, n)
-    _dispatch.run("matmul", dtype, backend, lambda be: _split_matmul(be, a3, b3, c3))
+    flops = 2.0 * count * m * n * k
+    _dispatch.run("matmul", dtype, backend, flops, lambda be: _split_matmul(be, a3, b3, c3))
     if target is None:
         result[...] = c3.reshape(shape)
     return result

@@ -1,4 +1,10 @@
-"""The `accel` command line: `accel probe [--json]`."""
+"""The `accel` command line (also `python -m accel`):
+
+accel probe [--json]            what each backend can do here
+accel bench [options]           every op x size x backend against numpy, same run
+accel selftest [--quick|--thorough]  the property-based suite on every backend here
+accel calibrate                 measure this machine for auto's cost model
+"""
 
 from __future__ import annotations
 
@@ -23,12 +29,96 @@ def _probe(args: argparse.Namespace) -> int:
     return 0
 
 
+def _csv(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _bench(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from . import bench
+    from ._dispatch import available_backends
+
+    warning = bench.openblas_warning()
+    if warning:
+        print(f"accel bench: warning: {warning}", file=sys.stderr)
+    ops = _csv(args.ops) if args.ops else list(bench.OPS)
+    unknown = [op for op in ops if op not in bench.OPS]
+    if unknown:
+        raise SystemExit(f"unknown ops {unknown}; choose from {', '.join(bench.OPS)}")
+    sizes = [int(float(s)) for s in _csv(args.sizes)] if args.sizes else None
+    names = _csv(args.backends) if args.backends else [*available_backends(), "auto"]
+    records = bench.run(ops, sizes, names, np.dtype(args.dtype), args.repeat, progress=True)
+    if args.json:
+        doc = json.dumps({"records": records}, indent=1)
+        if args.json == "-":
+            print(doc)
+        else:
+            with open(args.json, "w") as f:
+                f.write(doc + "\n")
+    if args.json != "-":
+        print(bench.table(records))
+    if args.plot:
+        bench.plot(records, args.plot)
+    return 0
+
+
+def _selftest(args: argparse.Namespace) -> int:
+    from . import selftest
+
+    level = "quick" if args.quick else "thorough" if args.thorough else "default"
+    results = selftest.run(level, _csv(args.backends) if args.backends else None)
+    print(selftest.table(results))
+    failed = [r for r in results if r["ok"] is False]
+    print(f"\n{sum(r['ok'] is True for r in results)} passed, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from . import bench, calibrate
+
+    warning = bench.openblas_warning()
+    if warning:
+        print(f"accel calibrate: warning: {warning}", file=sys.stderr)
+    doc = calibrate.calibrate()
+    for rec in doc["params"]:
+        overhead_us, per_unit_ns = rec["overhead_s"] * 1e6, rec["per_unit_s"] * 1e9
+        print(f"{rec['backend']:5} {rec['dtype']:8} {rec['op']:8} overhead {overhead_us:8.2f} us, "
+              f"{per_unit_ns:.4g} ns per unit")  # fmt: skip
+    print(f"saved to {doc['path']}; auto uses it from now on")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="accel", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="accel", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
+
     p = sub.add_parser("probe", help="what each backend can do on this machine")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(run=_probe)
+
+    p = sub.add_parser("bench", help="time ops on each backend against numpy")
+    p.add_argument("--ops", help="comma list (default: all)")
+    p.add_argument("--sizes", help="comma list: n for matmul, elements otherwise")
+    p.add_argument("--backends", help="comma list of backends and/or auto (default: all here)")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    p.add_argument("--repeat", type=int, default=5, help="timed repeats at least (default 5)")
+    p.add_argument("--json", metavar="PATH|-", help="write the records as JSON (- for stdout)")
+    p.add_argument("--plot", metavar="PATH.png", help="plot speed against size (matplotlib)")
+    p.set_defaults(run=_bench)
+
+    p = sub.add_parser("selftest", help="the property-based suite on every backend here")
+    level = p.add_mutually_exclusive_group()
+    level.add_argument("--quick", action="store_true", help="few examples per property")
+    level.add_argument("--thorough", action="store_true", help="many examples per property")
+    p.add_argument("--backends", help="comma list (default: every backend of the chain)")
+    p.set_defaults(run=_selftest)
+
+    p = sub.add_parser("calibrate", help="measure this machine for auto's cost model")
+    p.set_defaults(run=_calibrate)
+
     args = parser.parse_args(argv)
     return args.run(args)
 

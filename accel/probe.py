@@ -13,8 +13,9 @@ from importlib import metadata
 
 import numpy as np
 
-from . import __version__, _selection, backends
+from . import _cost, _selection, backends
 from ._ops import ELEMENTWISE_OPS
+from ._version import __version__
 
 
 def _version(dist: str) -> str | None:
@@ -56,9 +57,14 @@ def _record(name: str, smoke: bool) -> dict:
         "reason": reason,
         "dtypes": sorted(d.name for d in b.dtypes()) if available else [],
         "auto": bool(available and b.auto_eligible()),
-        "details": b.details(),
+        "details": {
+            **b.details(),
+            **(b.load_times() if hasattr(b, "load_times") and available else {}),
+        },
         "smoke": _smoke(name) if available and smoke else None,
     }
+    if available and hasattr(b, "load_times"):  # simd: compile and cached-load times, now
+        rec["details"].update(b.load_times())
     return rec
 
 
@@ -87,6 +93,7 @@ def probe(smoke: bool = True) -> dict:
             "error": selection_error,
         },
         "backends": [_record(name, smoke) for name in _selection.BACKENDS],
+        "cost_model": _cost.model().source,
     }
 
 
@@ -122,6 +129,7 @@ def format_table(doc: dict) -> str:
         f"accel {doc['accel_version']} on Python {doc['python']}, {doc['platform']}",
         "versions: " + ", ".join(f"{k} {v or '-'}" for k, v in doc["versions"].items()),
         f"selection: {doc['selection']['value']} (from {doc['selection']['source']})",
+        f"auto's cost model: {doc['cost_model']}",
         "",
     ]
     for r in rows:

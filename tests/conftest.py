@@ -85,3 +85,16 @@ def strict(backend):
     """The backend of the test as a strict selection, for tests of the public defaults."""
     with accel.use_backend(backend):
         yield backend
+
+
+@pytest.fixture
+def chain_costs(monkeypatch):
+    """A cost model that ranks the chain in its own order (gpu, simd, cpu): fallback tests
+    need their failing backend to be auto's first choice."""
+    from accel import _cost, _dispatch
+
+    rank = {"gpu": 1.0, "simd": 2.0, "cpu": 3.0}
+    monkeypatch.setattr(_cost.model(), "cost", lambda b, op, dtype, work: rank[b] * (1 + work))
+    _dispatch.invalidate()
+    yield
+    _dispatch.invalidate()

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import accel
-from accel import _dispatch, _selection, backends
+from accel import _cost, _dispatch, _selection, backends
 
 
 class FailingBackend:
@@ -207,7 +207,7 @@ def test_import_is_light():
 # -- fallback and strict mode ------------------------------------------------------------------
 
 
-def test_auto_falls_back_and_warns_once(fake):
+def test_auto_falls_back_and_warns_once(fake, chain_costs):
     gpu = fake("gpu", FailingBackend("gpu"))
     fake("simd", UnavailableBackend("simd"))
     with pytest.warns(accel.AccelFallbackWarning, match="gpu.*device lost"):
@@ -224,7 +224,7 @@ def test_auto_falls_back_and_warns_once(fake):
     assert s[("relu", "cpu")]["calls"] == 3
 
 
-def test_a_new_reason_warns_again(fake):
+def test_a_new_reason_warns_again(fake, chain_costs):
     gpu = fake("gpu", FailingBackend("gpu"))
     fake("simd", UnavailableBackend("simd"))
     with pytest.warns(accel.AccelFallbackWarning):
@@ -269,7 +269,7 @@ def test_strict_mode_of_a_dtype_the_backend_lacks(fake):
         accel.relu(np.ones(3), backend="gpu")
 
 
-def test_auto_skips_a_backend_that_lacks_the_dtype(fake):
+def test_auto_skips_a_backend_that_lacks_the_dtype(fake, chain_costs):
     class Float32Only(FailingBackend):
         def dtypes(self):
             return frozenset((np.dtype(np.float32),))
@@ -281,7 +281,7 @@ def test_auto_skips_a_backend_that_lacks_the_dtype(fake):
         assert accel.relu(np.ones(3)).dtype == np.float64
 
 
-def test_auto_never_chooses_a_backend_not_eligible_for_auto(fake):
+def test_auto_never_chooses_a_backend_not_eligible_for_auto(fake, chain_costs):
     class Software(FailingBackend):
         def auto_eligible(self):
             return False
@@ -297,7 +297,7 @@ def test_auto_never_chooses_a_backend_not_eligible_for_auto(fake):
     assert gpu.calls == 1
 
 
-def test_decisions_are_logged_at_debug(fake, caplog):
+def test_decisions_are_logged_at_debug(fake, chain_costs, caplog):
     fake("gpu", FailingBackend("gpu"))
     fake("simd", UnavailableBackend("simd"))
     with caplog.at_level(logging.DEBUG, logger="accel"), warnings.catch_warnings():
@@ -336,3 +336,60 @@ def test_stats_count_every_call_from_threads():
     for t in threads:
         t.join()
     assert accel.stats()[("relu", "cpu")]["calls"] == 1600
+
+
+# -- auto ranks by the cost model --------------------------------------------------------------
+
+
+class Recording(FailingBackend):
+    """Available and correct (delegates to cpu), and records that it ran."""
+
+    def __init__(self, name):
+        super().__init__(name)
+        self.ran = 0
+
+    def elementwise(self, op, x, out):
+        self.ran += 1
+        backends.get("cpu").elementwise(op, x, out)
+
+
+def test_auto_takes_the_cheapest_backend_for_the_size(fake, monkeypatch):
+    gpu = fake("gpu", Recording("gpu"))
+    simd = fake("simd", Recording("simd"))
+    # gpu: big overhead, cheap per element; simd: the reverse; cpu: never cheapest
+    lines = {"gpu": (100.0, 0.001), "simd": (1.0, 0.1), "cpu": (1000.0, 1.0)}
+    monkeypatch.setattr(
+        _cost.model(), "cost", lambda b, op, dtype, work: lines[b][0] + lines[b][1] * work
+    )
+    _dispatch.invalidate()
+    accel.relu(np.ones(10, np.float32))  # 2 vs 100: simd
+    assert (simd.ran, gpu.ran) == (1, 0)
+    accel.relu(np.ones(5000, np.float32))  # 501 vs 105: gpu
+    assert (simd.ran, gpu.ran) == (1, 1)
+    s = accel.stats()
+    assert s[("relu", "simd")]["calls"] == 1 and s[("relu", "gpu")]["calls"] == 1
+    # a list keeps its own order whatever the costs
+    accel.relu(np.ones(5000, np.float32), backend="simd,gpu")
+    assert (simd.ran, gpu.ran) == (2, 1)
+
+
+def test_segments_split_the_work_axis_where_costs_cross():
+    model = _cost.CostModel()
+    model.params = {
+        ("gpu", "relu", "float32"): (100.0, 0.001),
+        ("simd", "relu", "float32"): (1.0, 0.1),
+        ("cpu", "relu", "float32"): (1000.0, 1.0),
+    }
+    segments = model.segments(("gpu", "simd", "cpu"), "relu", np.dtype(np.float32))
+    assert segments[0][1][0] == "simd" and segments[-1][1][0] == "gpu"
+    crossing = segments[0][0]
+    assert 990 < crossing < 1010  # 1 + 0.1 w = 100 + 0.001 w at w = 1000
+    assert segments[-1][0] == float("inf")
+
+
+def test_calibration_for_another_machine_is_ignored(tmp_path, monkeypatch):
+    bad = tmp_path / "calibration.json"
+    bad.write_text(json.dumps({"fingerprint": {"machine": "elsewhere"}, "params": []}))
+    monkeypatch.setattr(_cost, "path", lambda: bad)
+    model = _cost.CostModel()
+    assert model.source.startswith("built-in defaults") and "another machine" in model.source

@@ -28,7 +28,7 @@ def gpu():
     _dispatch.invalidate()
 
 
-def test_device_loss_in_auto_falls_back_and_marks_the_gpu_unusable(gpu, monkeypatch):
+def test_device_loss_in_auto_falls_back_and_marks_the_gpu_unusable(gpu, monkeypatch, chain_costs):
     monkeypatch.setattr(gpu, "auto_eligible", lambda: True)  # as a hardware GPU would be
     monkeypatch.setattr(_dispatch, "_warned", set())
     _dispatch.invalidate()
