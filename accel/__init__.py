@@ -23,7 +23,7 @@ from ._version import __version__
 
 def probe() -> dict:
     """What this machine can run: the same document as `accel probe --json`."""
-    from .probe import probe as _probe
+    from ._probe import probe as _probe
 
     return _probe()
 

@@ -4,9 +4,10 @@ Each (backend, op, dtype) costs `overhead + work * seconds_per_unit`, where work
 call's flops for matmul and its element count otherwise; calibrated parameters are per op
 (relu moves memory, sigmoid and tanh compute), the defaults per family of ops. The built-in
 defaults describe a typical machine; `accel calibrate` measures this one and stores the
-fitted parameters in the user cache directory, where they are read at first use. Because costs are linear in the work,
-the ranking of a set of backends only changes where two lines cross: `segments()` turns the
-ranking into a few size intervals, so that a call only looks up its interval.
+fitted parameters in the user cache directory, where they are read at first use. Because
+costs are linear in the work, the ranking of a set of backends only changes where two lines
+cross: `segments()` turns the ranking into a few size intervals, so that a call only looks
+up its interval.
 """
 
 from __future__ import annotations

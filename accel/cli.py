@@ -14,7 +14,7 @@ import sys
 
 
 def _probe(args: argparse.Namespace) -> int:
-    from .probe import format_table, probe, selection_runnable
+    from ._probe import format_table, probe, selection_runnable
 
     doc = probe()
     if args.json:
