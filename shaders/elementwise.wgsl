@@ -80,16 +80,10 @@ fn tanh_(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
     let u = bitcast<U>(v);
     let t = clamped_abs(u, TANH_TMAX);
     let parts = exp_parts(T(-2.0) * t);
-    let s = parts.x;
-    let p = parts.y;
-    // tanh t = -expm1(z) / (2 + expm1(z)), z = -2t: exact near 0; once e^z < 1/2 (n <= -2),
-    // (1 - e) / (1 + e) is more accurate
-    let e = fma(s, p, s);
-    let em = fma(s, p, s - T(1.0));
-    let far = parts.z < T(-1.5);
-    let num = select(-em, T(1.0) - e, far);
-    let den = select(T(2.0) + em, T(1.0) + e, far);
-    let mag = bitcast<U>(num / den) & ~SIGN;
+    // tanh t = -expm1(z) / (2 + expm1(z)), z = -2t, with expm1 = s p + (s - 1): every bit
+    // kept near 0
+    let em = fma(parts.x, parts.y, parts.x - T(1.0));
+    let mag = bitcast<U>(-em / (T(2.0) + em)) & ~SIGN;
     // the sign of x on |tanh x|: exactly odd, and +-0 stay +-0
     let out = bitcast<T>(mag | (u & SIGN));
     y[i] = select(out, v, is_nan(u));
