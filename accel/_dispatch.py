@@ -127,8 +127,12 @@ def run(
     segments, skipped, error = _plan(sel, op, dtype)
     if error is not None:
         raise error
-    ranked = next(order for upper, order in segments if work < upper)
-    errors = []
+    ranked = segments[0][1]
+    if len(segments) > 1:
+        for upper, ranked in segments:  # noqa: B007 - the loop finds the interval
+            if work < upper:
+                break
+    errors: list[str] = []
     for b in ranked:
         if log.isEnabledFor(logging.DEBUG):
             how = "strict selection runs" if sel.strict else f"{sel.text} chose"

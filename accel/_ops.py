@@ -93,8 +93,16 @@ def _elementwise(op: str, x: object, backend: str | None, out: np.ndarray | None
     return out
 
 
+# Every backend takes at least this many elements in one call (the GPU's smallest allowed
+# binding is 128 MiB): below it, no need to ask.
+_SURELY_FITS = 1 << 20
+
+
 def _split_elementwise(backend, op: str, x: np.ndarray, y: np.ndarray) -> None:
     """y = op(x) for C-contiguous x and y of one shape, in pieces the backend takes."""
+    if x.size <= _SURELY_FITS:
+        backend.elementwise(op, x, y)
+        return
     step = max(1, backend.max_elements(x.dtype) // 2)
     if x.size <= step:
         backend.elementwise(op, x, y)

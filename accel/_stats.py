@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import deque
 
@@ -11,12 +12,19 @@ _WINDOW = 4096  # latencies kept per (op, backend) for the percentiles
 
 
 class _Record:
-    __slots__ = ("calls", "fallbacks", "latencies")
+    """calls is an itertools.count: next() on it is atomic under the GIL, so counting needs
+    no lock on the hot path (a lock would cost as much as a small kernel)."""
+
+    __slots__ = ("_calls", "fallbacks", "latencies")
 
     def __init__(self) -> None:
-        self.calls = 0
+        self._calls = itertools.count()
         self.fallbacks = 0
         self.latencies: deque[float] = deque(maxlen=_WINDOW)
+
+    @property
+    def calls(self) -> int:
+        return int(repr(self._calls)[len("count(") : -1])  # the next value = calls so far
 
 
 _records: dict[tuple[str, str], _Record] = {}
@@ -31,9 +39,8 @@ def _record(op: str, backend: str) -> _Record:
 
 
 def add_call(op: str, backend: str, seconds: float) -> None:
-    rec = _record(op, backend)
-    with _lock:
-        rec.calls += 1
+    rec = _records.get((op, backend)) or _record(op, backend)
+    next(rec._calls)
     rec.latencies.append(seconds)
 
 
