@@ -55,6 +55,7 @@ _RELAXED_PROBE = (
 _PARALLEL_FLOPS = 1 << 22
 _PARALLEL_ELEMENTS = 1 << 16
 _DOT_PART = 1 << 18  # dot is summed in parts of this size (a function of n alone)
+_PIECE = 1 << 17  # elementwise work moves through linear memory this many elements at a time
 
 
 def _round_up(x: int, to: int) -> int:
@@ -316,13 +317,17 @@ class SimdBackend:
 
         def run(i0: int) -> None:
             inst = self._instance()
-            m = min(step, n - i0)
-            inst.reserve(m * x.itemsize)
-            view = inst.views[x.dtype][:m]
-            view[...] = x[i0 : i0 + m]
-            address = inst.base
-            inst.calls[name](address, address, m)  # in place in linear memory
-            out[i0 : i0 + m] = view
+            end = min(i0 + step, n)
+            piece = min(step, _PIECE)
+            inst.reserve(piece * x.itemsize)
+            kernel, address, views = inst.calls[name], inst.base, inst.views[x.dtype]
+            # in, compute in place, out: a piece at a time, so that the data stays in cache
+            for j in range(i0, end, piece):
+                m = min(piece, end - j)
+                view = views[:m]
+                view[...] = x[j : j + m]
+                kernel(address, address, m)
+                out[j : j + m] = view
 
         if parts == 1:
             run(0)
