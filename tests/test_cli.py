@@ -107,3 +107,18 @@ def test_selftest_quick_passes_on_cpu():
     r = accel_cli("selftest", "--quick", "--backends", "cpu")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "5 passed, 0 failed" in r.stdout
+
+
+def test_cpu_isa_and_thread_variables():
+    import accel.backends as registry
+
+    cpu = registry.get("cpu")
+    if cpu.unavailable_reason() is not None:
+        return
+    lowest = cpu.supported_isas()[-1]
+    r = accel_cli("probe", "--json", env={"ACCEL_CPU_ISA": lowest, "ACCEL_NUM_THREADS": "1"})
+    details = json.loads(r.stdout)["backends"][2]["details"]
+    assert details["isa"] == lowest and details["threads"] == 1
+    r = accel_cli("probe", "--json", env={"ACCEL_CPU_ISA": "sse9"})
+    record = json.loads(r.stdout)["backends"][2]
+    assert not record["available"] and "ACCEL_CPU_ISA" in record["reason"]
