@@ -114,7 +114,9 @@ def format_table(doc: dict) -> str:
     for b in doc["backends"]:
         if b["available"]:
             info = ", ".join(
-                f"{k}={v}" for k, v in b["details"].items() if not isinstance(v, dict | list)
+                f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
+                for k, v in b["details"].items()
+                if not isinstance(v, dict | list)
             )
             smoke = b["smoke"]
             s = "-" if smoke is None else ("ok" if smoke["ok"] else "FAIL")
