@@ -28,15 +28,6 @@
 #define MC MC_F32
 #define NC NC_F32
 #include "kernels_type.h"
-#undef T
-#undef TS
-#undef UT
-#undef IS_F32
-#undef MR
-#undef NV
-#undef KC
-#undef MC
-#undef NC
 
 #define T double
 #define TS f64
@@ -48,15 +39,6 @@
 #define MC MC_F64
 #define NC NC_F64
 #include "kernels_type.h"
-#undef T
-#undef TS
-#undef UT
-#undef IS_F32
-#undef MR
-#undef NV
-#undef KC
-#undef MC
-#undef NC
 
 const accel_kernels CAT(accel_kernels_, ISA) = {
     .name = STR(ISA),

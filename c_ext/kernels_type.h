@@ -7,7 +7,7 @@
  * is why it calls no libc (only compiler builtins). An includer may define FMA_F32/FMA_F64 to
  * a fused multiply-add of its own (WebAssembly's relaxed madd); by default a * b + c, which
  * the compiler fuses where the target has FMA (-ffp-contract=fast). ACCEL_FREESTANDING leaves
- * out the allocating gemm wrapper.
+ * out the allocating gemm wrapper. It #undefs all of these parameters at its end.
  *
  * matmul follows BLIS: B is packed into KC x NR panels that stay in L1, A into MC x KC blocks
  * that stay in L2, and an MR x NR register block of C accumulates with FMA. The exp-based
@@ -372,3 +372,13 @@ static int FN(gemm)(int64_t m, int64_t n, int64_t k, const T *a, int64_t lda, co
 #undef SIGMOID_ZMIN
 #undef TANH_ZMIN
 #undef EXPM1_TERMS
+/* the includer's parameters too, so that it can instantiate the next dtype */
+#undef T
+#undef TS
+#undef UT
+#undef IS_F32
+#undef MR
+#undef NV
+#undef KC
+#undef MC
+#undef NC

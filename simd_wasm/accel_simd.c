@@ -58,15 +58,6 @@
 #define MC 72
 #define NC 2048
 #include "../c_ext/kernels_type.h"
-#undef T
-#undef TS
-#undef UT
-#undef IS_F32
-#undef MR
-#undef NV
-#undef KC
-#undef MC
-#undef NC
 
 #define T double
 #define TS f64
@@ -78,15 +69,6 @@
 #define MC 72
 #define NC 1024
 #include "../c_ext/kernels_type.h"
-#undef T
-#undef TS
-#undef UT
-#undef IS_F32
-#undef MR
-#undef NV
-#undef KC
-#undef MC
-#undef NC
 
 /* Exports: pointers are offsets into linear memory, sizes are element counts. */
 

@@ -56,6 +56,18 @@ def require(name: str) -> None:
     pytest.skip(f"backend {name!r} unavailable: {reason}")
 
 
+@pytest.fixture
+def need():
+    """need(name) -> the backend object, skipping (or failing, when required) if it cannot
+    run here: for tests of one backend's own internals."""
+
+    def need(name: str):
+        require(name)
+        return backends.get(name)
+
+    return need
+
+
 @pytest.fixture(params=BACKEND_PARAMS)
 def backend(request):
     """The name to pass as backend=; for cpu-<isa> the cpu kernels of that instruction set,

@@ -19,30 +19,16 @@ import pytest
 
 import accel
 from accel import _cost, _dispatch, _selection, backends
+from accel.testing.fakes import FakeBackend
 
 
-class FailingBackend:
+class FailingBackend(FakeBackend):
     """Available, runs float32 and float64, and fails every call."""
 
     def __init__(self, name: str, error: Exception | None = None) -> None:
-        self.name = name
+        super().__init__(name)
         self.error = error or RuntimeError("device lost")
         self.calls = 0
-
-    def unavailable_reason(self):
-        return None
-
-    def dtypes(self):
-        return frozenset((np.dtype(np.float32), np.dtype(np.float64)))
-
-    def auto_eligible(self):
-        return True
-
-    def max_elements(self, dtype):
-        return 1 << 40
-
-    def details(self):
-        return {}
 
     def _fail(self, *args):
         self.calls += 1

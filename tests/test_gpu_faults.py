@@ -13,17 +13,10 @@ import pytest
 import accel
 from accel import _dispatch, backends
 
-REQUIRED = os.environ.get("ACCEL_TEST_REQUIRE", "")
-
 
 @pytest.fixture
-def gpu():
-    b = backends.get("gpu")
-    if b.unavailable_reason() is not None:
-        if "gpu" in REQUIRED:
-            pytest.fail(f"gpu required but unavailable: {b.unavailable_reason()}")
-        pytest.skip(b.unavailable_reason())
-    yield b
+def gpu(need):
+    yield need("gpu")
     backends.reset("gpu")  # the next test gets a fresh device
     _dispatch.invalidate()
 

@@ -7,29 +7,14 @@ import numpy as np
 import pytest
 
 from accel import _dispatch, backends
+from accel.testing.fakes import FakeBackend
 from accel.testing.properties import properties
 
 
-class SlightlyWrong:
-    name = "simd"
-
+class SlightlyWrong(FakeBackend):
     def __init__(self, spoil: str) -> None:
+        super().__init__("simd")
         self.spoil = spoil
-
-    def unavailable_reason(self):
-        return None
-
-    def dtypes(self):
-        return frozenset((np.dtype(np.float32), np.dtype(np.float64)))
-
-    def auto_eligible(self):
-        return True
-
-    def max_elements(self, dtype):
-        return 1 << 40
-
-    def details(self):
-        return {}
 
     def matmul(self, a, b, out):
         wa = a.astype(np.float64)

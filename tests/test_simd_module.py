@@ -10,20 +10,13 @@ import tempfile
 
 import pytest
 
-from accel import backends
-
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 REQUIRE = __import__("os").environ.get("ACCEL_TEST_REQUIRE", "")
 
 
 @pytest.fixture
-def simd():
-    b = backends.get("simd")
-    if b.unavailable_reason() is not None:
-        if "simd" in REQUIRE:
-            pytest.fail(f"simd required but unavailable: {b.unavailable_reason()}")
-        pytest.skip(b.unavailable_reason())
-    return b
+def simd(need):
+    return need("simd")
 
 
 def test_committed_modules_are_what_the_source_builds():

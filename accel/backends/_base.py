@@ -8,9 +8,26 @@ large) is done once for all backends in `accel._ops`.
 
 from __future__ import annotations
 
+import os
 from typing import Protocol
 
 import numpy as np
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
+
+
+def thread_count() -> int:
+    """Threads a backend may use: ACCEL_NUM_THREADS, capped by the CPUs available."""
+    text = os.environ.get("ACCEL_NUM_THREADS", "").strip()
+    cpus = available_cpus()
+    return max(1, min(int(text), cpus)) if text.isdigit() and int(text) > 0 else cpus
+
 
 Elementwise = str  # an op name of accel._ops.ELEMENTWISE_OPS
 

@@ -13,18 +13,13 @@ import sysconfig
 
 import numpy as np
 
+from ._base import thread_count
+
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
 _DTYPES = frozenset((_F32, _F64))
 _SUFFIX = {_F32: "f32", _F64: "f64"}
 _CTYPE = {_F32: "float[]", _F64: "double[]"}
-
-
-def _available_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not on Linux
-        return os.cpu_count() or 1
 
 
 class CpuBackend:
@@ -54,9 +49,7 @@ class CpuBackend:
             except ValueError as e:
                 self._reason = f"ACCEL_CPU_ISA={forced!r}: {e}; unset it or name a supported one"
                 return
-        threads = os.environ.get("ACCEL_NUM_THREADS", "").strip()
-        cap = int(threads) if threads.isdigit() and int(threads) > 0 else _available_cpus()
-        self._lib.accel_set_num_threads(min(cap, _available_cpus()))
+        self._lib.accel_set_num_threads(thread_count())
         lib = self._lib
         # (op, dtype) -> C function: adding an op is one C entry point and one name here
         self._elementwise = {

@@ -34,6 +34,7 @@ import wasmtime
 from wasmtime import _ffi as ffi  # the C bindings wasmtime-py ships: unchecked calls
 
 from .._errors import BackendRuntimeError
+from ._base import thread_count
 
 WASMTIME_VERSION = metadata.version("wasmtime")
 _F32 = np.dtype(np.float32)
@@ -188,9 +189,7 @@ class SimdBackend:
         self._local = threading.local()
         self._instances: weakref.WeakSet[_Instance] = weakref.WeakSet()
         self.select_variant("relaxed" if self.relaxed_simd else "plain")
-        threads = os.environ.get("ACCEL_NUM_THREADS", "").strip()
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        self.threads = max(1, min(int(threads) if threads.isdigit() else cpus or 1, cpus or 1))
+        self.threads = thread_count()
         self._pool: ThreadPoolExecutor | None = None
         self._pool_busy = threading.Lock()
         atexit.register(self._close)
