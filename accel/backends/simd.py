@@ -86,30 +86,48 @@ class _FastCall:
     """One export of one instance, called through wasmtime_func_call_unchecked with a
     preallocated raw argument array: arguments are packed as little-endian int64 into the
     raw slots (an i32 parameter reads the low half) and the result, if any, comes back in
-    slot 0. The export's types are checked once, here, by the caller that built it."""
+    slot 0. This reaches into wasmtime-py's bindings (pinned in pyproject.toml); should they
+    change, the call goes through the public, slower Func.__call__ instead."""
 
-    def __init__(self, store: wasmtime.Store, func: wasmtime.Func, nparams: int) -> None:
+    def __init__(self, store: wasmtime.Store, func: wasmtime.Func, ty: wasmtime.FuncType) -> None:
         self._func = func  # keeps the funcref alive
-        self._ctx = store._context()
-        self._func_ref = ctypes.byref(func._func)
-        self._slots = max(nparams, 1)
-        self._raw = (ffi.wasmtime_val_raw_t * self._slots)()
-        # a raw slot is as wide as the union's largest member (v128): pad each int64 to it
-        pad = ctypes.sizeof(ffi.wasmtime_val_raw_t) - 8
-        self._pack = struct.Struct("<" + f"q{pad}x" * nparams).pack_into
-        self._new_trap_slot()
-        self._call = ffi.wasmtime_func_call_unchecked
+        self._store = store
+        results = [str(r) for r in ty.results]
+        self._result = (
+            {"f64": "f64", "i64": "i64", "i32": "i32"}.get(results[0]) if results else None
+        )
+        try:
+            self._ctx = store._context()
+            self._func_ref = ctypes.byref(func._func)
+            self._slots = max(len(ty.params), len(results), 1)
+            self._raw = (ffi.wasmtime_val_raw_t * self._slots)()
+            # a raw slot is as wide as the union's largest member (v128): pad each int64 to it
+            pad = ctypes.sizeof(ffi.wasmtime_val_raw_t) - 8
+            self._pack = struct.Struct("<" + f"q{pad}x" * len(ty.params)).pack_into
+            self._new_trap_slot()
+            self._call = ffi.wasmtime_func_call_unchecked
+            self.path = "unchecked"
+        except AttributeError:  # wasmtime-py moved its internals: the public path
+            self.path = "checked"
 
     def _new_trap_slot(self) -> None:
         self._trap = ctypes.POINTER(ffi.wasm_trap_t)()
         self._trap_ref = ctypes.byref(self._trap)
 
-    def __call__(self, *args: int) -> ffi.wasmtime_val_raw_t:
+    def __call__(self, *args: int):
+        if self.path != "unchecked":
+            return self._checked(*args)
         self._pack(self._raw, 0, *args)
         error = self._call(self._ctx, self._func_ref, self._raw, self._slots, self._trap_ref)
         if error or self._trap:
             self._raise(error)
-        return self._raw[0]
+        return None if self._result is None else getattr(self._raw[0], self._result)
+
+    def _checked(self, *args: int):
+        try:
+            return self._func(self._store, *args)
+        except wasmtime.WasmtimeError as e:
+            raise BackendRuntimeError(f"the simd module trapped: {e}") from e
 
     def _raise(self, error) -> None:
         if self._trap:
@@ -132,9 +150,7 @@ class _Instance:
         self.calls = {}
         for export in module.exports:
             if isinstance(export.type, wasmtime.FuncType):
-                self.calls[export.name] = _FastCall(
-                    self.store, exports[export.name], len(export.type.params)
-                )
+                self.calls[export.name] = _FastCall(self.store, exports[export.name], export.type)
         self._mapped = -1
         self._remap()
 
@@ -305,6 +321,7 @@ class SimdBackend:
             "loaded_from": self.load_source,
             "this_process_load_ms": round(self.load_ms, 3),
             "threads": self.threads,
+            "call_path": self._instance().calls["relu_f32"].path,
         }
 
     def elementwise(self, op: str, x: np.ndarray, out: np.ndarray) -> None:
@@ -347,7 +364,7 @@ class SimdBackend:
             b_at = _round_up(m, _ALIGN)
             views[:m] = a[i0 : i0 + m]
             views[b_at : b_at + m] = b[i0 : i0 + m]
-            return inst.calls[name](inst.base, inst.offset(b_at, a.dtype), m).f64
+            return inst.calls[name](inst.base, inst.offset(b_at, a.dtype), m)
 
         partial = self._parallel([lambda i0=i0: run(i0) for i0 in range(0, n, step)])
         return math.fsum(partial)
@@ -385,7 +402,7 @@ class SimdBackend:
         b_at = _round_up(m * k, per_align)
         c_at = b_at + _round_up(k * n, per_align)
         s_at = c_at + _round_up(m * n, per_align)
-        scratch = int(inst.calls[f"matmul_scratch_{sfx}"](m, n, k).i64)
+        scratch = int(inst.calls[f"matmul_scratch_{sfx}"](m, n, k))
         inst.reserve(s_at * dtype.itemsize + scratch)
         view = inst.views[dtype]
         view[a_at : a_at + m * k] = a[r0:r1].reshape(-1)
