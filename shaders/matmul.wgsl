@@ -1,4 +1,6 @@
-// matmul.wgsl: batched C[z] = A[z or 0] @ B[z or 0], row-major (after a prelude that defines T).
+// matmul.wgsl: batched C[z] = A[z or 0] @ B[z or 0], row-major. The backend prepends a prelude
+// (T) and one of matmul_io_scalar.wgsl / matmul_io_vec4.wgsl (the bindings, load_a, load_b,
+// store_c): vec4 loads and stores where K and N are multiples of 4, scalar ones elsewhere.
 //
 // Each workgroup computes a 64 x 64 tile of C; each of its 16 x 16 invocations a 4 x 4 register
 // block. K advances 16 at a time through workgroup memory, where A is stored k-major as vec4s
@@ -21,9 +23,6 @@ struct Params {
     col_tile0: u32,
 }
 
-@group(0) @binding(0) var<storage, read> a: array<T>;
-@group(0) @binding(1) var<storage, read> b: array<T>;
-@group(0) @binding(2) var<storage, read_write> c: array<T>;
 @group(0) @binding(3) var<uniform> params: Params;
 
 const TM: u32 = 64u;
@@ -56,29 +55,16 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
         {
             let r = li / 4u;
             let kq = (li % 4u) * 4u;
-            let gr = row0 + r;
+            let quad = load_a(a_base, row0 + r, k0 + kq, m, k);
             for (var q = 0u; q < 4u; q++) {
-                let gk = k0 + kq + q;
-                var v = T(0.0);
-                if (gr < m && gk < k) {
-                    v = a[a_base + gr * k + gk];
-                }
-                a_tile[(kq + q) * 16u + r / 4u][r % 4u] = v;
+                a_tile[(kq + q) * 16u + r / 4u][r % 4u] = quad[q];
             }
         }
         // B tile: 16 k x 64 columns; invocation li loads k li / 16, columns (li % 16) * 4 .. + 4
         {
             let kk = li / 16u;
             let cq = (li % 16u) * 4u;
-            let gk = k0 + kk;
-            var v = vec4<T>(T(0.0));
-            for (var q = 0u; q < 4u; q++) {
-                let gc = col0 + cq + q;
-                if (gk < k && gc < n) {
-                    v[q] = b[b_base + gk * n + gc];
-                }
-            }
-            b_tile[kk * 16u + cq / 4u] = v;
+            b_tile[kk * 16u + cq / 4u] = load_b(b_base, k0 + kk, col0 + cq, k, n);
         }
         workgroupBarrier();
         for (var kk = 0u; kk < TK; kk++) {
@@ -94,14 +80,8 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
 
     for (var i = 0u; i < 4u; i++) {
         let gr = row0 + lid.y * 4u + i;
-        if (gr >= m) {
-            break;
-        }
-        for (var j = 0u; j < 4u; j++) {
-            let gc = col0 + lid.x * 4u + j;
-            if (gc < n) {
-                c[c_base + gr * n + gc] = acc[i][j];
-            }
+        if (gr < m) {
+            store_c(c_base, gr, col0 + lid.x * 4u, n, acc[i]);
         }
     }
 }

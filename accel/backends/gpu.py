@@ -6,7 +6,7 @@
 - The device is requested with the adapter's largest buffer and binding limits; work beyond
   one binding is split by the shared layer (max_elements), beyond 65535 workgroups per
   dimension into several dispatches here.
-- Shader modules and pipelines are made once per (kernel, dtype) and cached; storage buffers
+- Shader modules and pipelines are made once per (kernel, dtype, variant) and cached; storage buffers
   come from a pool keyed by size class with a bounded total; read-back goes through reused
   staging buffers (wgpu-py's queue.read_buffer makes a new one on every call).
 - float64 runs where the adapter has shader-f64 (and shader-int64, for the bit tests).
@@ -101,6 +101,7 @@ class GpuBackend:
         self._pooled_bytes = 0
         self._staging: dict[int, object] = {}
         self._uniforms: list = []
+        self.vector_io = True  # vec4 loads and stores in matmul where K and N allow them
 
     @staticmethod
     def _fix() -> str:
@@ -122,15 +123,18 @@ class GpuBackend:
         return wgpu.gpu.request_adapter_sync(power_preference="high-performance")
 
     # -- resources ---------------------------------------------------------------------------
-    def _pipeline(self, family: str, entry: str, dtype: np.dtype):
-        key = (family, entry, dtype)
+    def _pipeline(self, family: str, entry: str, dtype: np.dtype, parts: tuple[str, ...] = ()):
+        """The pipeline of an entry point of shaders/<family>.wgsl, after the dtype's prelude
+        and any extra parts (matmul's I/O variant)."""
+        key = (family, entry, dtype, parts)
         pipeline = self._pipelines.get(key)
         if pipeline is None:
-            module_key = (family, dtype)
+            module_key = (family, dtype, parts)
             module = self._modules.get(module_key)
             if module is None:
-                code = _source(f"prelude_{_SUFFIX[dtype]}.wgsl") + "\n" + _source(f"{family}.wgsl")
-                module = self.device.create_shader_module(code=code, label=f"{family}_{dtype}")
+                names = (f"prelude_{_SUFFIX[dtype]}", *parts, family)
+                code = "\n".join(_source(f"{name}.wgsl") for name in names)
+                module = self.device.create_shader_module(code=code, label="+".join(names))
                 self._modules[module_key] = module
             pipeline = self.device.create_compute_pipeline(
                 layout="auto", compute={"module": module, "entry_point": entry}
@@ -302,7 +306,9 @@ class GpuBackend:
             ba, bb = self._upload(a), self._upload(b)
             bc = self._buffer(out.nbytes)
             try:
-                pipeline = self._pipeline("matmul", "matmul", out.dtype)
+                quads = self.vector_io and k % 4 == 0 and n % 4 == 0
+                io = "matmul_io_vec4" if quads else "matmul_io_scalar"
+                pipeline = self._pipeline("matmul", "matmul", out.dtype, (io,))
                 a_stride = m * k if a.shape[0] > 1 else 0
                 b_stride = k * n if b.shape[0] > 1 else 0
                 col_tiles, row_tiles = math.ceil(n / 64), math.ceil(m / 64)
