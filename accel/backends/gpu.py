@@ -6,9 +6,10 @@
 - The device is requested with the adapter's largest buffer and binding limits; work beyond
   one binding is split by the shared layer (max_elements), beyond 65535 workgroups per
   dimension into several dispatches here.
-- Shader modules and pipelines are made once per (kernel, dtype, variant) and cached; storage buffers
-  come from a pool keyed by size class with a bounded total; read-back goes through reused
-  staging buffers (wgpu-py's queue.read_buffer makes a new one on every call).
+- Shader modules and pipelines are made once per (kernel, dtype, variant) and cached;
+  storage buffers come from a pool keyed by size class with a bounded total; read-back goes
+  through reused staging buffers (wgpu-py's queue.read_buffer makes a new one every call).
+- matmul loads and stores vec4s where K and N are multiples of 4, scalars elsewhere.
 - float64 runs where the adapter has shader-f64 (and shader-int64, for the bit tests).
 - Validation errors, out-of-memory and device loss become AccelErrors; in auto mode the call
   falls back and the backend stays unusable until it is probed again (accel.probe()).
