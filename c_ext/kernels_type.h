@@ -96,7 +96,7 @@ static inline VT FN(relu_v)(VT x)
 
 /* e^z = s (1 + p): s = 2^n with n = round(z / ln2) built from the magic sum's low bits,
  * p = expm1(r) with r = z - n ln2. z must lie in [ZMIN, 0], so n + bias stays in [0, bias]. */
-static inline void FN(exp_parts)(VT z, VT *s, VT *p, VT *n)
+static inline void FN(exp_parts)(VT z, VT *s, VT *p)
 {
     VT t = FN(fma)(z, FN(splat)(LOG2E), FN(splat)(EXP_MAGIC));
     VT nf = t - EXP_MAGIC;
@@ -108,15 +108,14 @@ static inline void FN(exp_parts)(VT z, VT *s, VT *p, VT *n)
         q = FN(fma)(q, r, FN(splat)(FN(expm1_q)[i]));
     *p = FN(fma)(r * r, q, r);
     *s = (VT)((VU)t << EXP_SHIFT);
-    *n = nf;
 }
 
 static inline VT FN(sigmoid_v)(VT x)
 {
     VT z = (VT)((VU)x | SIGN_BITS); /* -|x| */
     z = FN(select)((VU)(z < SIGMOID_ZMIN), FN(splat)(SIGMOID_ZMIN), z);
-    VT s, p, n;
-    FN(exp_parts)(z, &s, &p, &n);
+    VT s, p;
+    FN(exp_parts)(z, &s, &p);
     VT e = FN(fma)(s, p, s); /* e^-|x| in [0, 1] */
     VU negative = (VU)(((VU)x & SIGN_BITS) != 0);
     VT num = FN(select)(negative, e, FN(splat)(1));
@@ -129,8 +128,8 @@ static inline VT FN(tanh_v)(VT x)
     VT ax = (VT)((VU)x & ~SIGN_BITS);
     VT z = ax * -2;
     z = FN(select)((VU)(z < TANH_ZMIN), FN(splat)(TANH_ZMIN), z);
-    VT s, p, n;
-    FN(exp_parts)(z, &s, &p, &n);
+    VT s, p;
+    FN(exp_parts)(z, &s, &p);
     /* tanh|x| = -expm1(z) / (2 + expm1(z)), z = -2|x|, with expm1 = s p + (s - 1), which
      * keeps every bit near 0 (2.5 ulp at worst over all float32, measured) */
     VT em = FN(fma)(s, p, s - 1);

@@ -30,8 +30,8 @@ fn clamped_abs(u: U, tmax: T) -> T {
     return bitcast<T>(min(u & ~SIGN, bitcast<U>(tmax)));
 }
 
-// e^z = s (1 + p) for z in [-TMAX, 0]: returns (s, p, n)
-fn exp_parts(z: T) -> vec3<T> {
+// e^z = s (1 + p) for z in [-TMAX, 0]: returns (s, p)
+fn exp_parts(z: T) -> vec2<T> {
     let n = round(z * LOG2E);
     // r = z - n ln2 in two steps, the first exact. A shader compiler may merge the steps into
     // z - n (LN2_HI + LN2_LO), which loses up to 80 ulps at n ~ 100 (seen on llvmpipe): OR-ing
@@ -40,7 +40,7 @@ fn exp_parts(z: T) -> vec3<T> {
     let r = fma(n, -LN2_LO, r1);
     let p = fma(r * r, expm1_q(r), r);
     let s = ldexp(T(1.0), i32(n));
-    return vec3<T>(s, p, n);
+    return vec2<T>(s, p);
 }
 
 @compute @workgroup_size(256)

@@ -285,26 +285,24 @@ def test_eight_threads_at_once_give_the_bits_of_one(backend):
     a = rng.standard_normal((300, 200)).astype(np.float32)
     b = rng.standard_normal((200, 260)).astype(np.float32)
     x = rng.standard_normal(300_000).astype(np.float32)
-    expected = {
-        "matmul": accel.matmul(a, b, backend=backend),
-        "dot": accel.dot(x, x, backend=backend),
-        "tanh": accel.tanh(x, backend=backend),
-        "sigmoid": accel.sigmoid(x, backend=backend),
-        "relu": accel.relu(x, backend=backend),
-    }
+
+    def compute():
+        return {
+            "matmul": accel.matmul(a, b, backend=backend),
+            "dot": accel.dot(x, x, backend=backend),
+            "tanh": accel.tanh(x, backend=backend),
+            "sigmoid": accel.sigmoid(x, backend=backend),
+            "relu": accel.relu(x, backend=backend),
+        }
+
+    expected = compute()
     failures: list[str] = []
     barrier = threading.Barrier(8)
 
     def worker():
         barrier.wait()
         for _ in range(3):
-            got = {
-                "matmul": accel.matmul(a, b, backend=backend),
-                "dot": accel.dot(x, x, backend=backend),
-                "tanh": accel.tanh(x, backend=backend),
-                "sigmoid": accel.sigmoid(x, backend=backend),
-                "relu": accel.relu(x, backend=backend),
-            }
+            got = compute()
             for k, v in got.items():
                 if not np.array_equal(v, expected[k]):
                     failures.append(k)
