@@ -5,8 +5,8 @@ the C sources below into the extension `accel._cpu_native` with the system C com
 
 One build runs on every CPU of its platform: the kernels for wider instruction sets are
 compiled with per-file target pragmas and chosen at load time by CPU-feature detection, so
-there is no -march=native here. There is no -ffast-math either: it would change the float
-behaviour of the whole process. -ffp-contract=fast only lets a*b+c become one FMA.
+no flag ties the build to the CPU that compiles it. Nor is there any fast-math flag: it would
+change the float behaviour of the whole process. -ffp-contract=fast only lets a*b+c become one FMA.
 """
 
 from __future__ import annotations
