@@ -1,21 +1,25 @@
-"""accel: matmul, dot and activations on the best backend a machine has.
+"""accel: matmul, dot, linear layers and activations on the best backend a machine has.
 
 Backends, in the order of the fallback chain: `gpu` (WGSL compute shaders through wgpu),
 `simd` (a WebAssembly SIMD128 module run by wasmtime) and `cpu` (native C through cffi).
-numpy arrays go in and come out. Importing accel loads neither wgpu nor wasmtime: a backend
-is loaded when a call first needs it.
+numpy arrays go in and come out, or `accel.Array`s keep data on a backend between calls.
+Importing accel loads neither wgpu nor wasmtime: a backend is loaded when a call first needs
+it. The documentation is in the docs/ folder of the project (docs/contract.md: the semantics
+every backend shares).
 """
 
 from __future__ import annotations
 
+from ._array import Array, asarray
 from ._dispatch import available_backends
 from ._errors import (
     AccelError,
     AccelFallbackWarning,
+    BackendRuntimeError,
     BackendUnavailableError,
     UnsupportedOperationError,
 )
-from ._ops import dot, matmul, relu, sigmoid, tanh
+from ._ops import dot, gelu, linear, matmul, relu, sigmoid, silu, softmax, tanh
 from ._selection import BACKENDS, get_backend, set_backend, use_backend
 from ._stats import reset_stats, stats
 from ._version import __version__
@@ -32,18 +36,25 @@ __all__ = [
     "BACKENDS",
     "AccelError",
     "AccelFallbackWarning",
+    "Array",
+    "BackendRuntimeError",
     "BackendUnavailableError",
     "UnsupportedOperationError",
     "__version__",
+    "asarray",
     "available_backends",
     "dot",
+    "gelu",
     "get_backend",
+    "linear",
     "matmul",
     "probe",
     "relu",
     "reset_stats",
     "set_backend",
     "sigmoid",
+    "silu",
+    "softmax",
     "stats",
     "tanh",
     "use_backend",

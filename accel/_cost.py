@@ -22,24 +22,31 @@ import numpy as np
 
 from ._version import __version__
 
-# (backend, op) -> (overhead seconds, seconds per unit of work), float32; float64 work costs
-# twice as much on the vector backends. Conservative on purpose: a calibration replaces them.
+# (backend, family) -> (overhead seconds, seconds per unit of work), float32; float64 work
+# costs twice as much on the vector backends. Conservative on purpose: a calibration replaces
+# them. Families are the op table's (linear is matmul's).
 DEFAULTS: dict[tuple[str, str], tuple[float, float]] = {
     ("cpu", "matmul"): (3e-6, 1 / 250e9),
     ("cpu", "dot"): (2e-6, 1 / 20e9),
     ("cpu", "elementwise"): (2e-6, 1 / 4e9),
+    ("cpu", "softmax"): (3e-6, 1 / 2e9),
     ("simd", "matmul"): (8e-6, 1 / 60e9),
     ("simd", "dot"): (5e-6, 1 / 2e9),
     ("simd", "elementwise"): (5e-6, 1 / 1e9),
+    ("simd", "softmax"): (6e-6, 1 / 0.5e9),
     ("gpu", "matmul"): (150e-6, 1 / 5e12),
     ("gpu", "dot"): (150e-6, 1 / 5e9),
     ("gpu", "elementwise"): (150e-6, 1 / 3e9),
+    ("gpu", "softmax"): (150e-6, 1 / 2e9),
 }
 FILE_NAME = "calibration.json"
 
 
 def family(op: str) -> str:
-    return op if op in ("matmul", "dot") else "elementwise"
+    """The cost family of an op of the op table (linear costs as matmul)."""
+    from ._optable import OPS
+
+    return "matmul" if op == "linear" else OPS[op].family
 
 
 def fingerprint() -> dict:
@@ -89,7 +96,7 @@ class CostModel:
                 self.source = f"built-in defaults ({p} is unreadable)"
 
     def cost(self, backend: str, op: str, dtype: np.dtype, work: float) -> float:
-        params = self.params.get((backend, op, dtype.name))
+        params = self.params.get((backend, "matmul" if op == "linear" else op, dtype.name))
         a, b = params if params is not None else self._default(backend, family(op), dtype)
         return a + b * work
 

@@ -1,16 +1,21 @@
 """The dispatcher: picks the backend for a call and falls back when one fails.
 
-auto and list mode walk their candidates (auto: the chain gpu, simd, cpu) and skip a backend
-that is unavailable, not eligible for auto (a software GPU), or cannot run the dtype. When
-the chosen backend fails at run time, the call is retried on the next candidate, the
-fallback is counted and one AccelFallbackWarning is issued per (backend, reason). One name is
-strict: it runs there or raises. Every decision is logged at DEBUG on the "accel" logger.
+auto and list mode walk their candidates (auto: the chain gpu, simd, cpu, ranked by the cost
+model for the call's work) and skip a backend that is unavailable, not eligible for auto (a
+software GPU), cannot run the dtype or declines the call. A backend is made (its library
+loaded, its device opened) only when a call reaches it in that order: a call that the cost
+model gives to cpu never starts the GPU. When the chosen backend fails at run time, the call
+is retried on the next candidate, the fallback is counted and one AccelFallbackWarning is
+issued per (backend, reason). One name is strict: it runs there or raises. Every decision is
+logged at DEBUG on the "accel" logger.
 """
 
 from __future__ import annotations
 
+import bisect
 import logging
-import math
+import os
+import sys
 import threading
 import time
 import warnings
@@ -33,64 +38,62 @@ log = logging.getLogger("accel")
 
 _warned: set[tuple[str, str]] = set()
 _warned_lock = threading.Lock()
-# (selection text, op, dtype) -> candidates; cleared whenever a backend's state changes
-_plans: dict[tuple[str, str, np.dtype], tuple] = {}
+# (selection text, op, dtype) -> (bounds, rankings): rankings[i] holds for work < bounds[i]
+_plans: dict[tuple[str, str, np.dtype], tuple[list[float], list[tuple[str, ...]]]] = {}
+_ACCEL_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 def invalidate() -> None:
-    """Forgets the cached candidate lists (a backend became usable or unusable)."""
+    """Forgets the cached rankings (a backend became usable or unusable)."""
     _plans.clear()
 
 
-def _why_not(backend, dtype: np.dtype, for_auto: bool) -> str | None:
-    reason = backend.unavailable_reason()
+backends.on_change(invalidate)
+
+
+def why_not(b: backends.Backend, dtype: np.dtype, for_auto: bool) -> str | None:
+    """Why a backend cannot take calls of this dtype (None: it can)."""
+    reason = b.unavailable_reason()
     if reason is not None:
         return f"unavailable: {reason}"
-    if for_auto and not backend.auto_eligible():
+    if for_auto and not b.auto_eligible():
         return "not eligible for auto (software adapter)"
-    if dtype not in backend.dtypes():
+    if dtype not in b.dtypes():
         return f"does not run {dtype.name}"
     return None
 
 
-def _plan(sel: _selection.Selection, op: str, dtype: np.dtype) -> tuple:
-    """(segments, why others were skipped, error to raise instead) for a selection, op and
-    dtype, cached until a backend's state changes. segments: ((upper work, backends in rank
-    order), ...). Auto ranks by the cost model; a list keeps its own order; strict has one."""
+def _known_unusable(name: str, dtype: np.dtype) -> bool:
+    """True for a backend already made and unusable for auto: ranking leaves it out. A backend
+    not made yet is ranked by its cost alone and made only if a call reaches it."""
+    b = backends.loaded(name)
+    return b is not None and why_not(b, dtype, for_auto=True) is not None
+
+
+def _rankings(sel: _selection.Selection, op: str, dtype: np.dtype):
     key = (sel.text, op, dtype)
     plan = _plans.get(key)
-    if plan is not None:
-        return plan
-    if sel.strict:
-        name = sel.names[0]
-        b = backends.get(name)
-        reason = b.unavailable_reason()
-        error: AccelError | None = None
-        if reason is not None:
-            error = BackendUnavailableError(f"backend {name!r} is unavailable: {reason}")
-        elif dtype not in b.dtypes():
-            runs = ", ".join(sorted(d.name for d in b.dtypes()))
-            error = UnsupportedOperationError(
-                f"backend {name!r} cannot run {op} on {dtype.name} on this machine (it runs {runs})"
-            )
-        plan = (((math.inf, (b,) if error is None else ()),), "", error)
-    else:
-        usable, skipped = {}, []
-        for name in sel.names:
-            b = backends.get(name)
-            why = _why_not(b, dtype, for_auto=True)
-            if why is None:
-                usable[name] = b
-            else:
-                skipped.append(f"{name}: {why}")
+    if plan is None:
+        names = tuple(n for n in sel.names if not _known_unusable(n, dtype))
         if sel.text == "auto":
-            ranked = _cost.model().segments(tuple(usable), op, dtype)
-        else:
-            ranked = ((math.inf, tuple(usable)),)
-        segments = tuple((upper, tuple(usable[n] for n in order)) for upper, order in ranked)
-        plan = (segments, "; ".join(skipped), None)
-    _plans[key] = plan
+            segments = _cost.model().segments(names, op, dtype)
+        else:  # a list is the user's order of preference
+            segments = ((float("inf"), names),)
+        plan = ([upper for upper, _ in segments], [order for _, order in segments])
+        _plans[key] = plan
     return plan
+
+
+def _user_stacklevel() -> int:
+    """The stacklevel that points warnings.warn at the first frame outside accel."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and os.path.dirname(
+        os.path.abspath(frame.f_code.co_filename)
+    ).startswith(_ACCEL_DIR):
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 def _warn_fallback(name: str, op: str, reason: str) -> None:
@@ -102,20 +105,49 @@ def _warn_fallback(name: str, op: str, reason: str) -> None:
     warnings.warn(
         f"accel: backend {name!r} failed on {op} ({reason}); running on the next backend",
         AccelFallbackWarning,
-        stacklevel=4,
+        stacklevel=_user_stacklevel(),
     )
 
 
-def _failed(b, op: str, dtype: np.dtype, e: Exception, fallback: bool) -> str:
+def _failed(b: backends.Backend, op: str, dtype: np.dtype, e: Exception, fallback: bool) -> str:
     """Books a backend's run-time failure; returns the reason."""
     reason = f"{type(e).__name__}: {e}"
     if fallback:
         _stats.add_fallback(op, b.name)
     log.debug("%s %s: %s failed (%s)", op, dtype.name, b.name, reason)
-    on_failure = getattr(b, "on_failure", None)
-    if on_failure is not None and on_failure(e):  # the backend marked itself unusable
+    if b.on_failure(e):  # the backend marked itself unusable
         invalidate()
     return reason
+
+
+def strict_backend(name: str, op: str, dtype: np.dtype) -> backends.Backend:
+    """The backend of a strict selection, or the error that says why it cannot run the call."""
+    b = backends.get(name)
+    reason = b.unavailable_reason()
+    if reason is not None:
+        raise BackendUnavailableError(f"backend {name!r} is unavailable: {reason}")
+    if dtype not in b.dtypes():
+        runs = ", ".join(sorted(d.name for d in b.dtypes()))
+        raise UnsupportedOperationError(
+            f"backend {name!r} cannot run {op} on {dtype.name} on this machine (it runs {runs})"
+        )
+    return b
+
+
+def run_on(b: backends.Backend, op: str, call: Callable[[backends.Backend], R]) -> R:
+    """Runs call(b) on one backend, strictly: a failure raises (an AccelError as it is,
+    anything else as BackendRuntimeError)."""
+    t0 = time.perf_counter()
+    try:
+        result = call(b)
+    except Exception as e:
+        if b.on_failure(e):
+            invalidate()
+        if isinstance(e, AccelError | MemoryError):
+            raise
+        raise BackendRuntimeError(f"backend {b.name!r} failed on {op}: {e}") from e
+    _stats.add_call(op, b.name, time.perf_counter() - t0)
+    return result
 
 
 def run(
@@ -124,36 +156,42 @@ def run(
     """Runs call(backend_object) on the backend the selection picks for (op, dtype) and this
     much work (flops for matmul, elements otherwise); on failure, the next in rank."""
     sel = _selection.current(backend)
-    segments, skipped, error = _plan(sel, op, dtype)
-    if error is not None:
-        raise error
-    ranked = segments[0][1]
-    if len(segments) > 1:
-        for upper, ranked in segments:  # noqa: B007 - the loop finds the interval
-            if work < upper:
-                break
-    errors: list[str] = []
-    for b in ranked:
+    if sel.strict:
+        b = strict_backend(sel.names[0], op, dtype)
+        declined = b.declines(op, dtype, work)
+        if declined is not None:
+            raise UnsupportedOperationError(f"backend {b.name!r} cannot run this {op}: {declined}")
         if log.isEnabledFor(logging.DEBUG):
-            how = "strict selection runs" if sel.strict else f"{sel.text} chose"
-            log.debug("%s %s: %s %s%s", op, dtype.name, how, b.name,
-                      f" (skipped {skipped})" if skipped else "")  # fmt: skip
+            log.debug("%s %s: strict selection runs %s", op, dtype.name, b.name)
+        return run_on(b, op, call)
+    bounds, rankings = _rankings(sel, op, dtype)
+    ranked = rankings[bisect.bisect_right(bounds, work) if len(bounds) > 1 else 0]
+    errors: list[str] = []
+    skipped: list[str] = []
+    for name in ranked:
+        b = backends.get(name)
+        why = why_not(b, dtype, for_auto=True)
+        if why is not None:
+            invalidate()  # made just now and unusable: from now on it is ranked without it
+        else:
+            why = b.declines(op, dtype, work)
+        if why is not None:
+            skipped.append(f"{name}: {why}")
+            continue
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s: %s chose %s%s", op, dtype.name, sel.text, name,
+                      f" (skipped {'; '.join(skipped)})" if skipped else "")  # fmt: skip
         t0 = time.perf_counter()
         try:
             result = call(b)
-        except Exception as e:  # one backend failed: strict raises, auto tries the next
-            if sel.strict:
-                _failed(b, op, dtype, e, fallback=False)
-                if isinstance(e, AccelError | MemoryError):
-                    raise
-                raise BackendRuntimeError(f"backend {b.name!r} failed on {op}: {e}") from e
+        except Exception as e:  # one backend failed: try the next
             reason = _failed(b, op, dtype, e, fallback=True)
-            errors.append(f"{b.name}: {reason}")
-            _warn_fallback(b.name, op, reason)
+            errors.append(f"{name}: {reason}")
+            _warn_fallback(name, op, reason)
             continue
-        _stats.add_call(op, b.name, time.perf_counter() - t0)
+        _stats.add_call(op, name, time.perf_counter() - t0)
         return result
-    detail = "; ".join(x for x in (skipped, *errors) if x)
+    detail = "; ".join(skipped + errors) or "no backend in the selection"
     raise UnsupportedOperationError(
         f"no backend of selection {sel.text!r} could run {op} on {dtype.name}: {detail}"
     )

@@ -1,265 +1,527 @@
-"""The public ops. Everything a backend should not have to think about is done here, once:
-converting inputs, checking dtypes, shapes and `out=`, matmul's 1-D promotion and batch
-broadcasting, and splitting work that is larger than a backend takes in one call.
+"""The public ops, made from the op table (accel._optable). Everything a backend should not
+have to think about is done here, once: converting inputs, checking dtypes, shapes and `out=`,
+matmul's 1-D promotion and batch broadcasting, aliasing between `out` and the inputs, and
+Arrays (data kept on a backend).
 
-Backends then see C-contiguous arrays of one dtype, with no empty dimension.
+Backends then see C-contiguous, aligned, native-byte-order arrays of one dtype with no empty
+dimension: on the numpy path through their `host_*` methods (which split work too large for
+one kernel call), on the Array path as their own buffers.
+
+`out` may be or overlap any input: the result is as if computed into a fresh array. A kernel
+writes straight into `out` only where that is safe (elementwise, `out` exactly the input, on a
+host-memory backend, or `out` sharing no memory with any input); otherwise the result goes
+through a temporary, copied into `out` only once the call has succeeded, so that a backend that
+fails part-way in auto mode has not overwritten an input the next backend reads.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from . import _dispatch
+from . import _dispatch, _optable, _selection, backends
+from ._array import Array, place, resident_limit, wrap
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
-
-# The elementwise ops: adding one is a kernel per backend and a line here.
-ELEMENTWISE_OPS = {
-    "relu": "max(x, 0); NaN stays NaN.",
-    "sigmoid": "1 / (1 + exp(-x)), in [0, 1]; +-inf give 1 and 0.",
-    "tanh": "The hyperbolic tangent; exactly odd, +-inf give +-1.",
-}
+_ACT_NONE = _optable.ACT_NONE
 
 
-def _float_array(x: object, what: str) -> np.ndarray:
-    """x as an ndarray of float32 or float64 in native byte order, else TypeError."""
+def float_array(x: object, what: str) -> np.ndarray:
+    """x as an ndarray of float32 or float64 (numpy's own dtype objects), in native byte order
+    and aligned for its element type; TypeError for any other dtype. An unpickled float32, a
+    big-endian one or one with dtype metadata is a float32 like any other."""
     arr = x if type(x) is np.ndarray else np.asarray(x)
     dt = arr.dtype
     if dt is _F32 or dt is _F64:
-        return arr
-    if dt.kind == "f" and dt.itemsize in (4, 8):  # a non-native byte order or a dtype copy
-        return arr.astype(dt.newbyteorder("="))
+        return arr if arr.flags.aligned else arr.copy()
+    if dt.kind == "f" and dt.itemsize in (4, 8) and dt.names is None and dt.subdtype is None:
+        canonical = _F32 if dt.itemsize == 4 else _F64
+        return arr.astype(canonical)  # a byte swap, or a copy under numpy's own dtype object
     raise TypeError(
-        f"accel supports float32 and float64 arrays; {what} has dtype {dt.name} "
+        f"accel supports float32 and float64 arrays; {what} has dtype {dt} "
         "(convert it with .astype(np.float32) or .astype(np.float64))"
     )
 
 
-def _check_out(out: object, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+def _result_dtype(*dtypes: np.dtype) -> np.dtype:
+    return _F64 if any(d is _F64 for d in dtypes) else _F32
+
+
+def _same_dtype(dt: np.dtype, dtype: np.dtype) -> bool:
+    """dt is dtype up to byte order and dtype identity (an out= of '>f4' takes a float32)."""
+    return dt.kind == "f" and dt.itemsize == dtype.itemsize and dt.names is None
+
+
+def _check_out(out: object, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    if isinstance(out, Array):
+        if out.shape != shape or out.dtype != dtype:
+            raise ValueError(
+                f"out has shape {out.shape} and dtype {out.dtype.name}; "
+                f"the result has shape {shape} and dtype {dtype.name}"
+            )
+        return
     if not isinstance(out, np.ndarray):
-        raise ValueError(f"out must be a numpy.ndarray, not {type(out).__name__}")
-    if out.shape != shape or out.dtype != dtype:
+        raise ValueError(f"out must be a numpy.ndarray or an accel.Array, not {type(out).__name__}")
+    if out.shape != shape or not _same_dtype(out.dtype, dtype):
         raise ValueError(
-            f"out has shape {out.shape} and dtype {out.dtype.name}; "
+            f"out has shape {out.shape} and dtype {out.dtype}; "
             f"the result has shape {shape} and dtype {dtype.name}"
         )
     if not out.flags.writeable:
         raise ValueError("out is read-only")
-    return out
 
 
-def _writable_target(out: np.ndarray, *inputs: np.ndarray) -> np.ndarray | None:
-    """out itself when a kernel may write it directly (C-contiguous, not overlapping an input
-    except as that very array), else None: the result then goes through a temporary."""
-    if not out.flags.c_contiguous:
-        return None
-    for x in inputs:
-        if np.may_share_memory(out, x) and not (
-            x.ctypes.data == out.ctypes.data and x.strides == out.strides
-        ):
-            return None
-    return out
+def _direct(out: np.ndarray) -> bool:
+    """Whether a kernel may write out itself: C-contiguous, aligned, native, float dtype."""
+    return out.flags.c_contiguous and out.flags.aligned and out.dtype.isnative
+
+
+def _exactly(out: np.ndarray, x: np.ndarray) -> bool:
+    """out and x are the same memory with the same layout."""
+    return (out.__array_interface__["data"][0] == x.__array_interface__["data"][0]
+            and out.strides == x.strides and out.shape == x.shape)  # fmt: skip
+
+
+def _contiguous(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    x = np.ascontiguousarray(x, dtype)
+    return x if x.flags.aligned else x.copy()
 
 
 # ---------------------------------------------------------------------------------------------
-# elementwise
+# Arrays: which backend a call with Array operands runs on
 
 
-def _elementwise(op: str, x: object, backend: str | None, out: np.ndarray | None) -> np.ndarray:
-    if type(x) is not np.ndarray or (x.dtype is not _F32 and x.dtype is not _F64):
-        x = _float_array(x, "x")
-    dtype = x.dtype
-    if out is None:
-        if x.size == 0:
-            return np.empty(x.shape, dtype)
-        src = x if x.flags.c_contiguous else np.ascontiguousarray(x)
-        result = np.empty(x.shape, dtype)
-        _dispatch.run(op, dtype, backend, x.size, lambda b: _split_elementwise(b, op, src, result))
+def _array_backend(args: tuple[object, ...], backend: str | None) -> backends.Backend | None:
+    """The backend of the Arrays among args (None when there are none). Arrays on two
+    backends, or a backend= naming another one, raise ValueError."""
+    held = [a for a in args if isinstance(a, Array)]
+    if not held:
+        return None
+    names = {a.backend for a in held}
+    if len(names) > 1:
+        raise ValueError(
+            f"the inputs are Arrays on different backends ({', '.join(sorted(names))}); move "
+            "them to one with .to(backend) first"
+        )
+    b = held[0]._backend
+    if backend is not None:
+        sel = _selection.parse(backend)
+        if sel.text != "auto" and b.name not in sel.names:
+            raise ValueError(
+                f"the data is on backend {b.name!r} but backend={backend!r} was asked for; "
+                f"move it with .to({sel.names[0]!r}) first, or leave backend= out"
+            )
+    return b
+
+
+class _Operands:
+    """The buffers of a call's operands on one backend: Arrays as they are, numpy operands
+    uploaded for this call (and released after it)."""
+
+    def __init__(self, b: backends.Backend) -> None:
+        self.b = b
+        self._uploaded: list[Any] = []
+
+    def buffer(self, x: Array | np.ndarray, dtype: np.dtype) -> Any:
+        if isinstance(x, Array):
+            return x._buf
+        arr = _contiguous(x, dtype).reshape(-1)
+        if self.b.host_memory:
+            return arr
+        buf = self.b.upload(arr)
+        self._uploaded.append(buf)
+        return buf
+
+    def release(self) -> None:
+        for buf in self._uploaded:
+            self.b.release(buf)
+        self._uploaded.clear()
+
+
+def _spilled(*args: object) -> bool:
+    return any(isinstance(a, Array) and a.spilled for a in args)
+
+
+def _host_copy(x: object) -> object:
+    return x.numpy() if isinstance(x, Array) else x
+
+
+def _run_resident(b: backends.Backend, op: str, shape: tuple[int, ...], dtype: np.dtype,
+                  out: Array | np.ndarray | None, inputs: tuple[object, ...],
+                  kernel: Callable[[backends.Backend, _Operands, Any], None]) -> Any:  # fmt: skip
+    """Runs one op strictly on backend b, whose Arrays are among inputs/out: kernel(b,
+    operands, result buffer) fills the result; returns an Array (or out)."""
+    n = math.prod(shape)
+    target_array = out if isinstance(out, Array) else None
+    # a result buffer that is also an input would be read while written: use a fresh one
+    alias = target_array is not None and any(
+        isinstance(x, Array) and x._buf is target_array._buf for x in inputs
+    )
+    ops = _Operands(b)
+
+    def call(b: backends.Backend) -> Any:
+        if n == 0:
+            return b.empty(0, dtype)
+        result = b.empty(n, dtype) if target_array is None or alias else target_array._buf
+        try:
+            kernel(b, ops, result)
+        except BaseException:
+            if target_array is None or alias:
+                b.release(result)
+            raise
         return result
-    _check_out(out, x.shape, dtype)
-    if x.size == 0:
+
+    try:
+        result = _dispatch.run_on(b, op, call)
+    finally:
+        ops.release()
+    if target_array is not None:
+        if alias and n:
+            tmp = Array(b, result, shape, dtype)
+            _copy_between(b, tmp, target_array)
+        return target_array
+    arr = wrap(b, result, shape, dtype)
+    if isinstance(out, np.ndarray):
+        out[...] = arr.numpy()
         return out
-    src = x if x.flags.c_contiguous else np.ascontiguousarray(x)
-    target = _writable_target(out, x)  # out itself, or a temporary when it is strided
-    if target is None:
-        target = np.empty(x.shape, dtype)
-    _dispatch.run(op, dtype, backend, x.size, lambda b: _split_elementwise(b, op, src, target))
-    if target is not out:
-        out[...] = target
+    return arr
+
+
+def _copy_between(b: backends.Backend, src: Array, dst: Array) -> None:
+    """dst's data = src's (same shape and dtype), on their backend."""
+    _dispatch.run_on(b, "copy", lambda be: be.copy(src._buf, dst._buf, src.size, src.dtype))
+
+
+# ---------------------------------------------------------------------------------------------
+# elementwise and softmax
+
+
+def _unary(op: _optable.Op, x: object, backend: str | None, out: object) -> Any:
+    b_arr = _array_backend((x, out), backend)
+    if b_arr is not None:
+        return _unary_resident(op, b_arr, x, backend, out)
+    if type(x) is not np.ndarray or (x.dtype is not _F32 and x.dtype is not _F64):
+        x = float_array(x, "x")
+    dtype = x.dtype
+    if out is not None:
+        _check_out(out, x.shape, dtype)
+    else:
+        out_arr = np.empty(x.shape, dtype)
+    if x.size == 0:
+        return out if out is not None else out_arr
+    if op.family == "softmax" and x.ndim == 0:
+        rows, cols = 1, 1
+    elif op.family == "softmax":
+        cols = x.shape[-1]
+        rows = x.size // cols
+    src = x if x.flags.c_contiguous and x.flags.aligned else _contiguous(x, dtype)
+    if out is None:
+        target = out_arr
+    elif _direct(out) and not np.may_share_memory(out, x):
+        target = out
+    else:
+        target = None  # decided per backend: in place where safe, else a temporary
+
+    def call(b: backends.Backend) -> None:
+        y = target
+        if y is None:
+            y = out if b.host_memory and _direct(out) and _exactly(out, src) else np.empty_like(src)
+            holder[0] = y
+        if op.family == "softmax":
+            b.host_softmax(src, y, rows, cols)
+        else:
+            b.host_elementwise(op.act_id, src, y)
+
+    holder: list[np.ndarray | None] = [None]
+    _dispatch.run(op.name, dtype, backend, x.size, call)
+    if out is None:
+        return out_arr
+    if holder[0] is not None and holder[0] is not out:
+        out[...] = holder[0]
     return out
 
 
-# Every backend takes at least this many elements in one call (the GPU's smallest allowed
-# binding is 128 MiB): below it, no need to ask.
-_SURELY_FITS = 1 << 20
+def _unary_resident(op: _optable.Op, b: backends.Backend, x: object, backend: str | None,
+                    out: object) -> Any:  # fmt: skip
+    xa = x if isinstance(x, Array) else float_array(x, "x")
+    dtype = xa.dtype
+    shape = xa.shape
+    if out is not None:
+        _check_out(out, shape, dtype)
+    if _spilled(x, out):
+        fn = globals()[op.name]
+        result = fn(_host_copy(x), backend=b.name)
+        return _result_to(b, result, out)
+    n = math.prod(shape)
+    cols = (shape[-1] if shape else 1) if n else 1
+    rows = n // cols if cols else 0
+
+    def kernel(b: backends.Backend, ops: _Operands, y: Any) -> None:
+        xb = ops.buffer(xa, dtype)
+        if op.family == "softmax":
+            b.softmax(xb, y, rows, cols, dtype)
+        else:
+            b.elementwise(op.act_id, xb, y, n, dtype)
+
+    inputs = (x,)
+    if isinstance(out, Array) and isinstance(x, Array) and out._buf is x._buf:
+        inputs = ()  # elementwise and softmax kernels may write their input in place
+    return _run_resident(b, op.name, shape, dtype, out, inputs, kernel)
 
 
-def _split_elementwise(backend, op: str, x: np.ndarray, y: np.ndarray) -> None:
-    """y = op(x) for C-contiguous x and y of one shape, in pieces the backend takes."""
-    if x.size <= _SURELY_FITS:
-        backend.elementwise(op, x, y)
-        return
-    step = max(1, backend.max_elements(x.dtype) // 2)
-    if x.size <= step:
-        backend.elementwise(op, x, y)
-        return
-    flat_x, flat_y = x.reshape(-1), y.reshape(-1)
-    for i in range(0, x.size, step):
-        backend.elementwise(op, flat_x[i : i + step], flat_y[i : i + step])
+def _result_to(b: backends.Backend, result: np.ndarray, out: object) -> Any:
+    """A host result of an op on spilled Arrays: into out, or as an Array on b."""
+    if isinstance(out, Array):
+        if out.spilled or b.host_memory:
+            out._buf.reshape(out.shape)[...] = result
+        else:
+            tmp = place(np.ascontiguousarray(result), b)
+            _copy_between(b, tmp, out)
+        return out
+    if isinstance(out, np.ndarray):
+        out[...] = result
+        return out
+    return place(np.ascontiguousarray(result), b)
 
 
-def _make_elementwise(op: str, doc: str) -> Callable[..., np.ndarray]:
-    def activation(x, *, backend: str | None = None, out: np.ndarray | None = None) -> np.ndarray:
-        return _elementwise(op, x, backend, out)
+def _make_unary(op: _optable.Op) -> Callable[..., Any]:
+    def unary(x: Any, *, backend: str | None = None, out: Any = None) -> Any:
+        return _unary(op, x, backend, out)
 
-    activation.__name__ = activation.__qualname__ = op
-    activation.__doc__ = (
-        f"{doc}\n\nElementwise on any shape (0-d and empty included); the result has x's shape "
-        "and dtype (float32 or float64). `out=` takes a writeable array of that shape and "
-        "dtype, x itself included. `backend=` overrides the selection for this call."
+    where = "over the last axis of x" if op.family == "softmax" else "elementwise on x"
+    unary.__name__ = unary.__qualname__ = op.name
+    unary.__doc__ = (
+        f"{op.doc}\n\nComputed {where}, of any shape (0-d and empty included); the result has "
+        "x's shape and dtype (float32 or float64). `out=` takes a writeable array of that "
+        "shape and dtype, x itself included. `backend=` overrides the selection for this call. "
+        "x may be an accel.Array: the op then runs on its backend and returns an Array there."
     )
-    return activation
+    return unary
 
 
-relu = _make_elementwise("relu", ELEMENTWISE_OPS["relu"])
-sigmoid = _make_elementwise("sigmoid", ELEMENTWISE_OPS["sigmoid"])
-tanh = _make_elementwise("tanh", ELEMENTWISE_OPS["tanh"])
+relu = _make_unary(_optable.OPS["relu"])
+sigmoid = _make_unary(_optable.OPS["sigmoid"])
+tanh = _make_unary(_optable.OPS["tanh"])
+gelu = _make_unary(_optable.OPS["gelu"])
+silu = _make_unary(_optable.OPS["silu"])
+softmax = _make_unary(_optable.OPS["softmax"])
 
 
 # ---------------------------------------------------------------------------------------------
 # dot
 
 
-def dot(a: object, b: object, *, backend: str | None = None) -> np.floating:
+def dot(a: Any, b: Any, *, backend: str | None = None) -> np.floating:
     """Inner product of two 1-D arrays of equal length, as a numpy scalar of the result dtype
-    (float64 when either input is float64); empty vectors give 0."""
-    a = _float_array(a, "a")
-    b = _float_array(b, "b")
-    if a.ndim != 1 or b.ndim != 1:
-        raise ValueError(f"dot takes two 1-D arrays; got shapes {a.shape} and {b.shape}")
-    if a.shape != b.shape:
-        raise ValueError(f"dot: shapes {a.shape} and {b.shape} not aligned (lengths differ)")
-    dtype = a.dtype if a.dtype is b.dtype else _F64
-    if a.size == 0:
+    (float64 when either input is float64); empty vectors give 0. Arrays run on their backend."""
+    b_arr = _array_backend((a, b), backend)
+    a_ = a if isinstance(a, Array) else float_array(a, "a")
+    b_ = b if isinstance(b, Array) else float_array(b, "b")
+    if a_.ndim != 1 or b_.ndim != 1:
+        raise ValueError(f"dot takes two 1-D arrays; got shapes {a_.shape} and {b_.shape}")
+    if a_.shape != b_.shape:
+        raise ValueError(f"dot: shapes {a_.shape} and {b_.shape} not aligned (lengths differ)")
+    dtype = _result_dtype(a_.dtype, b_.dtype)
+    n = a_.shape[0]
+    if n == 0:
         return dtype.type(0)
-    a = np.ascontiguousarray(a, dtype)
-    b = np.ascontiguousarray(b, dtype)
-    result = _dispatch.run("dot", dtype, backend, a.size, lambda be: _split_dot(be, a, b))
+    if b_arr is not None and not _spilled(a, b) and a_.dtype == b_.dtype == dtype:
+        ops = _Operands(b_arr)
+        try:
+            r = _dispatch.run_on(b_arr, "dot", lambda be: be.dot(
+                ops.buffer(a_, dtype), ops.buffer(b_, dtype), n, dtype))  # fmt: skip
+        finally:
+            ops.release()
+        return dtype.type(r)
+    if b_arr is not None:  # spilled, or a dtype to convert: through the host, on that backend
+        backend = b_arr.name
+    ha = _contiguous(_host_copy(a_), dtype)
+    hb = _contiguous(_host_copy(b_), dtype)
+    result = _dispatch.run("dot", dtype, backend, n, lambda be: be.host_dot(ha, hb))
     return dtype.type(result)
 
 
-def _split_dot(backend, a: np.ndarray, b: np.ndarray) -> float:
-    step = max(1, backend.max_elements(a.dtype) // 2)
-    if a.size <= step:
-        return backend.dot(a, b)
-    # partial sums in a fixed order: the same bits whatever runs them
-    return math.fsum(backend.dot(a[i : i + step], b[i : i + step]) for i in range(0, a.size, step))
-
-
 # ---------------------------------------------------------------------------------------------
-# matmul
+# matmul and linear
 
 
-def matmul(
-    a: object, b: object, *, backend: str | None = None, out: np.ndarray | None = None
-) -> np.ndarray:
-    """Matrix product with numpy.matmul's semantics: 1-D operands are promoted to matrices and
-    the added axis removed, batch dimensions broadcast, float32 with float64 gives float64.
-    `out=` takes a writeable array of exactly the result's shape and dtype."""
-    a = _float_array(a, "a")
-    b = _float_array(b, "b")
-    if a.ndim == 0 or b.ndim == 0:
-        which = 0 if a.ndim == 0 else 1
+def _matmul_shapes(sa: tuple[int, ...], sb: tuple[int, ...]):
+    """(shape of the result, batch shape, m, k, n) with np.matmul's rules; ValueError."""
+    if len(sa) == 0 or len(sb) == 0:
+        which = 0 if len(sa) == 0 else 1
         raise ValueError(
             f"matmul: input operand {which} does not have enough dimensions "
             "(a 0-d array is a scalar: use multiplication)"
         )
-    dtype = a.dtype if a.dtype is b.dtype else _F64
-    a2 = a[np.newaxis, :] if a.ndim == 1 else a
-    b2 = b[:, np.newaxis] if b.ndim == 1 else b
-    m, k = a2.shape[-2:]
-    kb, n = b2.shape[-2:]
+    a2 = (1, *sa) if len(sa) == 1 else sa
+    b2 = (*sb, 1) if len(sb) == 1 else sb
+    m, k = a2[-2:]
+    kb, n = b2[-2:]
     if k != kb:
         raise ValueError(
-            f"matmul: mismatch in the core dimension: a has shape {a.shape} and b has shape "
-            f"{b.shape} ({k} != {kb})"
+            f"matmul: mismatch in the core dimension: a has shape {sa} and b has shape {sb} "
+            f"({k} != {kb})"
         )
     try:
-        batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+        batch = np.broadcast_shapes(a2[:-2], b2[:-2])
     except ValueError:
         raise ValueError(
-            f"matmul: batch dimensions of shapes {a.shape} and {b.shape} do not broadcast"
+            f"matmul: batch dimensions of shapes {sa} and {sb} do not broadcast"
         ) from None
-    shape = batch + (() if a.ndim == 1 else (m,)) + (() if b.ndim == 1 else (n,))
+    shape = batch + (() if len(sa) == 1 else (m,)) + (() if len(sb) == 1 else (n,))
+    return shape, batch, m, k, n
+
+
+def _batched(x: np.ndarray, promoted: tuple[int, ...], batch: tuple[int, ...], count: int,
+             dtype: np.dtype) -> np.ndarray:  # fmt: skip
+    """x as a C-contiguous, aligned (count or 1, R, C) array of dtype."""
+    x = x.reshape(promoted)
+    rows, cols = promoted[-2:]
+    if math.prod(promoted[:-2]) == 1:
+        return _contiguous(x, dtype).reshape(1, rows, cols)
+    if promoted[:-2] != batch:  # partly broadcast: materialise the repeats
+        x = np.broadcast_to(x, (*batch, rows, cols))
+    return _contiguous(x, dtype).reshape(count, rows, cols)
+
+
+def matmul(a: Any, b: Any, *, backend: str | None = None, out: Any = None) -> Any:
+    """Matrix product with numpy.matmul's semantics: 1-D operands are promoted to matrices and
+    the added axis removed (1-D @ 1-D gives a numpy scalar), batch dimensions broadcast,
+    float32 with float64 gives float64. `out=` takes a writeable array of exactly the result's
+    shape and dtype, which may be or overlap an input. Arrays run on their backend and give an
+    Array."""
+    return _linear_call("matmul", a, b, None, _ACT_NONE, backend, out)
+
+
+def linear(x: Any, w: Any, bias: Any = None, *, activation: str | None = None,
+           backend: str | None = None, out: Any = None) -> Any:  # fmt: skip
+    """activation(x @ w + bias) in one kernel per backend: a layer of a network. x is (..., K)
+    or (K,), w (K, N), bias (N,) or None, activation None or an activation's name ("relu",
+    "sigmoid", "tanh", "gelu", "silu"). The bias and the activation are applied to each tile of
+    the product while it is in registers or cache. dtypes, `out=` and Arrays as for matmul."""
+    act = _optable.activation_id(activation)
+    w_shape = w.shape if isinstance(w, Array) else np.shape(w)
+    if len(w_shape) != 2:
+        raise ValueError(f"linear: w must be 2-D (K, N); it has shape {tuple(w_shape)}")
+    x_shape = x.shape if isinstance(x, Array) else np.shape(x)
+    if len(x_shape) == 0:
+        raise ValueError("linear: x must have at least one dimension (..., K)")
+    if bias is not None:
+        b_shape = bias.shape if isinstance(bias, Array) else np.shape(bias)
+        if tuple(b_shape) != (w_shape[1],):
+            raise ValueError(
+                f"linear: bias must have shape ({w_shape[1]},) to match w {tuple(w_shape)}; "
+                f"it has shape {tuple(b_shape)}"
+            )
+    if x_shape[-1] != w_shape[0]:
+        raise ValueError(
+            f"linear: x has {x_shape[-1]} features (last axis of {tuple(x_shape)}) but w "
+            f"expects {w_shape[0]} (w has shape {tuple(w_shape)})"
+        )
+    return _linear_call("linear", x, w, bias, act, backend, out)
+
+
+def _linear_call(op: str, a: Any, b: Any, bias: Any, act: int, backend: str | None,
+                 out: Any) -> Any:  # fmt: skip
+    b_arr = _array_backend((a, b, bias, out), backend)
+    a_ = a if isinstance(a, Array) else float_array(a, "a" if op == "matmul" else "x")
+    b_ = b if isinstance(b, Array) else float_array(b, "b" if op == "matmul" else "w")
+    bias_ = None if bias is None else bias if isinstance(bias, Array) else float_array(bias, "bias")
+    if op == "linear":  # x (..., K) @ w (K, N): a batch of rows
+        shape = (*a_.shape[:-1], b_.shape[1])
+        batch, m, k, n = (), math.prod(a_.shape[:-1]), a_.shape[-1], b_.shape[1]
+        pa, pb = (m, k), (k, n)
+    else:
+        shape, batch, m, k, n = _matmul_shapes(a_.shape, b_.shape)
+        pa = (1, *a_.shape) if a_.ndim == 1 else a_.shape
+        pb = (*b_.shape, 1) if b_.ndim == 1 else b_.shape
+    dtype = _result_dtype(a_.dtype, b_.dtype, *(() if bias_ is None else (bias_.dtype,)))
     if out is not None:
         _check_out(out, shape, dtype)
-    result = out if out is not None else np.empty(shape, dtype)
+    count = math.prod(batch)
+    if b_arr is not None:
+        partial = pa[:-2] != batch and math.prod(pa[:-2]) != 1 or (
+            pb[:-2] != batch and math.prod(pb[:-2]) != 1)
+        same = a_.dtype == b_.dtype == dtype and (bias_ is None or bias_.dtype == dtype)
+        if not _spilled(a, b, bias, out) and not partial and same:
+            return _linear_resident(op, b_arr, a_, b_, bias_, act, shape, count, m, n, k,
+                                    pa, pb, dtype, out)  # fmt: skip
+        # spilled data, mixed dtypes or a partial broadcast: through the host, on that backend
+        result = _linear_call(op, _host_copy(a), _host_copy(b), _host_copy(bias), act,
+                              b_arr.name, None)  # fmt: skip
+        return _result_to(b_arr, np.asarray(result), out)
+
+    result = out if isinstance(out, np.ndarray) else np.empty(shape, dtype)
     if result.size == 0:
         return result
-    if k == 0:
+    if k == 0:  # an empty sum: act(0 + bias) on the chosen backend
         result[...] = 0
-        return result
-
-    count = math.prod(batch)
-    a3 = _batched(a2, batch, count, dtype)
-    b3 = _batched(b2, batch, count, dtype)
-    # the kernel writes result directly unless out= is strided or overlaps an input
-    target = result if out is None else _writable_target(out, a, b)
-    c3 = np.empty((count, m, n), dtype) if target is None else target.reshape(count, m, n)
+        if bias_ is not None:
+            result += bias_
+        if act != _ACT_NONE:
+            _unary(_optable.OPS[_optable.ACTIVATION_BY_ID[act]], result, backend, result)
+        return _scalar(result, a_, b_, out)
+    a3 = _batched(a_, pa, batch, count, dtype)
+    b3 = _batched(b_, pb, batch, count, dtype)
+    bias1 = None if bias_ is None else _contiguous(bias_, dtype)
+    # the kernel writes the result directly unless out is strided, foreign or overlaps an input
+    overlap = out is not None and any(
+        np.may_share_memory(out, x) for x in (a_, b_, *(() if bias_ is None else (bias_,)))
+    )
+    direct = out is None or (_direct(out) and not overlap)
+    c3 = result.reshape(count, m, n) if direct else np.empty((count, m, n), dtype)
     flops = 2.0 * count * m * n * k
-    _dispatch.run("matmul", dtype, backend, flops, lambda be: _split_matmul(be, a3, b3, c3))
-    if target is None:
+    _dispatch.run(op, dtype, backend, flops, lambda be: be.host_linear(a3, b3, c3, bias1, act))
+    if not direct:
         result[...] = c3.reshape(shape)
+    return _scalar(result, a_, b_, out)
+
+
+def _scalar(result: np.ndarray, a: Any, b: Any, out: Any) -> Any:
+    """np.matmul gives a numpy scalar for 1-D @ 1-D (unless out= was given)."""
+    if out is None and a.ndim == 1 and b.ndim == 1 and result.ndim == 0:
+        return result[()]
     return result
 
 
-def _batched(x: np.ndarray, batch: tuple[int, ...], count: int, dtype: np.dtype) -> np.ndarray:
-    """x (..., R, C) as a C-contiguous (count or 1, R, C) array of dtype."""
-    rows, cols = x.shape[-2:]
-    if math.prod(x.shape[:-2]) == 1:
-        return np.ascontiguousarray(x, dtype).reshape(1, rows, cols)
-    if x.shape[:-2] != batch:  # partly broadcast: materialise the repeats
-        x = np.broadcast_to(x, (*batch, rows, cols))
-    return np.ascontiguousarray(x, dtype).reshape(count, rows, cols)
+def _linear_resident(op: str, b: backends.Backend, a: Any, w: Any, bias: Any, act: int,
+                     shape: tuple[int, ...], count: int, m: int, n: int, k: int,
+                     pa: tuple[int, ...], pb: tuple[int, ...], dtype: np.dtype,
+                     out: Any) -> Any:  # fmt: skip
+    a_batch = m * k if math.prod(pa[:-2]) > 1 else 0
+    b_batch = k * n if math.prod(pb[:-2]) > 1 else 0
+
+    def kernel(be: backends.Backend, ops: _Operands, c: Any) -> None:
+        bias_buf = None if bias is None else ops.buffer(bias, dtype)
+        if k == 0:
+            zeros = np.zeros(math.prod(shape), dtype)
+            if bias is not None or act != _ACT_NONE:
+                z2 = zeros.reshape(-1, n)
+                if bias is not None:
+                    z2 += _host_copy(bias)
+                zeros = z2.reshape(-1)
+            held = be.upload(zeros) if not be.host_memory else zeros
+            try:
+                if act != _ACT_NONE:
+                    be.elementwise(act, held, c, zeros.size, dtype)
+                else:
+                    be.copy(held, c, zeros.size, dtype)
+            finally:
+                if not be.host_memory:
+                    be.release(held)
+            return
+        be.linear(ops.buffer(a, dtype), ops.buffer(w, dtype), c, bias_buf, act, count, m, n, k,
+                  a_batch, b_batch, dtype)  # fmt: skip
+
+    result = _run_resident(b, op, shape, dtype, out, (a, w, bias), kernel)
+    if out is None and op == "matmul" and a.ndim == 1 and w.ndim == 1:
+        return result.numpy()[()]
+    return result
 
 
-def _split_matmul(backend, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> None:
-    """Runs c = a @ b in pieces that fit the backend's max_elements."""
-    limit = backend.max_elements(c.dtype)
-    if a.size + b.size + c.size <= limit:
-        backend.matmul(a, b, c)
-        return
-    count, m, k = c.shape[0], a.shape[1], a.shape[2]
-    n = b.shape[2]
-    if count > 1:  # one item at a time
-        for i in range(count):
-            _split_matmul(
-                backend,
-                a[i : i + 1] if a.shape[0] > 1 else a,
-                b[i : i + 1] if b.shape[0] > 1 else b,
-                c[i : i + 1],
-            )
-        return
-    if 2 * k + 1 > limit:  # even a row times a column is too large: split K, add in order
-        step = max(1, (limit - 1) // 2)
-        part = np.empty_like(c)
-        for p0 in range(0, k, step):
-            ap = np.ascontiguousarray(a[:, :, p0 : p0 + step])
-            bp = np.ascontiguousarray(b[:, p0 : p0 + step, :])
-            _split_matmul(backend, ap, bp, c if p0 == 0 else part)
-            if p0:
-                c += part
-        return
-    nb = n if k * n <= limit // 2 else max(1, (limit // 2) // k)
-    mb = max(1, (limit - k * nb) // (k + nb))
-    for j0 in range(0, n, nb):
-        bj = np.ascontiguousarray(b[:, :, j0 : j0 + nb])
-        for i0 in range(0, m, mb):
-            ai = a[:, i0 : i0 + mb, :]
-            ci = np.empty((1, ai.shape[1], bj.shape[2]), c.dtype)
-            backend.matmul(ai, bj, ci)
-            c[:, i0 : i0 + mb, j0 : j0 + nb] = ci
+__all__ = ["dot", "float_array", "gelu", "linear", "matmul", "relu", "resident_limit",
+           "sigmoid", "silu", "softmax", "tanh"]  # fmt: skip

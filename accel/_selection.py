@@ -47,7 +47,17 @@ def parse(sel: str) -> Selection:
     return Selection(",".join(names), names, strict=len(names) == 1)
 
 
-_context: contextvars.ContextVar[Selection | None] = contextvars.ContextVar(
+class _Frame:
+    """One active use_backend: its selection and the frame it covers (a linked stack)."""
+
+    __slots__ = ("parent", "selection")
+
+    def __init__(self, selection: Selection, parent: _Frame | None) -> None:
+        self.selection = selection
+        self.parent = parent
+
+
+_context: contextvars.ContextVar[_Frame | None] = contextvars.ContextVar(
     "accel_backend", default=None
 )
 _process: Selection | None = None
@@ -67,9 +77,9 @@ def current(backend: str | None = None) -> Selection:
     """The selection in force for a call given its `backend=` argument."""
     if backend is not None:
         return parse(backend)
-    sel = _context.get()
-    if sel is not None:
-        return sel
+    frame = _context.get()
+    if frame is not None:
+        return frame.selection
     if _process is not None:
         return _process
     if _env_error is not None:
@@ -110,18 +120,23 @@ class use_backend:
     ...     accel.matmul(a, b)
     >>> @accel.use_backend("simd,cpu")
     ... def f(): ...
+
+    One object may be entered by many threads and tasks at once (a module-level
+    `ctx = accel.use_backend("cpu")` used as `with ctx:` in workers): each entry pushes onto the
+    stack of its own context and each exit pops it there, so nothing is shared between them.
     """
 
     def __init__(self, sel: str) -> None:
         self._selection = parse(sel)
-        self._tokens: list[contextvars.Token[Selection | None]] = []
 
     def __enter__(self) -> use_backend:
-        self._tokens.append(_context.set(self._selection))
+        _context.set(_Frame(self._selection, _context.get()))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        _context.reset(self._tokens.pop())
+        frame = _context.get()
+        if frame is not None:
+            _context.set(frame.parent)
 
     def __call__(self, func: F) -> F:
         selection = self._selection
@@ -130,7 +145,7 @@ class use_backend:
 
             @functools.wraps(func)
             async def run_async(*args: Any, **kwargs: Any) -> Any:
-                token = _context.set(selection)
+                token = _context.set(_Frame(selection, _context.get()))
                 try:
                     return await func(*args, **kwargs)
                 finally:
@@ -140,7 +155,7 @@ class use_backend:
 
         @functools.wraps(func)
         def run(*args: Any, **kwargs: Any) -> Any:
-            token = _context.set(selection)
+            token = _context.set(_Frame(selection, _context.get()))
             try:
                 return func(*args, **kwargs)
             finally:

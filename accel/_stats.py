@@ -1,4 +1,5 @@
-"""Per (op, backend) counters: calls, fallbacks and recent latencies, for `accel.stats()`."""
+"""Per (op, backend) counters for `accel.stats()`: calls, fallbacks and recent latencies of each
+op, and the calls and bytes of the transfers (`upload`, `download`) of each backend."""
 
 from __future__ import annotations
 
@@ -9,16 +10,18 @@ from collections import deque
 import numpy as np
 
 _WINDOW = 4096  # latencies kept per (op, backend) for the percentiles
+TRANSFERS = ("upload", "download")
 
 
 class _Record:
-    """calls is an itertools.count: next() on it is atomic under the GIL, so counting needs
-    no lock on the hot path (a lock would cost as much as a small kernel)."""
+    """calls and bytes are itertools.count objects: next() on one is atomic under the GIL, so
+    counting needs no lock on the hot path (a lock would cost as much as a small kernel)."""
 
-    __slots__ = ("_calls", "fallbacks", "latencies")
+    __slots__ = ("_bytes", "_calls", "fallbacks", "latencies")
 
     def __init__(self) -> None:
         self._calls = itertools.count()
+        self._bytes = 0
         self.fallbacks = 0
         self.latencies: deque[float] = deque(maxlen=_WINDOW)
 
@@ -34,7 +37,8 @@ _lock = threading.Lock()
 def _record(op: str, backend: str) -> _Record:
     rec = _records.get((op, backend))
     if rec is None:
-        rec = _records.setdefault((op, backend), _Record())
+        with _lock:
+            rec = _records.setdefault((op, backend), _Record())
     return rec
 
 
@@ -50,14 +54,24 @@ def add_fallback(op: str, backend: str) -> None:
         rec.fallbacks += 1
 
 
-def stats() -> dict[tuple[str, str], dict[str, float | int | None]]:
-    """{(op, backend): {"calls", "fallbacks", "p50_us", "p95_us", "p99_us"}}.
+def add_transfer(kind: str, backend: str, nbytes: int) -> None:
+    """One upload or download of nbytes to or from a backend's memory."""
+    rec = _records.get((kind, backend)) or _record(kind, backend)
+    with _lock:
+        next(rec._calls)
+        rec._bytes += nbytes
 
-    calls counts the calls the backend completed; fallbacks the calls it failed and passed
-    on to the next backend. Latencies are over the last few thousand calls, in microseconds.
-    """
+
+def stats() -> dict[tuple[str, str], dict[str, float | int | None]]:
+    """{(op, backend): record}. For an op: "calls" (completed on that backend), "fallbacks"
+    (failed there and passed on to the next backend) and "p50_us", "p95_us", "p99_us" (latency
+    over the last few thousand calls, microseconds). For ("upload" or "download", backend):
+    "calls" and "bytes" moved into or out of that backend's memory."""
     out: dict[tuple[str, str], dict[str, float | int | None]] = {}
     for key, rec in list(_records.items()):
+        if key[0] in TRANSFERS:
+            out[key] = {"calls": rec.calls, "bytes": rec._bytes}
+            continue
         lat = np.fromiter(list(rec.latencies), dtype=np.float64) * 1e6
         p50, p95, p99 = np.percentile(lat, [50, 95, 99]) if lat.size else (None, None, None)
         out[key] = {

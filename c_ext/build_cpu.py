@@ -24,12 +24,16 @@ SOURCES = [
     "kernels_avx2.c",
     "kernels_baseline.c",
 ]
-HEADERS = ["accel_cpu.h", "internal.h", "kernels_template.h", "kernels_type.h"]
+HEADERS = ["accel_cpu.h", "activations.h", "internal.h", "kernels_template.h", "kernels_type.h"]
 
 
 def _cdef_text() -> str:
-    """The public header without preprocessor lines, which cffi's cdef cannot read."""
-    lines = (HERE / "accel_cpu.h").read_text().splitlines()
+    """The public headers without preprocessor lines, which cffi's cdef cannot read."""
+    lines = [
+        line
+        for name in ("activations.h", "accel_cpu.h")
+        for line in (HERE / name).read_text().splitlines()
+    ]
     return "\n".join(line for line in lines if not line.lstrip().startswith("#"))
 
 

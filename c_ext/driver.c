@@ -80,9 +80,10 @@ static const accel_kernels *kernels(void) { return isas[atomic_load(&current_isa
 #define GEMM_DRIVER(TS, T)                                                                     \
     typedef struct {                                                                           \
         int (*gemm)(int64_t, int64_t, int64_t, const T *, int64_t, const T *, int64_t, T *,   \
-                    int64_t);                                                                  \
-        const T *a, *b;                                                                        \
+                    int64_t, const T *, int);                                                  \
+        const T *a, *b, *bias;                                                                 \
         T *c;                                                                                  \
+        int act;                                                                               \
         int64_t m, n, k, a_stride, b_stride, tiles, tile_rows, tile_cols;                      \
         atomic_int failed;                                                                     \
     } gemm_job_##TS;                                                                           \
@@ -102,14 +103,16 @@ static const accel_kernels *kernels(void) { return isas[atomic_load(&current_isa
         const T *a = j->a + item * j->a_stride + r0 * j->k;                                    \
         const T *b = j->b + item * j->b_stride + c0;                                           \
         T *c = j->c + item * j->m * j->n + r0 * j->n + c0;                                     \
-        if (j->gemm(r1 - r0, c1 - c0, j->k, a, j->k, b, j->n, c, j->n) != 0)                   \
+        if (j->gemm(r1 - r0, c1 - c0, j->k, a, j->k, b, j->n, c, j->n,                         \
+                    j->bias ? j->bias + c0 : NULL, j->act) != 0)                               \
             atomic_store(&j->failed, 1);                                                       \
     }                                                                                          \
                                                                                                \
-    int accel_matmul_##TS(const T *a, const T *b, T *c, int64_t batch, int64_t m, int64_t n,   \
-                          int64_t k, int64_t a_batch_stride, int64_t b_batch_stride)           \
+    int accel_linear_##TS(const T *a, const T *b, T *c, const T *bias, int act, int64_t batch, \
+                          int64_t m, int64_t n, int64_t k, int64_t a_batch_stride,             \
+                          int64_t b_batch_stride)                                              \
     {                                                                                          \
-        gemm_job_##TS j = {kernels()->gemm_##TS, a, b, c, m, n, k, a_batch_stride,             \
+        gemm_job_##TS j = {kernels()->gemm_##TS, a, b, bias, c, act, m, n, k, a_batch_stride,  \
                            b_batch_stride, 1, 0, 0, 0};                                        \
         int threads = accel_get_num_threads();                                                 \
         double flops = 2.0 * (double)m * (double)n * (double)k;                                \
@@ -189,43 +192,71 @@ DOT_DRIVER(f64, double)
 
 #define ELEMENTWISE_CHUNK (1 << 15)
 
-typedef struct {
-    void (*fn)(const void *, void *, int64_t);
-    const char *x;
-    char *y;
-    int64_t n, itemsize;
-} elementwise_job;
-
-static void elementwise_task(void *ctx, int64_t task)
+/* relu moves memory and little else: threads pay off only on arrays past the L2 cache; the
+ * exp-based activations compute enough that smaller arrays are worth splitting */
+static int64_t parallel_from(int act, int64_t itemsize)
 {
-    elementwise_job *j = ctx;
-    int64_t i0 = task * ELEMENTWISE_CHUNK;
-    int64_t len = j->n - i0 < ELEMENTWISE_CHUNK ? j->n - i0 : ELEMENTWISE_CHUNK;
-    j->fn(j->x + i0 * j->itemsize, j->y + i0 * j->itemsize, len);
+    int64_t bytes = act == ACT_RELU ? (1 << 20) : (1 << 17);
+    return bytes / itemsize;
 }
 
-static void run_elementwise(void (*fn)(const void *, void *, int64_t), const void *x, void *y,
-                            int64_t n, int64_t itemsize, int64_t parallel_from)
-{
-    if (n < parallel_from) {
-        fn(x, y, n);
-        return;
-    }
-    elementwise_job j = {fn, x, y, n, itemsize};
-    accel_parallel_for(elementwise_task, &j, (n + ELEMENTWISE_CHUNK - 1) / ELEMENTWISE_CHUNK);
-}
-
-/* relu moves memory and little else: threads only pay off on arrays past the L2 cache */
-#define ELEMENTWISE_ENTRY(op, TS, T, parallel_from)                                            \
-    void accel_##op##_##TS(const T *x, T *y, int64_t n)                                        \
+#define ELEMENTWISE_DRIVER(TS, T)                                                              \
+    typedef struct {                                                                           \
+        void (*fn)(int, const T *, T *, int64_t);                                              \
+        int act;                                                                               \
+        const T *x;                                                                            \
+        T *y;                                                                                  \
+        int64_t n;                                                                             \
+    } elementwise_job_##TS;                                                                    \
+                                                                                               \
+    static void elementwise_task_##TS(void *ctx, int64_t task)                                 \
     {                                                                                          \
-        run_elementwise((void (*)(const void *, void *, int64_t))kernels()->op##_##TS, x, y,  \
-                        n, (int64_t)sizeof(T), parallel_from);                                 \
+        elementwise_job_##TS *j = ctx;                                                         \
+        int64_t i0 = task * ELEMENTWISE_CHUNK;                                                 \
+        int64_t len = j->n - i0 < ELEMENTWISE_CHUNK ? j->n - i0 : ELEMENTWISE_CHUNK;           \
+        j->fn(j->act, j->x + i0, j->y + i0, len);                                              \
+    }                                                                                          \
+                                                                                               \
+    void accel_elementwise_##TS(int act, const T *x, T *y, int64_t n)                          \
+    {                                                                                          \
+        elementwise_job_##TS j = {kernels()->elementwise_##TS, act, x, y, n};                  \
+        if (n < parallel_from(act, (int64_t)sizeof(T)))                                        \
+            j.fn(act, x, y, n);                                                                \
+        else                                                                                   \
+            accel_parallel_for(elementwise_task_##TS, &j,                                      \
+                               (n + ELEMENTWISE_CHUNK - 1) / ELEMENTWISE_CHUNK);               \
     }
 
-ELEMENTWISE_ENTRY(relu, f32, float, 1 << 18)
-ELEMENTWISE_ENTRY(relu, f64, double, 1 << 17)
-ELEMENTWISE_ENTRY(sigmoid, f32, float, 1 << 15)
-ELEMENTWISE_ENTRY(sigmoid, f64, double, 1 << 14)
-ELEMENTWISE_ENTRY(tanh, f32, float, 1 << 15)
-ELEMENTWISE_ENTRY(tanh, f64, double, 1 << 14)
+ELEMENTWISE_DRIVER(f32, float)
+ELEMENTWISE_DRIVER(f64, double)
+
+/* ------------------------------------------------------------------------------------------ */
+/* softmax: bands of rows                                                                       */
+
+#define SOFTMAX_BAND_ELEMENTS (1 << 14)
+
+#define SOFTMAX_DRIVER(TS, T)                                                                  \
+    typedef struct {                                                                           \
+        void (*fn)(const T *, T *, int64_t, int64_t);                                          \
+        const T *x;                                                                            \
+        T *y;                                                                                  \
+        int64_t rows, cols, band;                                                              \
+    } softmax_job_##TS;                                                                        \
+                                                                                               \
+    static void softmax_task_##TS(void *ctx, int64_t task)                                     \
+    {                                                                                          \
+        softmax_job_##TS *j = ctx;                                                             \
+        int64_t r0 = task * j->band;                                                           \
+        int64_t rows = j->rows - r0 < j->band ? j->rows - r0 : j->band;                        \
+        j->fn(j->x + r0 * j->cols, j->y + r0 * j->cols, rows, j->cols);                        \
+    }                                                                                          \
+                                                                                               \
+    void accel_softmax_##TS(const T *x, T *y, int64_t rows, int64_t cols)                      \
+    {                                                                                          \
+        int64_t band = cols >= SOFTMAX_BAND_ELEMENTS ? 1 : SOFTMAX_BAND_ELEMENTS / cols;       \
+        softmax_job_##TS j = {kernels()->softmax_##TS, x, y, rows, cols, band};                \
+        accel_parallel_for(softmax_task_##TS, &j, (rows + band - 1) / band);                   \
+    }
+
+SOFTMAX_DRIVER(f32, float)
+SOFTMAX_DRIVER(f64, double)

@@ -5,24 +5,27 @@
 #define ACCEL_INTERNAL_H
 #include <stdint.h>
 
+#include "activations.h"
+
 /* One instruction set's serial kernels. The driver (driver.c) splits work into tasks and calls
  * these on each piece; a kernel never starts threads itself. gemm works on a sub-block of
- * row-major matrices with leading dimensions lda/ldb/ldc and returns -1 when it cannot allocate
- * its packing buffers. */
+ * row-major matrices with leading dimensions lda/ldb/ldc, C = act(A B + bias) (bias NULL or n
+ * values, act ACT_NONE or an activation id), and returns -1 when it cannot allocate its
+ * packing buffers. */
 typedef struct {
     const char *name;
     int (*gemm_f32)(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
-                     const float *b, int64_t ldb, float *c, int64_t ldc);
+                    const float *b, int64_t ldb, float *c, int64_t ldc, const float *bias,
+                    int act);
     int (*gemm_f64)(int64_t m, int64_t n, int64_t k, const double *a, int64_t lda,
-                     const double *b, int64_t ldb, double *c, int64_t ldc);
+                    const double *b, int64_t ldb, double *c, int64_t ldc, const double *bias,
+                    int act);
     float (*dot_f32)(const float *a, const float *b, int64_t n);
     double (*dot_f64)(const double *a, const double *b, int64_t n);
-    void (*relu_f32)(const float *x, float *y, int64_t n);
-    void (*relu_f64)(const double *x, double *y, int64_t n);
-    void (*sigmoid_f32)(const float *x, float *y, int64_t n);
-    void (*sigmoid_f64)(const double *x, double *y, int64_t n);
-    void (*tanh_f32)(const float *x, float *y, int64_t n);
-    void (*tanh_f64)(const double *x, double *y, int64_t n);
+    void (*elementwise_f32)(int act, const float *x, float *y, int64_t n);
+    void (*elementwise_f64)(int act, const double *x, double *y, int64_t n);
+    void (*softmax_f32)(const float *x, float *y, int64_t rows, int64_t cols);
+    void (*softmax_f64)(const double *x, double *y, int64_t rows, int64_t cols);
 } accel_kernels;
 
 #if defined(__x86_64__) || defined(_M_X64)

@@ -32,28 +32,94 @@ typedef UT VU __attribute__((vector_size(VBYTES)));
 #define EXP_SHIFT 23
 #define EXP_MAGIC 12583039.0f /* 0x1.8p23 + 127: rounds to an integer and holds n + bias */
 #define LOG2E 0x1.715476p+0f
+#define SQRT_2PI 0x1.40c0000000000p+1f /* 12 significant bits */
+#define SQRT_2PI_LO 0x1.931ff60000000p-11f /* sqrt(2 pi) - SQRT_2PI */
 #define LN2_HI 0x1.62e400p-1f /* trailing zeros: n * LN2_HI is exact for |n| < 2^10 */
 #define LN2_LO 0x1.7f7d1cp-20f
 #define SIGMOID_ZMIN -88.0f /* below, e^z < smallest normal: the result may be 0 */
 #define TANH_ZMIN -20.0f    /* below, tanh rounds to 1 */
+#define SILU_ZMIN -104.0f   /* below, |x| e^x is below the smallest subnormal */
+#define SILU_K 24
+#define SILU_UNSCALE 0x1p-24f
 /* expm1(r) = r + r^2 q(r) on |r| <= ln2/2; q of degree 4 fitted for least maximum relative
  * error (Lawson's iteration on Chebyshev nodes): 3e-9 before rounding, far below float32's */
 static const T FN(expm1_q)[] = {0x1p-1f, 0x1.5554dep-3f, 0x1.5555bap-5f, 0x1.120b1cp-7f,
                                 0x1.6c69f2p-10f};
+/* GELU (c_ext/tools/fit_gelu.py fits and explains these): Phi = 1/2 + x P(x^2) for |x| <= B;
+ * else the tail Phi(-s) = exp(-s^2/2) / G(s), G = sqrt(2 pi) s + H(s), H in pieces: degree
+ * deg[i] in s - lo[i], or (kind w) s H(s) in 1/s^2. Past SMAX the tail is below the smallest
+ * normal. */
+#define GELU_B 0.5f
+#define GELU_SMAX 14.0f
+#define GELU_SPLIT_MASK 0xfffff000u /* 12 significant bits: xh^2 is exact */
+#define GELU_PIECES 3
+static const T FN(gelu_p)[] = {
+    0x1.9884540000000p-2f, -0x1.1058380000000p-4f, 0x1.46d0400000000p-7f, -0x1.373f000000000p-10f,
+    0x1.e394c80000000p-14f, -0x1.2c62e60000000p-17f};
+static const T FN(gelu_lo)[] = {0.5f, 2.0f, 4.5f};
+static const int FN(gelu_terms)[] = {8, 8, 6};
+static const int FN(gelu_w)[] = {0, 0, 1};
+static const T FN(gelu_h)[] = {
+    0x1.9b60aa0000000p+0f, -0x1.58910a0000000p-1f, 0x1.a1657c0000000p-3f, -0x1.611b680000000p-5f,
+    0x1.2d26e80000000p-8f, 0x1.54b3140000000p-11f, -0x1.7816260000000p-12f,
+    0x1.9be27c0000000p-15f, 0x1.defb820000000p-1f, -0x1.2554760000000p-2f, 0x1.30b4a60000000p-4f,
+    -0x1.0ddc0e0000000p-6f, 0x1.8f6d7a0000000p-9f, -0x1.d257440000000p-12f,
+    0x1.7a25c00000000p-15f, -0x1.3837860000000p-19f, 0x1.40d90c0000000p+1f,
+    -0x1.40bc940000000p+2f, 0x1.8d10860000000p+4f, -0x1.4fd4f40000000p+7f, 0x1.0e1bfe0000000p+10f,
+    -0x1.f2d8440000000p+11f};
 #else
 #define SIGN_BITS 0x8000000000000000ull
 #define EXP_SHIFT 52
 #define EXP_MAGIC 6755399441056767.0 /* 0x1.8p52 + 1023 */
 #define LOG2E 0x1.71547652b82fep+0
+#define SQRT_2PI 0x1.40d9318000000p+1 /* 26 significant bits */
+#define SQRT_2PI_LO 0x1.fd89c16595f29p-25
 #define LN2_HI 0x1.62e42fee00000p-1
 #define LN2_LO 0x1.a39ef35793c76p-33
 #define SIGMOID_ZMIN -709.0
 #define TANH_ZMIN -40.0
+#define SILU_ZMIN -760.0
+#define SILU_K 64
+#define SILU_UNSCALE 0x1p-64
 /* Taylor to r^13: the truncation error is below 2^-56 relative on |r| <= ln2/2 */
 static const T FN(expm1_q)[] = {1.0 / 2,          1.0 / 6,           1.0 / 24,
                                 1.0 / 120,        1.0 / 720,         1.0 / 5040,
                                 1.0 / 40320,      1.0 / 362880,      1.0 / 3628800,
                                 1.0 / 39916800,   1.0 / 479001600,   1.0 / 6227020800};
+#define GELU_B 0.5
+#define GELU_SMAX 38.5
+#define GELU_SPLIT_MASK 0xfffffffffc000000ull /* 26 significant bits */
+#define GELU_PIECES 6
+static const T FN(gelu_p)[] = {
+    0x1.9884533d43651p-2, -0x1.1058377e2cee0p-4, 0x1.46d04297691dap-7, -0x1.37403f6ba10ffp-10,
+    0x1.e42b0d5216d85p-14, -0x1.3ce8fac14997dp-17, 0x1.658a2168ffef1p-21, -0x1.622263857dad1p-25,
+    0x1.3876b55bdf047p-29, -0x1.f0493aad91859p-34, 0x1.53ac0e18c73a2p-38};
+static const T FN(gelu_lo)[] = {0.5, 1.5, 3.0, 5.0, 8.0, 11.0};
+static const int FN(gelu_terms)[] = {16, 16, 15, 16, 14, 10};
+static const int FN(gelu_w)[] = {0, 0, 0, 0, 0, 1};
+static const T FN(gelu_h)[] = {
+    0x1.9b60a8f996746p+0, -0x1.5890e919d61e7p-1, 0x1.a15ea4936318dp-3, -0x1.608bcc5cc3380p-5,
+    0x1.217bf9b0e9202p-8, 0x1.d94fdef388141p-11, -0x1.242946ae956a2p-11, 0x1.083e7b8b9137bp-13,
+    -0x1.418622a2d8120p-18, -0x1.ddf3c420f00adp-18, 0x1.7881a6e467244p-19, -0x1.019d403add9efp-21,
+    -0x1.70f87c53a4234p-26, 0x1.2e3498f25e107p-25, -0x1.35e7d44f8cd88p-27, 0x1.f979cf77050aap-31,
+    0x1.197f6c99aae2cp+0, -0x1.7fdab3bc38addp-2, 0x1.aaddda8c1160bp-4, -0x1.83fbc4fcc9a1bp-6,
+    0x1.126693209b759p-8, -0x1.e4a80a2e249fap-12, -0x1.74766bad16f82p-16, 0x1.d3b3a5c6a56adp-16,
+    -0x1.18610c48d6108p-17, 0x1.953c543001dcap-20, -0x1.dfd8dcb0b7caap-24, -0x1.2597c6d2ecfdfp-25,
+    0x1.1901cdba5c149p-26, -0x1.fba438d94a735p-29, 0x1.0d72e32d3cd99p-31, -0x1.0dbcd8b23f6f5p-35,
+    0x1.6b53b7d17cc81p-1, -0x1.6a388a0eaf2aep-3, 0x1.431d35a9af251p-5, -0x1.03267cbca4068p-7,
+    0x1.73c588d624734p-10, -0x1.d3673a56277edp-13, 0x1.e789bcf2d1579p-16, -0x1.5d31c9c680b17p-19,
+    -0x1.2701a33816233p-25, 0x1.6921d8be08473p-24, -0x1.9a752bde01e83p-26, 0x1.3988a14edf4d0p-28,
+    -0x1.5d015ef682113p-31, 0x1.0375407492866p-34, -0x1.8169e9338ea6ap-39, 0x1.deb74d5bbb375p-2,
+    -0x1.4fb2fd6d33f87p-4, 0x1.bc9955e31a001p-7, -0x1.1699b66795c76p-9, 0x1.4a5bb17c03732p-12,
+    -0x1.71a554eb5fce6p-15, 0x1.83df69ba1aed9p-18, -0x1.790f2350ed7ecp-21, 0x1.4b789b4033e09p-24,
+    -0x1.f39dc7380a73fp-28, 0x1.1597aa53924a5p-31, -0x1.2bd80777afeaep-37, -0x1.288d152af8699p-38,
+    0x1.9de5faec5a36bp-41, -0x1.158470b05e5dap-44, 0x1.472f6fb35b2e8p-49, 0x1.3786b0d2236e5p-2,
+    -0x1.2626c497c9ed4p-5, 0x1.0e62b0ae60486p-8, -0x1.e4309886f087bp-12, 0x1.a659cc31cd48ap-15,
+    -0x1.66cda2c76cecbp-18, 0x1.289fe6edbfee2p-21, -0x1.dc80c40784d52p-25, 0x1.729a041385a93p-28,
+    -0x1.14845e85fe62bp-31, 0x1.81159a846539cp-35, -0x1.d293a15b00bd4p-39, 0x1.a7a5ab2f50485p-43,
+    -0x1.9c8208e51e4cbp-48, 0x1.40d931ff626ffp+1, -0x1.40d931ff5f1f5p+2, 0x1.910f7e79b205cp+4,
+    -0x1.72fb1f51f04cep+7, 0x1.ba6ad0d97a699p+10, -0x1.3f9d60b2504fcp+14, 0x1.0d6a1d656bd49p+18,
+    -0x1.fa47b59676ab9p+21, 0x1.d24a44f3485aep+25, -0x1.215999100bb0bp+29};
 #endif
 #define EXPM1_TERMS ((int)(sizeof(FN(expm1_q)) / sizeof(T)))
 
@@ -94,9 +160,10 @@ static inline VT FN(relu_v)(VT x)
     return (VT)((VU)x & ~(VU)(x < 0));
 }
 
-/* e^z = s (1 + p): s = 2^n with n = round(z / ln2) built from the magic sum's low bits,
- * p = expm1(r) with r = z - n ln2. z must lie in [ZMIN, 0], so n + bias stays in [0, bias]. */
-static inline void FN(exp_parts)(VT z, VT *s, VT *p)
+/* e^z = s (1 + p) / 2^k: s = 2^(n + k) with n = round(z / ln2) built from the magic sum's low
+ * bits, p = expm1(r) with r = z - n ln2. z must lie in [ZMIN, 0] for k = 0 (n + bias stays in
+ * [0, bias]); a k > 0 moves the lower end down by k ln2 (silu needs e^z below the normal range). */
+static inline void FN(exp_parts_scaled)(VT z, int k, VT *s, VT *p)
 {
     VT t = FN(fma)(z, FN(splat)(LOG2E), FN(splat)(EXP_MAGIC));
     VT nf = t - EXP_MAGIC;
@@ -107,8 +174,10 @@ static inline void FN(exp_parts)(VT z, VT *s, VT *p)
     for (int i = EXPM1_TERMS - 2; i >= 0; i--)
         q = FN(fma)(q, r, FN(splat)(FN(expm1_q)[i]));
     *p = FN(fma)(r * r, q, r);
-    *s = (VT)((VU)t << EXP_SHIFT);
+    *s = (VT)(((VU)t + (UT)k) << EXP_SHIFT);
 }
+
+static inline void FN(exp_parts)(VT z, VT *s, VT *p) { FN(exp_parts_scaled)(z, 0, s, p); }
 
 static inline VT FN(sigmoid_v)(VT x)
 {
@@ -139,10 +208,116 @@ static inline VT FN(tanh_v)(VT x)
     return (VT)(((VU)y & ~SIGN_BITS) | ((VU)x & SIGN_BITS));
 }
 
+static inline int FN(any)(VU m)
+{
+    UT r = 0;
+    for (int l = 0; l < VL; l++)
+        r |= m[l];
+    return r != 0;
+}
+
+static inline VT FN(poly)(const T *c, int terms, VT v)
+{
+    VT q = FN(splat)(c[terms - 1]);
+    for (int i = terms - 2; i >= 0; i--)
+        q = FN(fma)(q, v, FN(splat)(c[i]));
+    return q;
+}
+
+/* gelu(x) = x Phi(x), the exact form (erf-based, not the tanh approximation). Signed zeros and
+ * NaN pass through x Phi; +inf gives +inf; -inf gives -0 (the limit: x * 0 would be NaN). */
+static inline VT FN(gelu_v)(VT x)
+{
+    VT ax = (VT)((VU)x & ~(VU)FN(splat)(-(T)0));
+    VT phi = FN(fma)(x, FN(poly)(FN(gelu_p), (int)(sizeof FN(gelu_p) / sizeof(T)), x * x),
+                     FN(splat)((T)0.5));
+    VT y = x * phi;
+    VU tail = (VU)(ax > GELU_B); /* false for NaN: x Phi(x) stays NaN */
+    if (FN(any)(tail)) {
+        VT s = FN(select)((VU)(ax > GELU_SMAX), FN(splat)(GELU_SMAX), ax);
+        VT h = FN(splat)(0);
+        const T *c = FN(gelu_h);
+        for (int i = 0; i < GELU_PIECES; c += FN(gelu_terms)[i], i++) {
+            VU in = tail & (VU)(s >= FN(gelu_lo)[i]);
+            if (i + 1 < GELU_PIECES)
+                in &= (VU)(s < FN(gelu_lo)[i + 1]);
+            if (!FN(any)(in))
+                continue;
+            VT q;
+            if (FN(gelu_w)[i])
+                q = FN(poly)(c, FN(gelu_terms)[i], 1 / (s * s)) / s;
+            else
+                q = FN(poly)(c, FN(gelu_terms)[i], s - FN(gelu_lo)[i]);
+            h = FN(select)(in, q, h);
+        }
+        /* G = sqrt(2 pi) s + H with the constant and s in two parts each, so that the leading
+         * product is exact with or without FMA: G then takes one rounding */
+        VT sh = (VT)((VU)s & GELU_SPLIT_MASK);
+        VT g = SQRT_2PI * sh + ((SQRT_2PI * (s - sh) + SQRT_2PI_LO * s) + h);
+        /* exp(-x^2/2) with x = xh + xl, xh the leading half of x's bits: xh^2 / 2 is exact,
+         * and e^(-x^2/2) = 2^n (1 + p) (1 + m), 2^n (1 + p) = e^(-xh^2/2) and 1 + m =
+         * e^(-xl (x + xh) / 2), close to 1. No FMA is needed (the kernels' fma may be a
+         * multiply and an add). x 2^n is exact, so x e^(-x^2/2) / G takes two roundings. */
+        VT xh = (VT)((VU)x & GELU_SPLIT_MASK);
+        VT zl = (x - xh) * (x + xh) * (T)-0.5;
+        VT z = xh * xh * (T)-0.5;
+        z = FN(select)((VU)(z < SIGMOID_ZMIN), FN(splat)(SIGMOID_ZMIN), z);
+        VT es, ep;
+        FN(exp_parts)(z, &es, &ep);
+        VT m = FN(fma)(zl * zl, FN(poly)(FN(expm1_q), EXPM1_TERMS, zl), zl);
+        VT pm = FN(fma)(ep, m, ep + m);
+        VT xs = x * es;
+        VT xt = FN(fma)(xs, pm, xs) / g; /* x Phi(-|x|) */
+        xt = FN(select)((VU)(ax > GELU_SMAX), FN(splat)(0), xt);
+        y = FN(select)(tail, FN(select)((VU)(x < 0), xt, x - xt), y);
+    }
+    return FN(select)((VU)(x == -(T)__builtin_inf()), FN(splat)(-(T)0), y);
+}
+
+/* silu(x) = x sigmoid(x) = x / (1 + e^-x). For x < 0 it is x e^x / (1 + e^x), which stays a
+ * normal number well below where e^x is: e^x is computed scaled by 2^SILU_K (the exponent built
+ * with the offset) and the quotient scaled back at the end, exactly unless it is subnormal.
+ * -0 gives -0, +inf gives +inf, NaN stays NaN; -inf gives -0, the limit (x e^x would be NaN). */
+static inline VT FN(silu_v)(VT x)
+{
+    VT z = (VT)((VU)x | SIGN_BITS); /* -|x| */
+    VU below = (VU)(z < SILU_ZMIN);
+    z = FN(select)(below, FN(splat)(SILU_ZMIN), z);
+    VT s, p;
+    FN(exp_parts_scaled)(z, SILU_K, &s, &p);
+    VT e = FN(fma)(s, p, s); /* e^-|x| 2^K */
+    VT den = 1 + e * SILU_UNSCALE;
+    VT xs = x * s; /* exact: s is a power of two */
+    VT neg = FN(fma)(xs, p, xs) / den * SILU_UNSCALE;
+    VU negative = (VU)(((VU)x & SIGN_BITS) != 0);
+    VT y = FN(select)(negative, FN(select)(below, FN(splat)(-(T)0), neg), x / den);
+    return FN(select)((VU)(x == -(T)__builtin_inf()), FN(splat)(-(T)0), y);
+}
+
+/* One activation by its id (ACT_* in accel_cpu.h, the op table's kernel ids); the identity for
+ * ACT_NONE. The switch sits outside every loop that calls it, once per vector. */
+static inline VT FN(activate)(VT v, int act)
+{
+    switch (act) {
+    case ACT_RELU:
+        return FN(relu_v)(v);
+    case ACT_SIGMOID:
+        return FN(sigmoid_v)(v);
+    case ACT_TANH:
+        return FN(tanh_v)(v);
+    case ACT_GELU:
+        return FN(gelu_v)(v);
+    case ACT_SILU:
+        return FN(silu_v)(v);
+    default:
+        return v;
+    }
+}
+
 /* y = f(x) over n elements; the tail goes through a padded vector so that every element
  * takes the same vector path (the same bits whatever the array's length). */
 #define ELEMENTWISE_LOOP(op)                                                                   \
-    static void FN(op)(const T *x, T *y, int64_t n)                                            \
+    static void FN(op##_loop)(const T *x, T *y, int64_t n)                                     \
     {                                                                                          \
         int64_t i = 0;                                                                         \
         for (; i + 2 * VL <= n; i += 2 * VL) {                                                 \
@@ -164,7 +339,102 @@ static inline VT FN(tanh_v)(VT x)
 ELEMENTWISE_LOOP(relu)
 ELEMENTWISE_LOOP(sigmoid)
 ELEMENTWISE_LOOP(tanh)
+ELEMENTWISE_LOOP(gelu)
+ELEMENTWISE_LOOP(silu)
 #undef ELEMENTWISE_LOOP
+
+/* y = act(x) for the activation id `act`; y may be x itself. Unknown ids do nothing. */
+static void FN(elementwise)(int act, const T *x, T *y, int64_t n)
+{
+    switch (act) {
+    case ACT_RELU:
+        FN(relu_loop)(x, y, n);
+        break;
+    case ACT_SIGMOID:
+        FN(sigmoid_loop)(x, y, n);
+        break;
+    case ACT_TANH:
+        FN(tanh_loop)(x, y, n);
+        break;
+    case ACT_GELU:
+        FN(gelu_loop)(x, y, n);
+        break;
+    case ACT_SILU:
+        FN(silu_loop)(x, y, n);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* softmax over rows of `cols` elements: y = e / sum(e), e = exp(x - max(x)), the stable form. */
+
+/* The row's maximum; NaN when any element is NaN (a NaN row gives a NaN row). */
+static T FN(row_max)(const T *x, int64_t cols)
+{
+    VT m = FN(splat)(-(T)__builtin_inf());
+    VU nan = (VU){0};
+    int64_t i = 0;
+    for (; i + VL <= cols; i += VL) {
+        VT v = FN(load)(x + i);
+        nan |= (VU)(v != v);
+        m = FN(select)((VU)(v > m), v, m);
+    }
+    T r = -(T)__builtin_inf();
+    for (int l = 0; l < VL; l++) {
+        if (nan[l])
+            return (T)__builtin_nan("");
+        r = m[l] > r ? m[l] : r;
+    }
+    for (; i < cols; i++) {
+        if (x[i] != x[i])
+            return (T)__builtin_nan("");
+        r = x[i] > r ? x[i] : r;
+    }
+    return r;
+}
+
+/* e^z for z <= 0 (or NaN): 0 where z is below the dtype's range, z = -inf included */
+static inline VT FN(exp_neg_v)(VT z)
+{
+    z = FN(select)((VU)(z < SIGMOID_ZMIN), FN(splat)(SIGMOID_ZMIN), z);
+    VT s, p;
+    FN(exp_parts)(z, &s, &p);
+    return FN(fma)(s, p, s);
+}
+
+static void FN(softmax_rows)(const T *x, T *y, int64_t rows, int64_t cols)
+{
+    for (int64_t r = 0; r < rows; r++, x += cols, y += cols) {
+        VT m = FN(splat)(FN(row_max)(x, cols));
+        VT acc[4] = {FN(splat)(0), FN(splat)(0), FN(splat)(0), FN(splat)(0)};
+        int64_t i = 0;
+        for (; i + VL <= cols; i += VL) {
+            VT e = FN(exp_neg_v)(FN(load)(x + i) - m);
+            FN(store)(y + i, e);
+            acc[(i / VL) & 3] += e;
+        }
+        if (i < cols) { /* the tail through a padded vector: pad lanes give e^-inf = 0 */
+            T buf[VL];
+            for (int l = 0; l < VL; l++)
+                buf[l] = i + l < cols ? x[i + l] : -(T)__builtin_inf();
+            VT e = FN(exp_neg_v)(FN(load)(buf) - m);
+            FN(store)(buf, e);
+            __builtin_memcpy(y + i, buf, (size_t)(cols - i) * sizeof(T));
+            acc[(i / VL) & 3] += e;
+        }
+        VT t = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+        T sum = 0;
+        for (int l = 0; l < VL; l++)
+            sum += t[l];
+        VT s = FN(splat)(sum);
+        for (i = 0; i + VL <= cols; i += VL)
+            FN(store)(y + i, FN(load)(y + i) / s);
+        for (; i < cols; i++)
+            y[i] = y[i] / sum;
+    }
+}
 
 /* ------------------------------------------------------------------------------------------ */
 /* dot: eight independent accumulators hide the FMA latency                                    */
@@ -195,10 +465,21 @@ static T FN(dot)(const T *a, const T *b, int64_t n)
 /* ------------------------------------------------------------------------------------------ */
 /* matmul                                                                                      */
 
+/* The epilogue of a linear layer: bias (NULL for none, else the tile's NR columns, zero-padded)
+ * added and the activation applied to a register row of C while it is still in registers. */
+static inline VT FN(epilogue)(VT v, const T *bias, int vi, int act)
+{
+    if (bias)
+        v = v + FN(load)(bias + vi * VL);
+    return FN(activate)(v, act);
+}
+
 /* C[0:mr, 0:nr] (+)= packed A sliver (kc x MR) times packed B sliver (kc x NR). `first` is set
- * for the first KC block, which stores instead of adding, so C needs no zeroing. */
+ * for the first KC block, which stores instead of adding, so C needs no zeroing; `last` for the
+ * last, which applies the epilogue (bias, activation) before storing. */
 static inline void FN(micro)(int64_t kc, const T *restrict pa, const T *restrict pb,
-                             T *restrict c, int64_t ldc, int first, int64_t mr, int64_t nr)
+                             T *restrict c, int64_t ldc, int first, int last, int64_t mr,
+                             int64_t nr, const T *bias, int act)
 {
     VT acc[MR][NV];
 #pragma GCC unroll 32
@@ -241,23 +522,31 @@ static inline void FN(micro)(int64_t kc, const T *restrict pa, const T *restrict
         pa += MR;
         pb += NR;
     }
+    int epilogue = last && (bias || act != ACT_NONE);
     if (mr == MR && nr == NR) {
 #pragma GCC unroll 32
         for (int r = 0; r < MR; r++)
 #pragma GCC unroll 8
             for (int v = 0; v < NV; v++) {
                 T *cp = c + r * ldc + v * VL;
-                FN(store)(cp, first ? acc[r][v] : FN(load)(cp) + acc[r][v]);
+                VT x = first ? acc[r][v] : FN(load)(cp) + acc[r][v];
+                FN(store)(cp, epilogue ? FN(epilogue)(x, bias, v, act) : x);
             }
         return;
     }
-    T tmp[MR * NR];
-    for (int r = 0; r < MR; r++)
+    /* an edge tile: the same vector operations on a padded row, then its first nr elements */
+    T row[NR];
+    for (int64_t r = 0; r < mr; r++) {
         for (int v = 0; v < NV; v++)
-            FN(store)(tmp + r * NR + v * VL, acc[r][v]);
-    for (int64_t r = 0; r < mr; r++)
-        for (int64_t j = 0; j < nr; j++)
-            c[r * ldc + j] = first ? tmp[r * NR + j] : c[r * ldc + j] + tmp[r * NR + j];
+            FN(store)(row + v * VL, acc[r][v]);
+        if (!first)
+            for (int64_t j = 0; j < nr; j++)
+                row[j] = c[r * ldc + j] + row[j];
+        if (epilogue)
+            for (int v = 0; v < NV; v++)
+                FN(store)(row + v * VL, FN(epilogue)(FN(load)(row + v * VL), bias, v, act));
+        __builtin_memcpy(c + r * ldc, row, (size_t)nr * sizeof(T));
+    }
 }
 
 /* A[0:mc, 0:kc] into MR-row slivers, each stored k-major: sliver[p * MR + r]. */
@@ -293,6 +582,22 @@ static void FN(pack_b)(int64_t kc, int64_t nc, const T *b, int64_t ldb, T *restr
     }
 }
 
+/* y[0:n] = act(y + bias) through padded vectors (the K = 0 case) */
+static void FN(bias_act_row)(T *y, int64_t n, const T *bias, int act)
+{
+    for (int64_t j = 0; j < n; j += VL) {
+        int64_t m = n - j < VL ? n - j : VL;
+        T buf[VL], bb[VL];
+        __builtin_memset(buf, 0, sizeof buf);
+        __builtin_memset(bb, 0, sizeof bb);
+        __builtin_memcpy(buf, y + j, (size_t)m * sizeof(T));
+        if (bias)
+            __builtin_memcpy(bb, bias + j, (size_t)m * sizeof(T));
+        FN(store)(buf, FN(activate)(FN(load)(buf) + FN(load)(bb), act));
+        __builtin_memcpy(y + j, buf, (size_t)m * sizeof(T));
+    }
+}
+
 static int64_t FN(round_up)(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
 
 /* The packing buffers gemm_packed needs for an m x n x k product, in bytes (64-aligned). */
@@ -306,16 +611,22 @@ static void FN(gemm_buffer_bytes)(int64_t m, int64_t n, int64_t k, int64_t *abyt
     *bbytes = FN(round_up)(ncmax * kcmax * (int64_t)sizeof(T), 64);
 }
 
+/* C = act(A @ B + bias) on an m x n block; bias (n values) may be NULL, act ACT_NONE. */
 static void FN(gemm_packed)(int64_t m, int64_t n, int64_t k, const T *a, int64_t lda,
-                            const T *b, int64_t ldb, T *c, int64_t ldc, T *pa, T *pb)
+                            const T *b, int64_t ldb, T *c, int64_t ldc, const T *bias, int act,
+                            T *pa, T *pb)
 {
     if (m <= 0 || n <= 0)
         return;
-    if (k <= 0) {
-        for (int64_t i = 0; i < m; i++)
+    if (k <= 0) { /* an empty sum: act(0 + bias) */
+        for (int64_t i = 0; i < m; i++) {
             __builtin_memset(c + i * ldc, 0, (size_t)n * sizeof(T));
+            if (bias || act != ACT_NONE)
+                FN(bias_act_row)(c + i * ldc, n, bias, act);
+        }
         return;
     }
+    T bias_tile[NR]; /* the bias of one NR-column sliver, zero-padded past n */
     for (int64_t jc = 0; jc < n; jc += NC) {
         int64_t nc = n - jc < NC ? n - jc : NC;
         for (int64_t pc = 0; pc < k; pc += KC) {
@@ -324,12 +635,19 @@ static void FN(gemm_packed)(int64_t m, int64_t n, int64_t k, const T *a, int64_t
             for (int64_t ic = 0; ic < m; ic += MC) {
                 int64_t mc = m - ic < MC ? m - ic : MC;
                 FN(pack_a)(mc, kc, a + ic * lda + pc, lda, pa);
+                int last = pc + kc >= k;
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     int64_t nr = nc - jr < NR ? nc - jr : NR;
+                    const T *tile_bias = NULL;
+                    if (last && bias) {
+                        __builtin_memset(bias_tile, 0, sizeof bias_tile);
+                        __builtin_memcpy(bias_tile, bias + jc + jr, (size_t)nr * sizeof(T));
+                        tile_bias = bias_tile;
+                    }
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         int64_t mr = mc - ir < MR ? mc - ir : MR;
                         FN(micro)(kc, pa + ir * kc, pb + jr * kc, c + (ic + ir) * ldc + jc + jr,
-                                  ldc, pc == 0, mr, nr);
+                                  ldc, pc == 0, last, mr, nr, tile_bias, act);
                     }
                 }
             }
@@ -339,10 +657,10 @@ static void FN(gemm_packed)(int64_t m, int64_t n, int64_t k, const T *a, int64_t
 
 #ifndef ACCEL_FREESTANDING
 static int FN(gemm)(int64_t m, int64_t n, int64_t k, const T *a, int64_t lda, const T *b,
-                    int64_t ldb, T *c, int64_t ldc)
+                    int64_t ldb, T *c, int64_t ldc, const T *bias, int act)
 {
     if (m <= 0 || n <= 0 || k <= 0) {
-        FN(gemm_packed)(m, n, k, a, lda, b, ldb, c, ldc, 0, 0);
+        FN(gemm_packed)(m, n, k, a, lda, b, ldb, c, ldc, bias, act, 0, 0);
         return 0;
     }
     int64_t abytes, bbytes;
@@ -350,7 +668,7 @@ static int FN(gemm)(int64_t m, int64_t n, int64_t k, const T *a, int64_t lda, co
     T *pa = aligned_alloc(64, (size_t)abytes);
     T *pb = aligned_alloc(64, (size_t)bbytes);
     if (pa && pb)
-        FN(gemm_packed)(m, n, k, a, lda, b, ldb, c, ldc, pa, pb);
+        FN(gemm_packed)(m, n, k, a, lda, b, ldb, c, ldc, bias, act, pa, pb);
     free(pa);
     free(pb);
     return pa && pb ? 0 : -1;
@@ -370,7 +688,16 @@ static int FN(gemm)(int64_t m, int64_t n, int64_t k, const T *a, int64_t lda, co
 #undef LN2_LO
 #undef SIGMOID_ZMIN
 #undef TANH_ZMIN
+#undef SILU_ZMIN
+#undef SILU_K
+#undef SILU_UNSCALE
 #undef EXPM1_TERMS
+#undef SQRT_2PI
+#undef SQRT_2PI_LO
+#undef GELU_B
+#undef GELU_SMAX
+#undef GELU_SPLIT_MASK
+#undef GELU_PIECES
 /* the includer's parameters too, so that it can instantiate the next dtype */
 #undef T
 #undef TS

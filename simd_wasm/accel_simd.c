@@ -1,9 +1,11 @@
-/* accel_simd.c: the `simd` backend's WebAssembly module: every op of DESIGN.md in float32
+/* accel_simd.c: the `simd` backend's WebAssembly module: every op of the op table in float32
  * (f32x4) and float64 (f64x2) on WebAssembly SIMD128.
  *
- * A freestanding module: no WASI, no imports, no libc. It exports its memory, `__heap_base`
- * (where the host may start placing arrays) and the kernels below. The host (accel/backends/
- * simd.py) copies inputs into linear memory, calls a kernel, and copies the result out.
+ * A freestanding module: no WASI, no libc. It imports one shared memory (the threads
+ * proposal's), so that every thread's instance works on the same linear memory: arrays the host
+ * places there (accel.Array on simd) are visible to all of them. It exports `__heap_base` (the
+ * host allocates above it), `__stack_pointer` (the host gives each instance a stack of its own
+ * in the shared memory) and the kernels below.
  *
  * The kernels are the same text as the native backend's (c_ext/kernels_type.h): one
  * algorithm, one set of polynomial coefficients, checked through both backends. Here it is
@@ -15,6 +17,8 @@
  */
 #include <stdint.h>
 #include <wasm_simd128.h>
+
+#include "../c_ext/activations.h"
 
 #define ACCEL_FREESTANDING 1
 #define CAT_(a, b) a##b
@@ -73,25 +77,35 @@
 /* Exports: pointers are offsets into linear memory, sizes are element counts. */
 
 #define EXPORTS(TS, T)                                                                         \
-    /* bytes of scratch matmul_TS needs after its arrays for packing */                         \
-    int64_t EXPORT(matmul_scratch_##TS)(int32_t m, int32_t n, int32_t k)                        \
+    /* bytes of scratch linear_TS needs for packing, 64-aligned */                             \
+    int64_t EXPORT(gemm_scratch_##TS)(int32_t m, int32_t n, int32_t k)                         \
     {                                                                                          \
         int64_t abytes, bbytes;                                                                \
         gemm_buffer_bytes_##TS(m, n, k, &abytes, &bbytes);                                     \
         return abytes + bbytes;                                                                \
     }                                                                                          \
-    /* c (m x n) = a (m x k) @ b (k x n), row-major; scratch: matmul_scratch bytes, 64-aligned */ \
-    void EXPORT(matmul_##TS)(const T *a, const T *b, T *c, int32_t m, int32_t n, int32_t k,    \
-                             char *scratch)                                                    \
+    /* c[i] (m x n) = act(a[i] (m x k) @ b[i] (k x n) + bias) for i < batch, row-major; the     \
+     * batch strides are in elements (0 broadcasts); bias is 0 or n values; act an ACT_ id */  \
+    void EXPORT(linear_##TS)(const T *a, const T *b, T *c, const T *bias, int32_t act,         \
+                             int32_t batch, int32_t m, int32_t n, int32_t k, int32_t a_stride, \
+                             int32_t b_stride, char *scratch)                                  \
     {                                                                                          \
         int64_t abytes, bbytes;                                                                \
         gemm_buffer_bytes_##TS(m, n, k, &abytes, &bbytes);                                     \
-        gemm_packed_##TS(m, n, k, a, k, b, n, c, n, (T *)scratch, (T *)(scratch + abytes));    \
+        for (int32_t i = 0; i < batch; i++)                                                    \
+            gemm_packed_##TS(m, n, k, a + (int64_t)i * a_stride, k, b + (int64_t)i * b_stride, \
+                             n, c + (int64_t)i * m * n, n, bias, act, (T *)scratch,            \
+                             (T *)(scratch + abytes));                                         \
     }                                                                                          \
     double EXPORT(dot_##TS)(const T *a, const T *b, int32_t n) { return (double)dot_##TS(a, b, n); } \
-    void EXPORT(relu_##TS)(const T *x, T *y, int32_t n) { relu_##TS(x, y, n); }                \
-    void EXPORT(sigmoid_##TS)(const T *x, T *y, int32_t n) { sigmoid_##TS(x, y, n); }          \
-    void EXPORT(tanh_##TS)(const T *x, T *y, int32_t n) { tanh_##TS(x, y, n); }
+    void EXPORT(elementwise_##TS)(int32_t act, const T *x, T *y, int32_t n)                    \
+    {                                                                                          \
+        elementwise_##TS(act, x, y, n);                                                        \
+    }                                                                                          \
+    void EXPORT(softmax_##TS)(const T *x, T *y, int32_t rows, int32_t cols)                    \
+    {                                                                                          \
+        softmax_rows_##TS(x, y, rows, cols);                                                   \
+    }
 
 EXPORTS(f32, float)
 EXPORTS(f64, double)

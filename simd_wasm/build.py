@@ -31,10 +31,15 @@ FLAGS = [
     "-O3",
     "-std=gnu11",
     "-mbulk-memory",  # memcpy/memset become memory.copy/memory.fill: no libc needed
+    "-matomics",  # a shared memory needs the threads feature
     "-ffp-contract=off",  # wasm has no scalar fma: never let clang call fmaf
     "-nostdlib",
     "-Wl,--no-entry",
+    "-Wl,--import-memory",
+    "-Wl,--shared-memory",
+    "-Wl,--max-memory=4294901760",  # 65535 pages: the linker takes a u32
     "-Wl,--export=__heap_base",
+    "-Wl,--export=__stack_pointer",
     "-Wl,-z,stack-size=65536",
     "-Wl,--strip-all",
 ]

@@ -1,10 +1,18 @@
-"""The backend registry: one module per backend, imported on first use so that `import accel`
-stays light (wgpu and wasmtime load only when their backend is first asked for)."""
+"""The backend registry: it owns the backend names, and makes each backend object on first use
+(wgpu and wasmtime load only when their backend is first asked for, so `import accel` stays
+light). `register()` installs another object under a name (tests install fakes this way).
+
+After a fork, the child re-creates what fork breaks: each backend's `after_fork` hook runs
+in the child before anything else uses it.
+"""
 
 from __future__ import annotations
 
 import importlib
+import os
 import threading
+
+import numpy as np
 
 from .._selection import BACKENDS
 from ._base import Backend
@@ -12,20 +20,32 @@ from ._base import Backend
 _MODULES = {"gpu": "accel.backends.gpu", "simd": "accel.backends.simd", "cpu": "accel.backends.cpu"}
 _instances: dict[str, Backend] = {}
 _lock = threading.Lock()
+_listeners: list = []  # called with no argument whenever a backend object is replaced
 
 
-class Missing:
-    """Stands for a backend whose module failed to import: never available, says why."""
+class Missing(Backend):
+    """Stands for a backend that cannot start here: never available, says why."""
 
     def __init__(self, name: str, reason: str) -> None:
-        self.name = name
+        self.name = name  # type: ignore[misc]
         self._reason = reason
 
     def unavailable_reason(self) -> str | None:
         return self._reason
 
-    def details(self) -> dict:
-        return {}
+    def dtypes(self) -> frozenset[np.dtype]:
+        return frozenset()
+
+    def auto_eligible(self) -> bool:
+        return False
+
+    def _unusable(self, *args: object) -> None:
+        from .._errors import BackendUnavailableError
+
+        raise BackendUnavailableError(f"backend {self.name!r} is unavailable: {self._reason}")
+
+    _upload = _download = empty = release = _unusable
+    linear = dot = elementwise = softmax = _unusable  # type: ignore[assignment]
 
 
 def get(name: str) -> Backend:
@@ -36,38 +56,74 @@ def get(name: str) -> Backend:
     with _lock:
         backend = _instances.get(name)
         if backend is None:
+            if name not in _MODULES:
+                raise ValueError(f"unknown backend {name!r}; valid: {', '.join(BACKENDS)}")
             try:
                 module = importlib.import_module(_MODULES[name])
                 backend = module.create()
             except ImportError as e:
-                backend = Missing(  # type: ignore[assignment]
+                backend = Missing(
                     name,
-                    f"its Python module failed to import ({e}); reinstall accel with "
-                    "`pip install --force-reinstall accel`",
+                    f"its Python module failed to import ({e}); reinstall with "
+                    "`pip install --force-reinstall accel-chain`",
                 )
             except Exception as e:  # a backend that cannot start is unavailable, with why
-                backend = Missing(  # type: ignore[assignment]
+                backend = Missing(
                     name, f"it failed to start ({type(e).__name__}: {e}); see `accel probe`"
                 )
             _instances[name] = backend
     return backend
 
 
+def loaded(name: str) -> Backend | None:
+    """The backend object if it was made already, without making it."""
+    return _instances.get(name)
+
+
+def register(name: str, backend: Backend | None) -> None:
+    """Installs a backend object under a name of BACKENDS (None: forget it, so that the next
+    get() makes a new one)."""
+    if name not in _MODULES:
+        raise ValueError(f"unknown backend {name!r}; valid: {', '.join(BACKENDS)}")
+    with _lock:
+        if backend is None:
+            _instances.pop(name, None)
+        else:
+            _instances[name] = backend
+    for listener in list(_listeners):
+        listener()
+
+
 def reset(name: str) -> None:
     """Forgets a backend object: the next get() probes the machine again (a GPU whose device
     was lost gets a new one)."""
-    with _lock:
-        _instances.pop(name, None)
+    register(name, None)
+
+
+def on_change(listener) -> None:
+    """Calls listener() whenever a backend object is installed, forgotten or re-made."""
+    _listeners.append(listener)
 
 
 def reprobe_failed() -> list[str]:
     """Resets every backend that marked itself unusable after a run-time failure."""
-    failed = [
-        n for n, b in list(_instances.items()) if getattr(b, "needs_reprobe", lambda: False)()
-    ]
+    failed = [n for n, b in list(_instances.items()) if b.needs_reprobe()]
     for name in failed:
         reset(name)
     return failed
 
 
-__all__ = ["BACKENDS", "Backend", "get", "reprobe_failed", "reset"]
+def _after_fork_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()  # another thread may have held it at the fork
+    for backend in list(_instances.values()):
+        backend.after_fork()
+    for listener in list(_listeners):
+        listener()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+__all__ = ["BACKENDS", "Backend", "get", "loaded", "on_change", "register", "reprobe_failed",
+           "reset"]  # fmt: skip

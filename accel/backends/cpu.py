@@ -1,8 +1,10 @@
 """The `cpu` backend: native C kernels compiled at install time, called through cffi.
 
-The extension picks the widest instruction set the CPU has when it loads (AVX-512, AVX2+FMA,
-or the platform's baseline); `ACCEL_CPU_ISA` forces a lower one and `ACCEL_NUM_THREADS` caps
-the native thread pool. cffi releases the GIL around every call.
+Its memory is the host's: buffers are ndarrays, so upload and download move nothing. The
+extension picks the widest instruction set the CPU has when it loads (AVX-512, AVX2+FMA, or the
+platform's baseline); `ACCEL_CPU_ISA` forces a lower one and `ACCEL_NUM_THREADS` caps the
+native thread pool. cffi releases the GIL around every call. Without a C compiler at install
+the extension is not built and this backend says so, with the fix.
 """
 
 from __future__ import annotations
@@ -13,28 +15,43 @@ import sysconfig
 
 import numpy as np
 
-from ._base import thread_count
+from ._base import Backend, thread_count
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
 _DTYPES = frozenset((_F32, _F64))
 _SUFFIX = {_F32: "f32", _F64: "f64"}
 _CTYPE = {_F32: "float[]", _F64: "double[]"}
+_NOT_BUILT = (
+    "the native extension accel._cpu_native was not built when accel-chain was installed "
+    "({why}); install a C compiler (gcc or clang) and Python's headers (Debian/Ubuntu: "
+    "`apt install gcc python3-dev`), then reinstall: "
+    "`pip install --force-reinstall --no-binary accel-chain accel-chain` "
+    "(or `pip install --force-reinstall .` in a checkout)"
+)
 
 
-class CpuBackend:
+def build_note() -> str | None:
+    """Why the extension was not built, as the install recorded it (None if it was)."""
+    from importlib import resources
+
+    try:
+        note = resources.files("accel").joinpath("_cpu_build_note.txt")
+        return note.read_text().strip() if note.is_file() else None
+    except (OSError, ModuleNotFoundError):
+        return None
+
+
+class CpuBackend(Backend):
     name = "cpu"
+    host_memory = True
 
     def __init__(self) -> None:
         self._reason: str | None = None
         try:
             from .. import _cpu_native  # built by c_ext/build_cpu.py at install
         except ImportError as e:
-            self._reason = (
-                f"the native extension accel._cpu_native is not built ({e}); install accel "
-                "with pip on a machine with a C compiler (gcc or clang): "
-                "`pip install --force-reinstall --no-binary accel accel`"
-            )
+            self._reason = _NOT_BUILT.format(why=build_note() or e)
             return
         self._ffi = _cpu_native.ffi
         self._lib = _cpu_native.lib
@@ -45,33 +62,26 @@ class CpuBackend:
         forced = os.environ.get("ACCEL_CPU_ISA", "").strip().lower()
         if forced:
             try:
-                self.select_isa(forced)
+                self.use_variant(forced)
             except ValueError as e:
                 self._reason = f"ACCEL_CPU_ISA={forced!r}: {e}; unset it or name a supported one"
                 return
         self._lib.accel_set_num_threads(thread_count())
         lib = self._lib
-        # (op, dtype) -> C function: adding an op is one C entry point and one name here
-        self._elementwise = {
-            (op, dt): getattr(lib, f"accel_{op}_{sfx}")
-            for op in ("relu", "sigmoid", "tanh")
-            for dt, sfx in _SUFFIX.items()
-        }
-        self._matmul = {dt: getattr(lib, f"accel_matmul_{sfx}") for dt, sfx in _SUFFIX.items()}
+        # dtype -> C function: adding an activation needs no line here (it has an id)
+        self._linear = {dt: getattr(lib, f"accel_linear_{sfx}") for dt, sfx in _SUFFIX.items()}
         self._dot = {dt: getattr(lib, f"accel_dot_{sfx}") for dt, sfx in _SUFFIX.items()}
+        self._elementwise = {
+            dt: getattr(lib, f"accel_elementwise_{sfx}") for dt, sfx in _SUFFIX.items()
+        }
+        self._softmax = {dt: getattr(lib, f"accel_softmax_{sfx}") for dt, sfx in _SUFFIX.items()}
 
-    # -- protocol --------------------------------------------------------------------------
+    # -- state ---------------------------------------------------------------------------------
     def unavailable_reason(self) -> str | None:
         return self._reason
 
     def dtypes(self) -> frozenset[np.dtype]:
-        return _DTYPES
-
-    def auto_eligible(self) -> bool:
-        return True
-
-    def max_elements(self, dtype: np.dtype) -> int:
-        return 1 << 62  # host memory is the only limit
+        return _DTYPES if self._reason is None else frozenset()
 
     def details(self) -> dict:
         if self._reason is not None:
@@ -84,45 +94,68 @@ class CpuBackend:
             "machine": platform.machine(),
         }
 
-    def matmul(self, a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
-        batch, m, k = out.shape[0], a.shape[1], a.shape[2]
-        n = b.shape[2]
-        a_stride = m * k if a.shape[0] > 1 else 0
-        b_stride = k * n if b.shape[0] > 1 else 0
-        ct = _CTYPE[out.dtype]
-        fb = self._ffi.from_buffer
-        rc = self._matmul[out.dtype](
-            fb(ct, a), fb(ct, b), fb(ct, out, require_writable=True),
-            batch, m, n, k, a_stride, b_stride,
-        )  # fmt: skip
-        if rc != 0:
-            raise MemoryError("accel cpu matmul: could not allocate its packing buffers")
+    def variants(self) -> tuple[str, ...]:
+        if self._reason is not None:
+            return ()
+        current = self.isa()
+        return (current, *(i for i in self.supported_isas() if i != current))
 
-    def dot(self, a: np.ndarray, b: np.ndarray) -> float:
-        ct = _CTYPE[a.dtype]
-        return self._dot[a.dtype](
-            self._ffi.from_buffer(ct, a), self._ffi.from_buffer(ct, b), a.size
-        )
+    def variant(self) -> str | None:
+        return None if self._reason is not None else self.isa()
 
-    def elementwise(self, op: str, x: np.ndarray, out: np.ndarray) -> None:
-        ct = _CTYPE[x.dtype]
-        fb = self._ffi.from_buffer
-        self._elementwise[op, x.dtype](fb(ct, x), fb(ct, out, require_writable=True), x.size)
-
-    # -- instruction sets ------------------------------------------------------------------
-    def isa(self) -> str:
-        return self.isas[self._lib.accel_isa_current()]
-
-    def supported_isas(self) -> list[str]:
-        return [n for i, n in enumerate(self.isas) if self._lib.accel_isa_supported(i)]
-
-    def select_isa(self, name: str) -> None:
+    def use_variant(self, name: str) -> None:
         """Uses the kernels of one instruction set, process-wide (tests and ACCEL_CPU_ISA)."""
         if name not in self.isas:
             raise ValueError(f"unknown instruction set {name!r}; this build has {self.isas}")
         if self._lib.accel_isa_select(self.isas.index(name)) != 0:
             raise ValueError(f"this CPU cannot run {name!r}; it can run {self.supported_isas()}")
 
+    def isa(self) -> str:
+        return self.isas[self._lib.accel_isa_current()]
 
-def create() -> CpuBackend:
+    def supported_isas(self) -> list[str]:
+        return [n for i, n in enumerate(self.isas) if self._lib.accel_isa_supported(i)]
+
+    # -- memory: the host's ----------------------------------------------------------------------
+    def _upload(self, x: np.ndarray) -> np.ndarray:
+        return x
+
+    def _download(self, buf: np.ndarray, out: np.ndarray) -> None:
+        if buf is not out:
+            out.reshape(-1)[...] = buf.reshape(-1)
+
+    def empty(self, n: int, dtype: np.dtype) -> np.ndarray:
+        return np.empty(n, dtype)
+
+    def release(self, buf: np.ndarray) -> None:
+        pass
+
+    # -- kernels ---------------------------------------------------------------------------------
+    def linear(self, a, b, c, bias, act, batch, m, n, k, a_batch, b_batch, dtype) -> None:
+        ct = _CTYPE[dtype]
+        fb = self._ffi.from_buffer
+        rc = self._linear[dtype](
+            fb(ct, a), fb(ct, b), fb(ct, c, require_writable=True),
+            self._ffi.NULL if bias is None else fb(ct, bias), act,
+            batch, m, n, k, a_batch, b_batch,
+        )  # fmt: skip
+        if rc != 0:
+            raise MemoryError("accel cpu matmul: could not allocate its packing buffers")
+
+    def dot(self, a, b, n, dtype) -> float:
+        ct = _CTYPE[dtype]
+        return self._dot[dtype](self._ffi.from_buffer(ct, a), self._ffi.from_buffer(ct, b), n)
+
+    def elementwise(self, act, x, y, n, dtype) -> None:
+        ct = _CTYPE[dtype]
+        fb = self._ffi.from_buffer
+        self._elementwise[dtype](act, fb(ct, x), fb(ct, y, require_writable=True), n)
+
+    def softmax(self, x, y, rows, cols, dtype) -> None:
+        ct = _CTYPE[dtype]
+        fb = self._ffi.from_buffer
+        self._softmax[dtype](fb(ct, x), fb(ct, y, require_writable=True), rows, cols)
+
+
+def create() -> Backend:
     return CpuBackend()

@@ -3,16 +3,26 @@
 - Adapter: the high-performance one, or the first whose name contains ACCEL_GPU_ADAPTER. An
   adapter of type CPU (llvmpipe, lavapipe, SwiftShader, WARP) is a software renderer: strict
   `backend="gpu"` runs on it (that is how CI tests the shaders), auto never chooses it.
-- The device is requested with the adapter's largest buffer and binding limits; work beyond
-  one binding is split by the shared layer (max_elements), beyond 65535 workgroups per
-  dimension into several dispatches here.
-- Shader modules and pipelines are made once per (kernel, dtype, variant) and cached;
-  storage buffers come from a pool keyed by size class with a bounded total; read-back goes
-  through reused staging buffers (wgpu-py's queue.read_buffer makes a new one every call).
-- matmul loads and stores vec4s where K and N are multiples of 4, scalars elsewhere.
-- float64 runs where the adapter has shader-f64 (and shader-int64, for the bit tests).
-- Validation errors, out-of-memory and device loss become AccelErrors; in auto mode the call
-  falls back and the backend stays unusable until it is probed again (accel.probe()).
+- The device is requested with the adapter's largest buffer and binding limits. Buffers come
+  from a pool of size classes (powers of two, capped at the limits) and are bound with their
+  exact sizes; work beyond one binding is split by the shared layer (max_elements), beyond
+  65535 workgroups per dimension into several dispatches here, and matmul's K into chunks on
+  adapters that limit one invocation's loop iterations (llvmpipe: 65,535).
+- Recording: every op is recorded into one pending command encoder (one compute pass while
+  dispatches follow each other), with its parameters in a slot of a uniform arena bound with a
+  dynamic offset, and a bind group from an LRU cache over explicit bind-group layouts. Nothing
+  is submitted until data is read back (or enough is pending): a chain of ops on gpu Arrays has
+  no per-op submit and no per-op wait, and one call on numpy data is one submit. Buffers given
+  back while work is pending wait for the submit before they are reused.
+- Read-back copies into a pooled staging buffer, maps it and copies straight into the
+  destination array: no fresh host allocation.
+- Shader modules and pipelines are made once per (kernel, dtype, variant, activation) and
+  cached. float64 runs where the adapter has shader-f64 (and shader-int64, for the bit tests).
+- Errors: device loss and out-of-memory become AccelErrors; only a lost device marks the
+  backend unusable (until accel.probe() probes it again); a validation error is a bug, raised.
+- Fork: a GPU driver does not survive fork (Mesa's lavapipe hangs in the child's first submit,
+  even on a new instance); in a child forked after this process started the GPU, the backend
+  is unavailable with that reason, and auto uses the others.
 
 wgpu objects are not shared between threads here: one lock serialises the backend's GPU work.
 """
@@ -22,20 +32,28 @@ from __future__ import annotations
 import math
 import os
 import threading
-from importlib import metadata, resources
+from collections import OrderedDict
+from importlib import metadata
 
 import numpy as np
 import wgpu
 
-from .._errors import BackendRuntimeError
+from .._errors import BackendRuntimeError, UnsupportedOperationError
+from .._optable import ACT_NONE
+from .._resources import kernel_file
+from ._base import Backend
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
 _SUFFIX = {_F32: "f32", _F64: "f64"}
 _MAX_GROUPS = 65535
-_POOL_BYTES = 512 << 20  # storage buffers kept for reuse, at most
+_POOL_BYTES = 256 << 20  # buffers (storage and staging) kept for reuse, at most
 _MIN_CLASS = 256
-_ENTRY = {"relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh_"}  # tanh is a WGSL builtin
+_SLOT = 256  # bytes per parameter slot of the uniform arena (>= every offset alignment)
+_SLOTS = 256  # slots per arena: more pending dispatches than this flush first
+_PARAMS_BYTES = 64  # each kernel's parameter struct fits
+_SOFTWARE_K_CHUNK = 8192  # K per matmul dispatch on adapters that cap loop iterations
+_MAX_SOFTMAX_COLS = 1 << 22  # a row per workgroup: beyond, one invocation loops too long
 _STORAGE = wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_DST | wgpu.BufferUsage.COPY_SRC
 _STAGING = wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST
 _UNIFORM = wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST
@@ -50,13 +68,18 @@ _LIMITS = (
     "max-compute-workgroups-per-dimension",
 )
 
-
-def _size_class(nbytes: int) -> int:
-    return max(_MIN_CLASS, 1 << (max(nbytes, 1) - 1).bit_length())
+# Bind-group layouts: (binding, kind) per family. "ro"/"rw" storage, "u" the uniform arena.
+_LAYOUTS = {
+    "elementwise_xy": ((0, "ro"), (1, "rw"), (2, "u")),
+    "elementwise_inplace": ((1, "rw"), (2, "u")),
+    "matmul": ((0, "ro"), (1, "ro"), (2, "rw"), (3, "u"), (4, "ro")),
+    "dot_partial": ((0, "ro"), (1, "ro"), (2, "rw"), (3, "u")),
+    "dot_total": ((2, "rw"), (3, "u"), (4, "rw")),
+}
 
 
 def _source(name: str) -> str:
-    return resources.files("accel.shaders").joinpath(name).read_text()
+    return kernel_file("shaders", name).decode()
 
 
 def _is_software(info: dict) -> bool:
@@ -65,18 +88,38 @@ def _is_software(info: dict) -> bool:
     return kind == "cpu" or any(word in text for word in _SOFTWARE_NAMES)
 
 
-class GpuBackend:
+def _adapter_name(adapter) -> str:
+    info = adapter.info
+    return f"{info.get('device', '?')} ({info.get('backend_type', '?')}, {info.get('vendor', '?')})"
+
+
+class _Buf:
+    """A pooled GPU buffer and the bytes of it in use."""
+
+    __slots__ = ("buffer", "nbytes", "serial", "size")
+    _serials = 0
+
+    def __init__(self, buffer, size: int) -> None:
+        _Buf._serials += 1
+        self.serial = _Buf._serials
+        self.buffer = buffer
+        self.size = size
+        self.nbytes = 0
+
+
+class GpuBackend(Backend):
     name = "gpu"
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._failed: str | None = None
+        self._forked: str | None = None
         self._reason: str | None = None
         self.adapter = None
         try:
             self.adapter = self._choose_adapter()
         except Exception as e:  # no driver, no adapter: unavailable, with why
-            self._reason = f"no usable GPU adapter ({type(e).__name__}: {e}); {self._fix()}"
+            self._reason = f"no usable GPU adapter ({' '.join(str(e).split())}); {self._fix()}"
             return
         if self.adapter is None:
             self._reason = f"no GPU adapter was found; {self._fix()}"
@@ -91,17 +134,28 @@ class GpuBackend:
         self.device = self.adapter.request_device_sync(
             required_features=wanted, required_limits=limits
         )
+        self.queue = self.device.queue
         self.limits = dict(self.device.limits)
+        self.max_buffer = int(self.limits["max-buffer-size"])
         self.binding_bytes = min(
-            self.limits["max-storage-buffer-binding-size"], self.limits["max-buffer-size"]
-        )
+            int(self.limits["max-storage-buffer-binding-size"]), self.max_buffer
+        ) // 16 * 16
+        self.k_chunk = _SOFTWARE_K_CHUNK if self.software else 1 << 30
         self._dtypes = frozenset((_F32, _F64) if self.f64 else (_F32,))
         self._modules: dict = {}
         self._pipelines: dict = {}
-        self._pool: dict[int, list] = {}
+        self._layouts = {name: self._make_layout(entries) for name, entries in _LAYOUTS.items()}
+        self._bind_groups: OrderedDict = OrderedDict()
+        self._pool: dict[int, list[_Buf]] = {}
+        self._staging: dict[int, list[_Buf]] = {}
         self._pooled_bytes = 0
-        self._staging: dict[int, object] = {}
-        self._uniforms: list = []
+        self._quarantine: list[tuple[_Buf, bool]] = []  # released while work is pending
+        self._arena = self.device.create_buffer(size=_SLOT * _SLOTS, usage=_UNIFORM)
+        self._params = np.zeros(_SLOT * _SLOTS // 4, np.uint32)
+        self._slots_used = 0
+        self._encoder = None
+        self._pass = None
+        self._dummy = self._new_buffer(16)  # bound where a kernel has no bias
         self.vector_io = True  # vec4 loads and stores in matmul where K and N allow them
 
     @staticmethod
@@ -115,127 +169,247 @@ class GpuBackend:
     def _choose_adapter(self):
         wanted = os.environ.get("ACCEL_GPU_ADAPTER", "").strip().lower()
         if wanted:
-            for adapter in wgpu.gpu.enumerate_adapters_sync():
+            found = list(wgpu.gpu.enumerate_adapters_sync())
+            for adapter in found:
                 info = adapter.info
                 names = (info.get(key, "") for key in ("device", "vendor", "description"))
                 if wanted in " ".join(names).lower():
                     return adapter
-            raise RuntimeError(f"no adapter's name contains ACCEL_GPU_ADAPTER={wanted!r}")
+            listing = "; ".join(_adapter_name(a) for a in found) or "none"
+            raise RuntimeError(
+                f"no adapter's name contains ACCEL_GPU_ADAPTER={wanted!r}; the adapters found "
+                f"are: {listing}. Set it to part of one of these names, or unset it"
+            )
         return wgpu.gpu.request_adapter_sync(power_preference="high-performance")
 
-    # -- resources ---------------------------------------------------------------------------
-    def _pipeline(self, family: str, entry: str, dtype: np.dtype, parts: tuple[str, ...] = ()):
-        """The pipeline of an entry point of shaders/<family>.wgsl, after the dtype's prelude
-        and any extra parts (matmul's I/O variant)."""
-        key = (family, entry, dtype, parts)
+    # -- pipelines and bind groups ---------------------------------------------------------------
+    def _make_layout(self, entries):
+        ro = wgpu.BufferBindingType.read_only_storage
+        rw = wgpu.BufferBindingType.storage
+        layout_entries = []
+        for binding, kind in entries:
+            if kind == "u":
+                buffer = {"type": wgpu.BufferBindingType.uniform, "has_dynamic_offset": True,
+                          "min_binding_size": _PARAMS_BYTES}  # fmt: skip
+            else:
+                buffer = {"type": ro if kind == "ro" else rw}
+            layout_entries.append(
+                {"binding": binding, "visibility": wgpu.ShaderStage.COMPUTE, "buffer": buffer}
+            )
+        group = self.device.create_bind_group_layout(entries=layout_entries)
+        return group, self.device.create_pipeline_layout(bind_group_layouts=[group])
+
+    def _pipeline(self, family: str, layout: str, dtype: np.dtype, parts: tuple[str, ...],
+                  act: int, entry: str = "main"):  # fmt: skip
+        """The pipeline of an entry point of shaders/<family>.wgsl after the dtype's prelude,
+        the activations (with ACT) and the I/O parts."""
+        key = (family, entry, dtype, parts, act)
         pipeline = self._pipelines.get(key)
         if pipeline is None:
-            module_key = (family, dtype, parts)
-            module = self._modules.get(module_key)
+            names = (f"prelude_{_SUFFIX[dtype]}", "activations", *parts, family)
+            code = f"const ACT: i32 = {act};\n" + "\n".join(_source(f"{n}.wgsl") for n in names)
+            module = self._modules.get((names, act))
             if module is None:
-                names = (f"prelude_{_SUFFIX[dtype]}", *parts, family)
-                code = "\n".join(_source(f"{name}.wgsl") for name in names)
                 module = self.device.create_shader_module(code=code, label="+".join(names))
-                self._modules[module_key] = module
+                self._modules[(names, act)] = module
             pipeline = self.device.create_compute_pipeline(
-                layout="auto", compute={"module": module, "entry_point": entry}
+                layout=self._layouts[layout][1], compute={"module": module, "entry_point": entry}
             )
             self._pipelines[key] = pipeline
         return pipeline
 
-    def _buffer(self, nbytes: int):
-        size = _size_class(nbytes)
-        free = self._pool.get(size)
-        if free:
-            self._pooled_bytes -= size
-            return free.pop()
-        return self.device.create_buffer(size=size, usage=_STORAGE)
+    def _bind_group(self, layout: str, storage: list[tuple[int, _Buf, int]]):
+        """A bind group of the layout: (binding, buffer, bytes bound) entries plus the arena."""
+        key = (layout, *((b, buf.serial, nbytes) for b, buf, nbytes in storage))
+        group = self._bind_groups.get(key)
+        if group is not None:
+            self._bind_groups.move_to_end(key)
+            return group
+        uniform = next(b for b, kind in _LAYOUTS[layout] if kind == "u")
+        entries = [{"binding": b, "resource": {"buffer": buf.buffer, "offset": 0,
+                                                "size": max(4, _round4(nbytes))}}
+                   for b, buf, nbytes in storage]  # fmt: skip
+        entries.append({"binding": uniform, "resource": {"buffer": self._arena, "offset": 0,
+                                                         "size": _PARAMS_BYTES}})  # fmt: skip
+        group = self.device.create_bind_group(layout=self._layouts[layout][0], entries=entries)
+        self._bind_groups[key] = group
+        if len(self._bind_groups) > 1024:
+            self._bind_groups.popitem(last=False)
+        return group
 
-    def _release(self, *buffers) -> None:
-        for buf in buffers:
-            if self._pooled_bytes + buf.size > _POOL_BYTES:
-                buf.destroy()
-                continue
-            self._pool.setdefault(buf.size, []).append(buf)
-            self._pooled_bytes += buf.size
+    # -- recording and submitting ----------------------------------------------------------------
+    def _dispatch(self, pipeline, layout: str, storage, params: list[int], groups) -> None:
+        if self._slots_used == _SLOTS:
+            self._submit()
+        slot = self._slots_used
+        self._slots_used += 1
+        at = slot * _SLOT // 4
+        self._params[at : at + len(params)] = params
+        group = self._bind_group(layout, storage)
+        if self._encoder is None:
+            self._encoder = self.device.create_command_encoder()
+        if self._pass is None:
+            self._pass = self._encoder.begin_compute_pass()
+        self._pass.set_pipeline(pipeline)
+        self._pass.set_bind_group(0, group, [slot * _SLOT])
+        self._pass.dispatch_workgroups(*groups)
 
-    def _uniform(self, index: int, values: list[int]):
-        """The index-th uniform buffer of this call, filled with u32 values."""
-        while len(self._uniforms) <= index:
-            self._uniforms.append(self.device.create_buffer(size=64, usage=_UNIFORM))
-        buf = self._uniforms[index]
-        data = np.zeros(16, np.uint32)
-        data[: len(values)] = values
-        self.device.queue.write_buffer(buf, 0, data)
-        return buf
+    def _submit(self) -> None:
+        """Submits what is recorded; buffers released meanwhile become reusable."""
+        if self._encoder is not None:
+            if self._pass is not None:
+                self._pass.end()
+                self._pass = None
+            if self._slots_used:
+                self.queue.write_buffer(self._arena, 0, self._params[: self._slots_used * _SLOT // 4])
+            self.queue.submit([self._encoder.finish()])
+            self._encoder = None
+            self._slots_used = 0
+        quarantined, self._quarantine = self._quarantine, []
+        for buf, staging in quarantined:
+            self._to_pool(buf, staging)
 
-    def _upload(self, array: np.ndarray):
-        buf = self._buffer(array.nbytes)
-        self.device.queue.write_buffer(buf, 0, array)
-        return buf
+    def flush(self) -> None:
+        with self._lock:
+            self._run(self._submit)
 
-    def _read(self, buf, nbytes: int, dtype: np.dtype) -> np.ndarray:
-        size = _size_class(nbytes)
-        staging = self._staging.get(size)
-        if staging is None:
-            staging = self._staging[size] = self.device.create_buffer(size=size, usage=_STAGING)
-        encoder = self.device.create_command_encoder()
-        encoder.copy_buffer_to_buffer(buf, 0, staging, 0, nbytes)
-        self.device.queue.submit([encoder.finish()])
-        staging.map_sync(wgpu.MapMode.READ, 0, nbytes)
-        try:
-            data = np.frombuffer(staging.read_mapped(0, nbytes), dtype=dtype).copy()
-        finally:
-            staging.unmap()
-        return data
-
-    def _dispatch(self, pipeline, entries: list, groups: tuple[int, int, int]) -> None:
-        bind_group = self.device.create_bind_group(
-            layout=pipeline.get_bind_group_layout(0),
-            entries=[{"binding": i, "resource": {"buffer": b}} for i, b in entries],
-        )
-        encoder = self.device.create_command_encoder()
-        compute = encoder.begin_compute_pass()
-        compute.set_pipeline(pipeline)
-        compute.set_bind_group(0, bind_group)
-        compute.dispatch_workgroups(*groups)
-        compute.end()
-        self.device.queue.submit([encoder.finish()])
+    def _abandon(self) -> None:
+        """Drops what was recorded (after a failure): it is never submitted."""
+        self._pass = None
+        self._encoder = None
+        self._slots_used = 0
+        for buf, _staging in self._quarantine:
+            buf.buffer.destroy()
+        self._quarantine = []
 
     def _run(self, work):
         """Runs work() under the lock, turning wgpu's failures into AccelErrors."""
         with self._lock:
+            if self._failed is not None or self._forked is not None:
+                raise BackendRuntimeError(f"the GPU is unusable: {self._failed or self._forked}")
             try:
                 return work()
-            except (wgpu.GPUError, RuntimeError, MemoryError) as e:
-                kind = "out of GPU memory" if "memory" in str(e).lower() else "GPU failure"
-                raise BackendRuntimeError(f"{kind}: {type(e).__name__}: {e}") from e
+            except (wgpu.GPUError, RuntimeError, ValueError, MemoryError) as e:
+                self._abandon()
+                text = " ".join(str(e).split())
+                if isinstance(e, MemoryError) or "memory" in text.lower():
+                    raise BackendRuntimeError(f"out of GPU memory: {text}") from e
+                raise BackendRuntimeError(f"GPU failure: {type(e).__name__}: {text}") from e
 
-    # -- protocol ----------------------------------------------------------------------------
+    # -- memory ------------------------------------------------------------------------------
+    def _size_class(self, nbytes: int) -> int:
+        size = max(_MIN_CLASS, 1 << (max(nbytes, 1) - 1).bit_length())
+        return min(size, self.max_buffer // 4 * 4)
+
+    def _new_buffer(self, size: int, usage=_STORAGE) -> _Buf:
+        return _Buf(self.device.create_buffer(size=size, usage=usage), size)
+
+    def _take(self, nbytes: int, staging: bool = False) -> _Buf:
+        if nbytes > self.max_buffer:
+            raise MemoryError(
+                f"{nbytes} bytes exceed this adapter's largest buffer ({self.max_buffer} bytes)"
+            )
+        size = self._size_class(nbytes)
+        pool = self._staging if staging else self._pool
+        free = pool.get(size)
+        if free:
+            buf = free.pop()
+            self._pooled_bytes -= size
+        else:
+            buf = self._new_buffer(size, _STAGING if staging else _STORAGE)
+        buf.nbytes = nbytes
+        return buf
+
+    def _to_pool(self, buf: _Buf, staging: bool = False) -> None:
+        if self._pooled_bytes + buf.size > _POOL_BYTES:
+            buf.buffer.destroy()  # beyond the budget: the memory goes back to the driver
+            return
+        (self._staging if staging else self._pool).setdefault(buf.size, []).append(buf)
+        self._pooled_bytes += buf.size
+
+    def _give_back(self, buf: _Buf, staging: bool = False) -> None:
+        if self._encoder is not None:  # pending work may use it: after the submit
+            self._quarantine.append((buf, staging))
+        else:
+            self._to_pool(buf, staging)
+
+    def empty(self, n: int, dtype: np.dtype) -> _Buf:
+        return self._run(lambda: self._take(max(4, n * np.dtype(dtype).itemsize)))
+
+    def release(self, buf: _Buf) -> None:
+        with self._lock:
+            if self._failed is None and self._forked is None:
+                self._give_back(buf)
+
+    def _upload(self, x: np.ndarray) -> _Buf:
+        def work() -> _Buf:
+            buf = self._take(max(4, x.nbytes))
+            if x.nbytes:
+                self.queue.write_buffer(buf.buffer, 0, x)
+            return buf
+
+        return self._run(work)
+
+    def _download(self, buf: _Buf, out: np.ndarray) -> None:
+        if out.nbytes:
+            self._run(lambda: self._download_locked(buf, out))
+
+    def _copy(self, src: _Buf, dst: _Buf, nbytes: int) -> None:
+        if self._encoder is None:
+            self._encoder = self.device.create_command_encoder()
+        if self._pass is not None:
+            self._pass.end()
+            self._pass = None
+        self._encoder.copy_buffer_to_buffer(src.buffer, 0, dst.buffer, 0, _round4(nbytes))
+
+    def copy(self, src: _Buf, dst: _Buf, n: int, dtype: np.dtype) -> None:
+        self._run(lambda: self._copy(src, dst, n * dtype.itemsize))
+
+    # -- state -----------------------------------------------------------------------------------
     def unavailable_reason(self) -> str | None:
         if self._reason is not None:
             return self._reason
+        if self._forked is not None:
+            return self._forked
         if self._failed is not None:
             return f"the GPU failed ({self._failed}); accel.probe() probes it again"
         return None
 
     def on_failure(self, error: Exception) -> bool:
-        """Marks the backend unusable after a run-time failure; True: the dispatcher must
-        forget its plans. accel.probe() makes a new backend object (a new device)."""
-        self._failed = f"{type(error).__name__}: {error}"
-        return True
+        """After a run-time failure: a lost device marks the backend unusable (True: the
+        dispatcher forgets its plans); out of memory and validation errors do not."""
+        text = str(error).lower()
+        if "lost" in text or "destroyed" in text or "invalid device" in text:
+            self._failed = " ".join(str(error).split())
+            return True
+        return False
 
     def needs_reprobe(self) -> bool:
         return self._failed is not None
 
+    def after_fork(self) -> None:
+        if self._reason is None:
+            self._forked = (
+                "this process was forked after its parent started the GPU, and GPU drivers do "
+                "not survive fork(); use multiprocessing's 'spawn' or 'forkserver' start "
+                "method for children that need the GPU (simd and cpu work here)"
+            )
+            self._lock = threading.RLock()
+
     def dtypes(self) -> frozenset[np.dtype]:
-        return self._dtypes
+        return self._dtypes if self._reason is None else frozenset()
 
     def auto_eligible(self) -> bool:
         return not self.software
 
     def max_elements(self, dtype: np.dtype) -> int:
         return self.binding_bytes // dtype.itemsize
+
+    def stream_elements(self, dtype: np.dtype) -> int:
+        return self.max_elements(dtype)
+
+    def declines(self, op: str, dtype: np.dtype, work: float) -> str | None:
+        return None
 
     def details(self) -> dict:
         if self.adapter is None:
@@ -248,7 +422,7 @@ class GpuBackend:
             "vendor": info.get("vendor", ""),
             "backend": info.get("backend_type", ""),
             "type": info.get("adapter_type", ""),
-            "driver": info.get("description", ""),
+            "driver": " ".join(str(info.get("description", "")).split()),
             "software": self.software,
             "limits": {k: self.limits.get(k) for k in _LIMITS},
             "features": {
@@ -259,79 +433,118 @@ class GpuBackend:
             },
         }
 
-    def elementwise(self, op: str, x: np.ndarray, out: np.ndarray) -> None:
-        def work():
-            n = x.size
-            src = self._upload(x)
-            dst = self._buffer(x.nbytes)
-            try:
-                pipeline = self._pipeline("elementwise", _ENTRY[op], x.dtype)
-                groups = math.ceil(n / 256)
-                nx = min(groups, _MAX_GROUPS)
-                params = self._uniform(0, [n, 0])
-                self._dispatch(pipeline, [(0, src), (1, dst), (2, params)],
-                               (nx, math.ceil(groups / nx), 1))  # fmt: skip
-                out.reshape(-1)[...] = self._read(dst, x.nbytes, x.dtype)
-            finally:
-                self._release(src, dst)
+    # -- kernels -----------------------------------------------------------------------------
+    @staticmethod
+    def _grid(groups: int) -> tuple[int, int, int]:
+        nx = min(groups, _MAX_GROUPS)
+        return nx, math.ceil(groups / nx), 1
+
+    def elementwise(self, act, x, y, n, dtype) -> None:
+        def work() -> None:
+            inplace = x is y
+            layout = "elementwise_inplace" if inplace else "elementwise_xy"
+            io = "elementwise_io_inplace" if inplace else "elementwise_io_xy"
+            pipeline = self._pipeline("elementwise", layout, dtype, (io,), act)
+            nbytes = n * dtype.itemsize
+            storage = [(1, y, nbytes)] if inplace else [(0, x, nbytes), (1, y, nbytes)]
+            self._dispatch(pipeline, layout, storage, [n, 0], self._grid(math.ceil(n / 256)))
 
         self._run(work)
 
-    def dot(self, a: np.ndarray, b: np.ndarray) -> float:
-        def work():
-            n = a.size
+    def softmax(self, x, y, rows, cols, dtype) -> None:
+        if cols > _MAX_SOFTMAX_COLS:
+            raise UnsupportedOperationError(
+                f"gpu softmax takes rows of up to {_MAX_SOFTMAX_COLS} elements; this one has {cols}"
+            )
+
+        def work() -> None:
+            inplace = x is y
+            layout = "elementwise_inplace" if inplace else "elementwise_xy"
+            io = "elementwise_io_inplace" if inplace else "elementwise_io_xy"
+            pipeline = self._pipeline("softmax", layout, dtype, (io,), ACT_NONE)
+            nbytes = rows * cols * dtype.itemsize
+            storage = [(1, y, nbytes)] if inplace else [(0, x, nbytes), (1, y, nbytes)]
+            self._dispatch(pipeline, layout, storage, [rows, cols, 0], self._grid(rows))
+
+        self._run(work)
+
+    def dot(self, a, b, n, dtype) -> float:
+        def work() -> float:
             groups = min(1024, math.ceil(n / 4096))  # a function of n alone: the same bits
             chunk = math.ceil(n / groups)
-            ba, bb = self._upload(a), self._upload(b)
-            partials = self._buffer(groups * a.itemsize)
-            result = self._buffer(a.itemsize)
+            size = dtype.itemsize
+            partials = self._take(groups * size)
+            result = self._take(max(4, size))
             try:
-                params = self._uniform(0, [n, chunk, groups])
-                self._dispatch(
-                    self._pipeline("dot", "partial", a.dtype),
-                    [(0, ba), (1, bb), (2, partials), (3, params)],
-                    (groups, 1, 1),
-                )
-                self._dispatch(self._pipeline("dot", "total", a.dtype),
-                               [(2, partials), (3, params), (4, result)], (1, 1, 1))  # fmt: skip
-                return float(self._read(result, a.itemsize, a.dtype)[0])
+                params = [n, chunk, groups]
+                self._dispatch(self._pipeline("dot", "dot_partial", dtype, (), ACT_NONE, "partial"),
+                               "dot_partial", [(0, a, n * size), (1, b, n * size),
+                                               (2, partials, groups * size)], params,
+                               (groups, 1, 1))  # fmt: skip
+                self._dispatch(self._pipeline("dot", "dot_total", dtype, (), ACT_NONE, "total"),
+                               "dot_total", [(2, partials, groups * size), (4, result, size)],
+                               params, (1, 1, 1))  # fmt: skip
+                out = np.empty(1, dtype)
+                self._download_locked(result, out)
+                return float(out[0])
             finally:
-                self._release(ba, bb, partials, result)
+                self._give_back(partials)
+                self._give_back(result)
 
         return self._run(work)
 
-    def matmul(self, a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
-        def work():
-            count, m, k = out.shape[0], a.shape[1], a.shape[2]
-            n = b.shape[2]
-            ba, bb = self._upload(a), self._upload(b)
-            bc = self._buffer(out.nbytes)
-            try:
-                quads = self.vector_io and k % 4 == 0 and n % 4 == 0
-                io = "matmul_io_vec4" if quads else "matmul_io_scalar"
-                pipeline = self._pipeline("matmul", "matmul", out.dtype, (io,))
-                a_stride = m * k if a.shape[0] > 1 else 0
-                b_stride = k * n if b.shape[0] > 1 else 0
-                col_tiles, row_tiles = math.ceil(n / 64), math.ceil(m / 64)
+    def _download_locked(self, buf: _Buf, out: np.ndarray) -> None:
+        size = _round4(out.nbytes)
+        staging = self._take(size, staging=True)
+        self._copy(buf, staging, size)
+        self._submit()
+        staging.buffer.map_sync(wgpu.MapMode.READ, 0, size)
+        try:
+            mapped = staging.buffer.read_mapped(0, size, copy=False)
+            np.copyto(out.reshape(-1), np.frombuffer(mapped, out.dtype, out.size))
+            del mapped
+        finally:
+            staging.buffer.unmap()
+            self._to_pool(staging, staging=True)
+
+    def linear(self, a, b, c, bias, act, batch, m, n, k, a_batch, b_batch, dtype) -> None:
+        def work() -> None:
+            quads = self.vector_io and k % 4 == 0 and n % 4 == 0
+            io = "matmul_io_vec4" if quads else "matmul_io_scalar"
+            pipeline = self._pipeline("matmul", "matmul", dtype, (io,), act)
+            size = dtype.itemsize
+            a_items = batch if a_batch else 1
+            b_items = batch if b_batch else 1
+            storage = [(0, a, a_items * m * k * size), (1, b, b_items * k * n * size),
+                       (2, c, batch * m * n * size),
+                       (4, self._dummy if bias is None else bias,
+                        16 if bias is None else _round16(n * size))]  # fmt: skip
+            col_tiles, row_tiles = math.ceil(n / 64), math.ceil(m / 64)
+            chunk = self.k_chunk
+            epilogue = 2 | (4 if bias is not None else 0)
+            for k0 in range(0, k, chunk):
+                k1 = min(k, k0 + chunk)
+                flags = (1 if k0 else 0) | (epilogue if k1 == k else 0)
                 # all of a batch in one dispatch where it can: 65535 per grid dimension
-                i = 0
-                for z0 in range(0, count, _MAX_GROUPS):
+                for z0 in range(0, batch, _MAX_GROUPS):
                     for r0 in range(0, row_tiles, _MAX_GROUPS):
                         for c0 in range(0, col_tiles, _MAX_GROUPS):
-                            params = self._uniform(i, [m, n, k, a_stride, b_stride, z0, r0, c0])
+                            params = [m, n, k, a_batch, b_batch, z0, r0, c0, k0, k1, flags, 0]
                             groups = (min(_MAX_GROUPS, col_tiles - c0),
                                       min(_MAX_GROUPS, row_tiles - r0),
-                                      min(_MAX_GROUPS, count - z0))  # fmt: skip
-                            self._dispatch(
-                                pipeline, [(0, ba), (1, bb), (2, bc), (3, params)], groups
-                            )
-                            i += 1
-                out.reshape(-1)[...] = self._read(bc, out.nbytes, out.dtype)
-            finally:
-                self._release(ba, bb, bc)
+                                      min(_MAX_GROUPS, batch - z0))  # fmt: skip
+                            self._dispatch(pipeline, "matmul", storage, params, groups)
 
         self._run(work)
 
 
-def create() -> GpuBackend:
+def _round4(n: int) -> int:
+    return (n + 3) // 4 * 4
+
+
+def _round16(n: int) -> int:
+    return (n + 15) // 16 * 16
+
+
+def create() -> Backend:
     return GpuBackend()

@@ -1,40 +1,61 @@
 """The `simd` backend: a WebAssembly SIMD128 module (simd_wasm/), run by wasmtime.
 
-- One compiled module per process, cached on disk between processes (Module.serialize, keyed
-  by the module's hash and wasmtime's version, in the user cache directory).
-- The engine validates a tiny SIMD128 module and a relaxed-SIMD one; where relaxed SIMD is
-  supported the relaxed build (fused multiply-add) runs, otherwise plain SIMD128.
-- A wasmtime Store is not thread-safe: each thread gets its own instance. Its linear memory
-  grows when a call needs more and is then reused; data moves in and out through numpy views
-  of linear memory, one copy each way.
-- Calls go through wasmtime's unchecked call with a preallocated argument array (about 1 us),
-  not `Func.__call__` (15-30 us of type checks and conversions).
-- Large work is split across instances in threads (ctypes releases the GIL during a call);
-  work beyond the 4 GiB of a module's memory is split by the shared layer (max_elements).
+Memory. The module imports one *shared* linear memory (the threads proposal's), created here
+with a 4 GiB maximum. Every thread gets its own instance (a wasmtime Store is not thread-safe),
+and every instance works on that one memory: an `accel.Array` on simd is a block of it, which
+any thread's kernels read and write with no copy. A host-side allocator (`_Heap`) hands out
+blocks above the module's `__heap_base`; each instance gets a stack of its own there (the
+module exports `__stack_pointer`, set per instance) and a scratch block for the numpy path,
+where inputs are copied in, computed in place and copied out, a cache-sized piece at a time.
+WebAssembly memory never shrinks: free blocks beyond a budget are handed back to the operating
+system (madvise) while their addresses stay reserved.
+
+Module. One compiled module per process, cached on disk between processes (Module.serialize,
+keyed by the module's hash, wasmtime's version and the engine's settings). A cache file is used
+only when it belongs to this user, is writable by no one else, and its SHA-256 matches the
+digest recorded when this user's process wrote it; anything else is compiled afresh (about
+20 ms). The engine validates a tiny SIMD128 and a relaxed-SIMD module; where relaxed SIMD is
+supported the relaxed build (fused multiply-add) runs, otherwise plain SIMD128.
+
+Calls go through wasmtime's unchecked call with a preallocated argument array (about 1 us),
+not `Func.__call__` (15-30 us of type checks); if wasmtime-py's bindings move, the public call.
+Large work is split across threads (ctypes releases the GIL during a call).
+
+Fork: a child gets a new thread pool and new locks. Interpreter exit: wasmtime's objects are
+not freed at shutdown (a daemon thread or an atexit handler may still be calling).
 """
 
 from __future__ import annotations
 
 import atexit
+import bisect
 import ctypes
 import hashlib
 import math
 import os
 import pathlib
+import stat
 import struct
+import sys
 import threading
 import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
-from importlib import metadata, resources
+from importlib import metadata
 from typing import ClassVar
 
 import numpy as np
 import wasmtime
-from wasmtime import _ffi as ffi  # the C bindings wasmtime-py ships: unchecked calls
 
+from .. import _stats
 from .._errors import BackendRuntimeError
-from ._base import thread_count
+from .._resources import kernel_file
+from ._base import Backend, thread_count
+
+try:  # the C bindings wasmtime-py ships: unchecked calls (guarded: they may move)
+    from wasmtime import _ffi as ffi
+except ImportError:  # pragma: no cover - a wasmtime-py without them: the public call path
+    ffi = None
 
 WASMTIME_VERSION = metadata.version("wasmtime")
 _F32 = np.dtype(np.float32)
@@ -42,8 +63,11 @@ _F64 = np.dtype(np.float64)
 _DTYPES = frozenset((_F32, _F64))
 _SUFFIX = {_F32: "f32", _F64: "f64"}
 _PAGE = 65536
-_MAX_PAGES = 65536  # 4 GiB: wasm32's limit
+_MAX_PAGES = 65535  # the module's maximum (its linker takes a u32 byte count)
 _ALIGN = 64
+_STACK_BYTES = 256 << 10  # each instance's stack
+_KEEP_FREE = 64 << 20  # free memory kept resident for reuse; beyond it, pages go back to the OS
+_RETURN_FROM = 1 << 20  # free blocks at least this large are candidates to give back
 
 # The smallest modules that use a SIMD128 and a relaxed-SIMD instruction.
 _SIMD_PROBE = "(module (func (result v128) v128.const i32x4 0 0 0 0))"
@@ -56,7 +80,70 @@ _RELAXED_PROBE = (
 _PARALLEL_FLOPS = 1 << 22
 _PARALLEL_ELEMENTS = 1 << 16
 _DOT_PART = 1 << 18  # dot is summed in parts of this size (a function of n alone)
-_PIECE = 1 << 17  # elementwise work moves through linear memory this many elements at a time
+_PIECE = 1 << 17  # numpy-path elementwise work moves through memory this many elements at a time
+
+_shutting_down = False
+
+
+def _at_exit() -> None:
+    """From here on wasmtime's objects are never freed: at interpreter shutdown a daemon thread
+    may still be inside a kernel, and freeing its store under it would crash the process."""
+    global _shutting_down
+    _shutting_down = True
+
+
+atexit.register(_at_exit)
+
+
+def _keep_at_exit(cls):
+    """A subclass of a wasmtime object whose finaliser does nothing once the interpreter is
+    exiting (public classes only: no private API)."""
+
+    class Kept(cls):  # type: ignore[misc, valid-type]
+        def __del__(self) -> None:
+            if not _shutting_down and not sys.is_finalizing():
+                super().__del__()
+
+    Kept.__name__ = Kept.__qualname__ = f"Kept{cls.__name__}"
+    return Kept
+
+
+_Engine = _keep_at_exit(wasmtime.Engine)
+_Store = _keep_at_exit(wasmtime.Store)
+_Module = _keep_at_exit(wasmtime.Module)
+_PublicSharedMemory = _keep_at_exit(wasmtime.SharedMemory)
+
+
+class _PatchedSharedMemory(_PublicSharedMemory):
+    """wasmtime-py 50 passes a pointer to the pointer when it imports a SharedMemory into an
+    instance (TypeError: LP_LP_wasmtime_sharedmemory). This builds the extern as the C API
+    wants it. It overrides a private method, so it is used only when the public path fails,
+    and only if it then works (`_shared_memory_class` tries both)."""
+
+    def _as_extern(self):
+        union = ffi.wasmtime_extern_union(sharedmemory=self.ptr())
+        return ffi.wasmtime_extern_t(ffi.WASMTIME_EXTERN_SHAREDMEMORY, union)
+
+
+_IMPORT_PROBE = '(module (import "env" "memory" (memory 1 1 shared)))'
+
+
+def _shared_memory_class(engine: wasmtime.Engine):
+    """The SharedMemory class whose instances a module can import here: the public one where
+    it works, else the patched one; None when neither does (the backend is then unavailable,
+    with the reason, and auto uses the others)."""
+    module = wasmtime.Module(engine, wasmtime.wat2wasm(_IMPORT_PROBE))
+    limits = wasmtime.MemoryType(wasmtime.Limits(1, 1), shared=True)
+    for cls in (_PublicSharedMemory, _PatchedSharedMemory):
+        if cls is _PatchedSharedMemory and ffi is None:
+            break
+        try:
+            store = wasmtime.Store(engine)
+            wasmtime.Instance(store, module, [cls(engine, limits)])
+            return cls
+        except (TypeError, AttributeError, ValueError, wasmtime.WasmtimeError):
+            continue
+    return None
 
 
 def _round_up(x: int, to: int) -> int:
@@ -71,15 +158,148 @@ def _validates(engine: wasmtime.Engine, wat: str) -> bool:
         return False
 
 
-def _cache_dir() -> pathlib.Path | None:
+def cache_dir() -> pathlib.Path | None:
+    """accel's folder in the user cache directory (created private), or None."""
     try:
         import platformdirs
 
         path = pathlib.Path(platformdirs.user_cache_dir("accel"))
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
         return path
     except Exception:  # no writable cache: compile every time
         return None
+
+
+def _trusted(path: pathlib.Path) -> bool:
+    """The file and its folder belong to this user and no one else may write them."""
+    if not hasattr(os, "geteuid"):  # not POSIX: ownership is not checked
+        return True
+    try:
+        for p in (path, path.parent):
+            st = os.stat(p, follow_symlinks=False)
+            if st.st_uid != os.geteuid() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+                return False
+            if p is path and not stat.S_ISREG(st.st_mode):
+                return False
+        return True
+    except OSError:
+        return False
+
+
+_madvise = None
+if sys.platform.startswith("linux"):
+    try:
+        _libc = ctypes.CDLL(None, use_errno=True)
+        _madvise = _libc.madvise
+        _madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+        _madvise.restype = ctypes.c_int
+    except (OSError, AttributeError):
+        _madvise = None
+_MADV_DONTNEED = 4
+
+
+class _Heap:
+    """First-fit allocator over the shared linear memory, above the module's data. Blocks are
+    64-byte aligned; free neighbours merge. The memory grows (never shrinks) when nothing fits;
+    free blocks beyond the budget have their pages returned to the operating system."""
+
+    def __init__(self, memory: wasmtime.SharedMemory, start: int) -> None:
+        self.memory = memory
+        self.base_ptr = ctypes.cast(memory.data_ptr(), ctypes.c_void_p).value or 0
+        self.start = _round_up(start, _ALIGN)
+        self.end = memory.data_len()
+        self.free: list[list[int]] = []  # sorted [offset, size]
+        if self.end > self.start:
+            self.free.append([self.start, self.end - self.start])
+        self.used: dict[int, int] = {}
+        self.lock = threading.Lock()
+        self.resident_free = 0  # bytes of free blocks whose pages are still resident
+        self._map()
+
+    def _map(self) -> None:
+        """A uint8 view of the whole memory (a shared memory never moves; it only grows)."""
+        raw = (ctypes.c_uint8 * self.end).from_address(self.base_ptr)
+        self.bytes_view = np.frombuffer(raw, dtype=np.uint8)
+
+    def view(self, offset: int, n: int, dtype: np.dtype) -> np.ndarray:
+        return self.bytes_view[offset : offset + n * dtype.itemsize].view(dtype)
+
+    def alloc(self, nbytes: int) -> int:
+        size = _round_up(max(nbytes, 1), _ALIGN)
+        with self.lock:
+            for i, (off, sz) in enumerate(self.free):
+                if sz >= size:
+                    if sz == size:
+                        del self.free[i]
+                    else:
+                        self.free[i] = [off + size, sz - size]
+                    self.used[off] = size
+                    self.resident_free = max(0, self.resident_free - size)
+                    return off
+            self._grow(size)
+            return self.alloc_locked(size)
+
+    def alloc_locked(self, size: int) -> int:
+        off, sz = self.free[-1]
+        if sz == size:
+            self.free.pop()
+        else:
+            self.free[-1] = [off + size, sz - size]
+        self.used[off] = size
+        return off
+
+    def _grow(self, size: int) -> None:
+        """Grows the memory so that the last free block (or a new one) holds size bytes."""
+        tail = self.free[-1][1] if self.free and sum(self.free[-1]) == self.end else 0
+        need = size - tail
+        pages_now = self.end // _PAGE
+        pages = max(-(-need // _PAGE), pages_now // 4, 16)  # headroom: grow rarely
+        if pages_now + pages > _MAX_PAGES:
+            pages = -(-need // _PAGE)
+        if pages_now + pages > _MAX_PAGES:
+            raise MemoryError(
+                f"{size} bytes do not fit in the simd module's 4 GiB memory "
+                f"({self.end - self.start - sum(s for _, s in self.free)} bytes in use)"
+            )
+        try:
+            self.memory.grow(pages)
+        except wasmtime.WasmtimeError as e:
+            raise MemoryError(f"could not grow the simd module's memory: {e}") from e
+        new_end = self.memory.data_len()
+        if tail:
+            self.free[-1][1] += new_end - self.end
+        else:
+            begin = max(self.end, self.start)
+            self.free.append([begin, new_end - begin])
+        self.end = new_end
+        self._map()
+
+    def release(self, off: int) -> None:
+        with self.lock:
+            size = self.used.pop(off)
+            i = bisect.bisect_left(self.free, [off, 0])
+            self.free.insert(i, [off, size])
+            if i + 1 < len(self.free) and off + size == self.free[i + 1][0]:
+                self.free[i][1] += self.free.pop(i + 1)[1]
+            if i > 0 and sum(self.free[i - 1]) == off:
+                self.free[i - 1][1] += self.free.pop(i)[1]
+                i -= 1
+            self.resident_free += size
+            if self.resident_free > _KEEP_FREE and _madvise is not None:
+                self._return_pages()
+
+    def _return_pages(self) -> None:
+        """Gives the pages of large free blocks back to the OS (they read as zeros after)."""
+        for off, size in self.free:
+            lo = _round_up(off, 4096)
+            hi = (off + size) // 4096 * 4096
+            if hi - lo >= _RETURN_FROM:
+                _madvise(self.base_ptr + lo, hi - lo, _MADV_DONTNEED)
+        self.resident_free = 0
+
+    def in_use(self) -> int:
+        with self.lock:
+            return sum(self.used.values())
 
 
 class _FastCall:
@@ -96,6 +316,9 @@ class _FastCall:
         self._result = (
             {"f64": "f64", "i64": "i64", "i32": "i32"}.get(results[0]) if results else None
         )
+        self.path = "checked"
+        if ffi is None:
+            return
         try:
             self._ctx = store._context()
             self._func_ref = ctypes.byref(func._func)
@@ -138,61 +361,80 @@ class _FastCall:
         raise BackendRuntimeError(f"the simd module trapped: {message}")
 
 
-class _Instance:
-    """One thread's instance of the module, its memory and typed views of it."""
+class _Block:
+    """A block of a shared memory: the simd backend's buffer."""
 
-    def __init__(self, engine: wasmtime.Engine, module: wasmtime.Module) -> None:
-        self.store = wasmtime.Store(engine)
-        instance = wasmtime.Instance(self.store, module, [])
+    __slots__ = ("heap", "nbytes", "offset")
+
+    def __init__(self, heap: _Heap, offset: int, nbytes: int) -> None:
+        self.heap = heap
+        self.offset = offset
+        self.nbytes = nbytes
+
+
+class _Instance:
+    """One thread's instance of the module: its own stack and a scratch block for the numpy
+    path, both in the shared memory."""
+
+    def __init__(self, backend: SimdBackend) -> None:
+        self.backend = backend
+        self.heap = backend.heap
+        self.store = _Store(backend.engine)
+        instance = wasmtime.Instance(self.store, backend.module, [backend.memory])
         exports = instance.exports(self.store)
-        self.memory: wasmtime.Memory = exports["memory"]
-        self.base = _round_up(int(exports["__heap_base"].value(self.store)), _ALIGN)
+        heap = backend.heap
+        self.stack = heap.alloc(_STACK_BYTES)
+        exports["__stack_pointer"].set_value(self.store, self.stack + _STACK_BYTES)
         self.calls = {}
-        for export in module.exports:
+        for export in backend.module.exports:
             if isinstance(export.type, wasmtime.FuncType):
                 self.calls[export.name] = _FastCall(self.store, exports[export.name], export.type)
-        self._mapped = -1
-        self._remap()
+        self.scratch = 0
+        self.scratch_bytes = 0
+        weakref.finalize(self, heap.release, self.stack).atexit = False
 
-    def _remap(self) -> None:
-        size = self.memory.data_len(self.store)
-        u8 = np.ctypeslib.as_array(self.memory.data_ptr(self.store), (size,))
-        heap = u8[self.base : self.base + (size - self.base) // 8 * 8]
-        self.views = {_F32: heap.view(np.float32), _F64: heap.view(np.float64)}
-        self._mapped = size
+    def reserve(self, nbytes: int) -> int:
+        """This instance's scratch block, at least nbytes; returns its offset."""
+        if nbytes > self.scratch_bytes:
+            heap = self.heap
+            if self.scratch:
+                heap.release(self.scratch)
+                self.scratch, self.scratch_bytes = 0, 0
+            size = max(_round_up(nbytes, 1 << 16), 1 << 20)
+            self.scratch = heap.alloc(size)
+            self.scratch_bytes = size
+        return self.scratch
 
-    def reserve(self, nbytes: int) -> None:
-        """Grows linear memory (once; it is reused after) so that nbytes fit past the base."""
-        need = self.base + nbytes
-        if need <= self._mapped:  # the common case: no call into wasmtime
-            return
-        size = self.memory.data_len(self.store)
-        if need > size:
-            # grow with headroom, so that a series of growing calls grows rarely
-            pages = min(_MAX_PAGES, max(-(-need // _PAGE), 2 * size // _PAGE))
-            if need > _MAX_PAGES * _PAGE:
-                raise MemoryError(f"{nbytes} bytes do not fit in a 4 GiB WebAssembly memory")
+    def trim(self) -> None:
+        """Gives a scratch block larger than the budget back after a large call."""
+        if self.scratch_bytes > _KEEP_FREE // 4:
+            self.heap.release(self.scratch)
+            self.scratch, self.scratch_bytes = 0, 0
+
+    def __del__(self) -> None:
+        if self.scratch and not _shutting_down:
             try:
-                self.memory.grow(self.store, pages - size // _PAGE)
-            except wasmtime.WasmtimeError as e:
-                raise MemoryError(f"could not grow the simd module's memory: {e}") from e
-        if self.memory.data_len(self.store) != self._mapped:
-            self._remap()
-
-    def offset(self, element: int, dtype: np.dtype) -> int:
-        """The linear-memory address of element `element` of the dtype's view."""
-        return self.base + element * dtype.itemsize
+                self.heap.release(self.scratch)
+            except Exception:  # the backend is gone
+                pass
 
 
-class SimdBackend:
+class SimdBackend(Backend):
     name = "simd"
+
+    VARIANTS: ClassVar[dict[str, str]] = {
+        "relaxed": "accel_simd_relaxed.wasm",
+        "plain": "accel_simd.wasm",
+    }
 
     def __init__(self) -> None:
         config = wasmtime.Config()
         config.wasm_simd = True
         config.wasm_relaxed_simd = True
+        config.wasm_threads = True
+        config.shared_memory = True
         config.cranelift_opt_level = "speed"
-        self.engine = wasmtime.Engine(config)
+        self.engine = _Engine(config)
         self.simd128 = _validates(self.engine, _SIMD_PROBE)
         self.relaxed_simd = _validates(self.engine, _RELAXED_PROBE)
         self._reason: str | None = None
@@ -202,69 +444,117 @@ class SimdBackend:
                 "upgrade wasmtime (`pip install -U wasmtime`) or use another backend"
             )
             return
-        self._local = threading.local()
-        self._instances: weakref.WeakSet[_Instance] = weakref.WeakSet()
-        self.select_variant("relaxed" if self.relaxed_simd else "plain")
+        self._memory_class = _shared_memory_class(self.engine)
+        if self._memory_class is None:
+            self._reason = (
+                f"wasmtime {WASMTIME_VERSION} (wasmtime-py) cannot give a module a shared memory "
+                "here, which the simd module needs; install the version accel-chain pins "
+                "(`pip install --force-reinstall accel-chain`) or use another backend"
+            )
+            return
         self.threads = thread_count()
         self._pool: ThreadPoolExecutor | None = None
         self._pool_busy = threading.Lock()
-        atexit.register(self._close)
+        self._memories: dict[str, tuple] = {}  # variant -> (shared memory, heap)
+        self.use_variant("relaxed" if self.relaxed_simd else "plain")
 
-    def _close(self) -> None:
-        """Frees wasmtime's objects while its bindings still exist (at interpreter exit they
-        may be torn down first, and each late finaliser would print a TypeError)."""
-        for inst in list(self._instances):
-            inst.store.close()
-        self.module.close()
-        self.engine.close()
-
-    # -- the module ------------------------------------------------------------------------
-    VARIANTS: ClassVar[dict[str, str]] = {
-        "relaxed": "accel_simd_relaxed.wasm",
-        "plain": "accel_simd.wasm",
-    }
-
-    def select_variant(self, variant: str) -> None:
+    # -- the module and its memory ---------------------------------------------------------------
+    def use_variant(self, name: str) -> None:
         """Runs the relaxed-SIMD (FMA) or the plain SIMD128 build of the module, process-wide
-        (the best one is chosen at start; tests run both). Threads get new instances."""
-        if variant == "relaxed" and not self.relaxed_simd:
+        (the best one is chosen at start; tests run both). Each build has a memory of its own
+        (their data sit at different addresses): Arrays belong to the build they were made
+        under."""
+        if name not in self.VARIANTS:
+            raise ValueError(f"unknown simd variant {name!r}; choose from {list(self.VARIANTS)}")
+        if name == "relaxed" and not self.relaxed_simd:
             raise ValueError("this engine cannot run relaxed SIMD")
-        self.variant = self.VARIANTS[variant]
-        self.wasm = resources.files("accel.wasm").joinpath(self.variant).read_bytes()
+        self.variant_name = name
+        self.module_file = self.VARIANTS[name]
+        self.wasm = kernel_file("wasm", self.module_file)
         self.module, self.load_source, self.load_ms = self._load_module()
+        if name not in self._memories:
+            needed = next(i.type for i in self.module.imports if i.name == "memory")
+            limits = wasmtime.Limits(needed.limits.min, _MAX_PAGES)
+            memory = self._memory_class(self.engine, wasmtime.MemoryType(limits, shared=True))
+            # the first instance runs the module's data initialisation into the memory; its
+            # __heap_base says where the data ends
+            store = _Store(self.engine)
+            inst = wasmtime.Instance(store, self.module, [memory])
+            base = int(inst.exports(store)["__heap_base"].value(store))
+            self._memories[name] = (memory, _Heap(memory, base))
+        self.memory, self.heap = self._memories[name]
         self._local = threading.local()
 
-    def variants(self) -> list[str]:
-        return ["relaxed", "plain"] if self.relaxed_simd else ["plain"]
+    def variants(self) -> tuple[str, ...]:
+        if self._reason is not None:
+            return ()
+        others = [v for v in ("relaxed", "plain") if v != self.variant_name]
+        return (self.variant_name, *(v for v in others if v != "relaxed" or self.relaxed_simd))
+
+    def variant(self) -> str | None:
+        return None if self._reason is not None else self.variant_name
 
     def _cache_path(self) -> pathlib.Path | None:
-        folder = _cache_dir()
+        folder = cache_dir()
         if folder is None:
             return None
-        key = hashlib.sha256(self.wasm + WASMTIME_VERSION.encode()).hexdigest()[:32]
-        return folder / f"{self.variant[:-5]}-{key}.cwasm"
+        key = hashlib.sha256(
+            self.wasm + f"{WASMTIME_VERSION}|threads|simd|relaxed|speed".encode()
+        ).hexdigest()[:32]
+        return folder / f"{self.module_file[:-5]}-{key}.cwasm"
 
     def _load_module(self) -> tuple[wasmtime.Module, str, float]:
         path = self._cache_path()
         t0 = time.perf_counter()
-        if path is not None and path.exists():
-            try:
-                module = wasmtime.Module.deserialize_file(self.engine, str(path))
+        if path is not None:
+            module = self._load_verified(path)
+            if module is not None:
                 return module, "cache", (time.perf_counter() - t0) * 1e3
-            except wasmtime.WasmtimeError:  # stale or foreign: compile again
-                t0 = time.perf_counter()
-        module = wasmtime.Module(self.engine, self.wasm)
+        t0 = time.perf_counter()
+        module = _Module(self.engine, self.wasm)
         ms = (time.perf_counter() - t0) * 1e3
         if path is not None:
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            try:
-                tmp.write_bytes(module.serialize())
-                os.replace(tmp, path)  # atomic: another process never reads half a file
-            except OSError:
-                tmp.unlink(missing_ok=True)
+            self._store_cache(path, module.serialize())
         return module, "compiled", ms
 
-    def load_times(self) -> dict[str, float]:
+    def _load_verified(self, path: pathlib.Path) -> wasmtime.Module | None:
+        """The cached module if it is exactly what a process of this user wrote there."""
+        digest_path = path.with_suffix(".sha256")
+        if not (path.exists() and digest_path.exists()):
+            return None
+        if not (_trusted(path) and _trusted(digest_path)):
+            return None
+        try:
+            data = path.read_bytes()
+            expected = digest_path.read_text().strip()
+        except OSError:
+            return None
+        if hashlib.sha256(data).hexdigest() != expected:
+            return None
+        try:  # from the verified bytes in memory: the file may change after the check
+            return _Module.deserialize(self.engine, data)
+        except wasmtime.WasmtimeError:  # stale or foreign: compile again
+            return None
+
+    @staticmethod
+    def _store_cache(path: pathlib.Path, data: bytes) -> None:
+        for target, content in ((path, data),
+                                (path.with_suffix(".sha256"),
+                                 hashlib.sha256(data).hexdigest().encode())):  # fmt: skip
+            tmp = target.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as f:
+                    f.write(content)
+                os.replace(tmp, target)  # atomic: another process never reads half a file
+            except OSError:
+                try:
+                    tmp.unlink()
+                except OSError:
+                    pass
+                return
+
+    def probe_timings(self) -> dict:
         """Compile and cached-load times of the module, measured now (for the probe)."""
         t0 = time.perf_counter()
         module = wasmtime.Module(self.engine, self.wasm)
@@ -275,13 +565,25 @@ class SimdBackend:
         return {"load_ms": compile_ms, "cached_load_ms": (time.perf_counter() - t0) * 1e3}
 
     def _instance(self) -> _Instance:
-        inst = getattr(self._local, "instance", None)
+        local = self._local
+        inst = getattr(local, "instance", None)
         if inst is None:
-            inst = self._local.instance = _Instance(self.engine, self.module)
-            self._instances.add(inst)
+            inst = local.instance = _Instance(self)
         return inst
 
-    def _parallel(self, tasks: list) -> list:
+    def view(self, offset: int, n: int, dtype: np.dtype) -> np.ndarray:
+        """A numpy view of n elements of the memory in force at a byte offset."""
+        return self.heap.view(offset, n, dtype)
+
+    def _check(self, *blocks: _Block | None) -> None:
+        for block in blocks:
+            if block is not None and block.heap is not self.heap:
+                raise BackendRuntimeError(
+                    "this Array was made under the other simd module build (see "
+                    "SimdBackend.use_variant); make it again with accel.asarray"
+                )
+
+    def _parallel(self, tasks: list):
         """Runs the callables, the first in this thread and the rest on the pool; serially when
         the pool is busy with another caller (no oversubscription)."""
         if len(tasks) == 1 or self.threads == 1 or not self._pool_busy.acquire(blocking=False):
@@ -295,19 +597,28 @@ class SimdBackend:
         finally:
             self._pool_busy.release()
 
-    # -- protocol --------------------------------------------------------------------------
+    def after_fork(self) -> None:
+        """The child has one thread: no pool workers, and any lock may have been held."""
+        if self._reason is not None:
+            return
+        self._pool = None
+        self._pool_busy = threading.Lock()
+        for _memory, heap in self._memories.values():
+            heap.lock = threading.Lock()
+
+    # -- state -----------------------------------------------------------------------------------
     def unavailable_reason(self) -> str | None:
         return self._reason
 
     def dtypes(self) -> frozenset[np.dtype]:
-        return _DTYPES
-
-    def auto_eligible(self) -> bool:
-        return True
+        return _DTYPES if self._reason is None else frozenset()
 
     def max_elements(self, dtype: np.dtype) -> int:
-        # all arrays of one call live in one 4 GiB memory; keep 64 MiB for stack and scratch
+        # all arrays of one call live in one 4 GiB memory; keep 64 MiB for stacks and scratch
         return (_MAX_PAGES * _PAGE - (64 << 20)) // dtype.itemsize
+
+    def stream_elements(self, dtype: np.dtype) -> int:
+        return _PIECE
 
     def details(self) -> dict:
         if self._reason is not None:
@@ -316,103 +627,138 @@ class SimdBackend:
             "wasmtime": WASMTIME_VERSION,
             "simd128": self.simd128,
             "relaxed_simd": self.relaxed_simd,
-            "module": self.variant,
+            "module": self.module_file,
             "module_bytes": len(self.wasm),
             "loaded_from": self.load_source,
             "this_process_load_ms": round(self.load_ms, 3),
             "threads": self.threads,
-            "call_path": self._instance().calls["relu_f32"].path,
+            "memory_bytes": self.heap.end if self.heap else 0,
+            "memory_in_use_bytes": self.heap.in_use() if self.heap else 0,
+            "call_path": self._instance().calls["elementwise_f32"].path,
+            "shared_memory": "public" if self._memory_class is _PublicSharedMemory else "patched",
         }
 
-    def elementwise(self, op: str, x: np.ndarray, out: np.ndarray) -> None:
-        n = x.size
-        x, out = x.reshape(-1), out.reshape(-1)
-        parts = 1 if n < _PARALLEL_ELEMENTS else self.threads
+    # -- memory ------------------------------------------------------------------------------
+    def _upload(self, x: np.ndarray) -> _Block:
+        block = self.empty(x.size, x.dtype)
+        if x.size:
+            self.view(block.offset, x.size, x.dtype)[...] = x.reshape(-1)
+        return block
+
+    def _download(self, buf: _Block, out: np.ndarray) -> None:
+        if out.size:
+            out.reshape(-1)[...] = self.view(buf.offset, out.size, out.dtype)
+
+    def empty(self, n: int, dtype: np.dtype) -> _Block:
+        nbytes = n * np.dtype(dtype).itemsize
+        return _Block(self.heap, self.heap.alloc(nbytes), nbytes)
+
+    def release(self, buf: _Block) -> None:
+        buf.heap.release(buf.offset)
+
+    def copy(self, src: _Block, dst: _Block, n: int, dtype: np.dtype) -> None:
+        self._check(src, dst)
+        self.view(dst.offset, n, dtype)[...] = self.view(src.offset, n, dtype)
+
+    # -- kernels on blocks of the shared memory ----------------------------------------------------
+    def _parts(self, n: int, parallel: bool) -> list[tuple[int, int]]:
+        parts = self.threads if parallel else 1
         step = -(-n // parts)
-        name = f"{op}_{_SUFFIX[x.dtype]}"
+        return [(i, min(i + step, n)) for i in range(0, n, step)]
 
-        def run(i0: int) -> None:
-            inst = self._instance()
-            end = min(i0 + step, n)
-            piece = min(step, _PIECE)
-            inst.reserve(piece * x.itemsize)
-            kernel, address, views = inst.calls[name], inst.base, inst.views[x.dtype]
-            # in, compute in place, out: a piece at a time, so that the data stays in cache
-            for j in range(i0, end, piece):
-                m = min(piece, end - j)
-                view = views[:m]
-                view[...] = x[j : j + m]
-                kernel(address, address, m)
-                out[j : j + m] = view
+    def elementwise(self, act, x, y, n, dtype) -> None:
+        self._check(x, y)
+        name, size = f"elementwise_{_SUFFIX[dtype]}", dtype.itemsize
 
-        if parts == 1:
-            run(0)
-        else:
-            self._parallel([lambda i0=i0: run(i0) for i0 in range(0, n, step)])
+        def run(i0: int, i1: int) -> None:
+            self._instance().calls[name](act, x.offset + i0 * size, y.offset + i0 * size, i1 - i0)
 
-    def dot(self, a: np.ndarray, b: np.ndarray) -> float:
-        n = a.size
+        self._parallel([lambda p=p: run(*p) for p in self._parts(n, n >= _PARALLEL_ELEMENTS)])
+
+    def softmax(self, x, y, rows, cols, dtype) -> None:
+        self._check(x, y)
+        name, row = f"softmax_{_SUFFIX[dtype]}", cols * dtype.itemsize
+
+        def run(r0: int, r1: int) -> None:
+            self._instance().calls[name](x.offset + r0 * row, y.offset + r0 * row, r1 - r0, cols)
+
+        parallel = rows > 1 and rows * cols >= _PARALLEL_ELEMENTS
+        self._parallel([lambda p=p: run(*p) for p in self._parts(rows, parallel)])
+
+    def dot(self, a, b, n, dtype) -> float:
+        self._check(a, b)
         parts = max(1, math.ceil(n / _DOT_PART))  # depends on n only: the same bits always
         step = -(-n // parts)
-        name = f"dot_{_SUFFIX[a.dtype]}"
+        name, size = f"dot_{_SUFFIX[dtype]}", dtype.itemsize
 
         def run(i0: int) -> float:
-            inst = self._instance()
             m = min(step, n - i0)
-            inst.reserve(2 * m * a.itemsize + _ALIGN)
-            views = inst.views[a.dtype]
-            b_at = _round_up(m, _ALIGN)
-            views[:m] = a[i0 : i0 + m]
-            views[b_at : b_at + m] = b[i0 : i0 + m]
-            return inst.calls[name](inst.base, inst.offset(b_at, a.dtype), m)
+            return self._instance().calls[name](a.offset + i0 * size, b.offset + i0 * size, m)
 
-        partial = self._parallel([lambda i0=i0: run(i0) for i0 in range(0, n, step)])
-        return math.fsum(partial)
+        return math.fsum(self._parallel([lambda i0=i0: run(i0) for i0 in range(0, n, step)]))
 
-    def matmul(self, a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
-        count, m, k = out.shape[0], a.shape[1], a.shape[2]
-        n = b.shape[2]
-        flops = 2 * m * n * k
-        bands = 1
-        if flops >= _PARALLEL_FLOPS and self.threads > 1 and m >= 2 * 8:
-            bands = self.threads
-        rows = _round_up(-(-m // bands), 8)
-        for i in range(count):
-            ai = a[i] if a.shape[0] > 1 else a[0]
-            bi = b[i] if b.shape[0] > 1 else b[0]
-            tasks = [
-                lambda ai=ai, bi=bi, ci=out[i], r0=r0: self._matmul_rows(
-                    ai, bi, ci, r0, min(r0 + rows, m)
-                )
-                for r0 in range(0, m, rows)
-            ]
-            if len(tasks) == 1:
-                tasks[0]()
-            else:
-                self._parallel(tasks)
+    def linear(self, a, b, c, bias, act, batch, m, n, k, a_batch, b_batch, dtype) -> None:
+        self._check(a, b, c, bias)
+        sfx, size = _SUFFIX[dtype], dtype.itemsize
+        bias_at = 0 if bias is None else bias.offset
+        flops = 2 * m * n * k * batch
+        bands = self.threads if flops >= _PARALLEL_FLOPS and self.threads > 1 else 1
+        if bands > 1 and m >= 16:  # bands of rows of every item
+            rows = _round_up(-(-m // bands), 8)
 
-    def _matmul_rows(self, a: np.ndarray, b: np.ndarray, c: np.ndarray, r0: int, r1: int) -> None:
-        """c[r0:r1] = a[r0:r1] @ b in this thread's instance."""
-        inst = self._instance()
-        dtype = c.dtype
-        m, k, n = r1 - r0, a.shape[1], b.shape[1]
-        sfx = _SUFFIX[dtype]
-        per_align = _ALIGN // dtype.itemsize
-        a_at = 0
-        b_at = _round_up(m * k, per_align)
-        c_at = b_at + _round_up(k * n, per_align)
-        s_at = c_at + _round_up(m * n, per_align)
-        scratch = int(inst.calls[f"matmul_scratch_{sfx}"](m, n, k))
-        inst.reserve(s_at * dtype.itemsize + scratch)
-        view = inst.views[dtype]
-        view[a_at : a_at + m * k] = a[r0:r1].reshape(-1)
-        view[b_at : b_at + k * n] = b.reshape(-1)
-        inst.calls[f"matmul_{sfx}"](
-            inst.offset(a_at, dtype), inst.offset(b_at, dtype), inst.offset(c_at, dtype),
-            m, n, k, inst.offset(s_at, dtype),
-        )  # fmt: skip
-        c[r0:r1] = view[c_at : c_at + m * n].reshape(m, n)
+            def run(r0: int) -> None:
+                r1 = min(r0 + rows, m)
+                inst = self._instance()
+                scratch = inst.reserve(int(inst.calls[f"gemm_scratch_{sfx}"](r1 - r0, n, k)))
+                for i in range(batch):
+                    ai = a.offset + (i * a_batch + r0 * k) * size
+                    bi = b.offset + i * b_batch * size
+                    ci = c.offset + (i * m * n + r0 * n) * size
+                    inst.calls[f"linear_{sfx}"](ai, bi, ci, bias_at, act, 1, r1 - r0, n, k, 0, 0,
+                                                scratch)  # fmt: skip
+
+            self._parallel([lambda r0=r0: run(r0) for r0 in range(0, m, rows)])
+            return
+        if bands > 1 and batch >= 2:  # small matrices, many of them: items across threads
+            per = -(-batch // bands)
+            groups = [(i, min(i + per, batch)) for i in range(0, batch, per)]
+        else:
+            groups = [(0, batch)]
+
+        def run_items(i0: int, i1: int) -> None:
+            inst = self._instance()
+            scratch = inst.reserve(int(inst.calls[f"gemm_scratch_{sfx}"](m, n, k)))
+            inst.calls[f"linear_{sfx}"](
+                a.offset + i0 * a_batch * size, b.offset + i0 * b_batch * size,
+                c.offset + i0 * m * n * size, bias_at, act, i1 - i0, m, n, k, a_batch, b_batch,
+                scratch,
+            )  # fmt: skip
+
+        self._parallel([lambda g=g: run_items(*g) for g in groups])
+
+    # -- the numpy path: through each thread's scratch, no allocation --------------------------
+    def host_elementwise(self, act: int, x: np.ndarray, y: np.ndarray) -> None:
+        n, dtype = x.size, x.dtype
+        fx, fy = x.reshape(-1), y.reshape(-1)
+        name = f"elementwise_{_SUFFIX[dtype]}"
+
+        def run(i0: int, i1: int) -> None:
+            inst = self._instance()
+            piece = min(_PIECE, i1 - i0)
+            at = inst.reserve(piece * dtype.itemsize)
+            kernel = inst.calls[name]
+            view = self.view(at, piece, dtype)
+            # in, compute in place, out: a piece at a time, so that the data stays in cache
+            for j in range(i0, i1, piece):
+                m = min(piece, i1 - j)
+                view[:m] = fx[j : j + m]
+                kernel(act, at, at, m)
+                fy[j : j + m] = view[:m]
+
+        self._parallel([lambda p=p: run(*p) for p in self._parts(n, n >= _PARALLEL_ELEMENTS)])
+        _stats.add_transfer("upload", self.name, x.nbytes)
+        _stats.add_transfer("download", self.name, y.nbytes)
 
 
-def create() -> SimdBackend:
+def create() -> Backend:
     return SimdBackend()

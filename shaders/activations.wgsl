@@ -1,0 +1,156 @@
+// activations.wgsl: the activations as functions of one element, written once: elementwise.wgsl
+// applies one to every element and matmul.wgsl to each output tile (linear's epilogue). The
+// same algorithms and coefficients as the native kernels (c_ext/kernels_type.h), after a
+// prelude that defines T, U and the constants. The kernel that includes this defines ACT, the
+// activation id (ACT_NONE = -1: the identity; the ids of accel/_optable.py and activations.h).
+//
+// Every special value is decided on the bits (U), never by float comparisons: WGSL lets
+// compilers assume that there is no NaN or infinity. `zero` is a uniform 0 that each kernel
+// passes in (see exp_parts).
+
+fn is_nan(u: U) -> bool {
+    return (u & ~SIGN) > INF_BITS;
+}
+
+// |x| clamped to tmax, on the bits: finite for any input but NaN
+fn clamped_abs(u: U, tmax: T) -> T {
+    return bitcast<T>(min(u & ~SIGN, bitcast<U>(tmax)));
+}
+
+// e^z = s (1 + p) 2^-k for z <= 0: returns (s, p), s = 2^(n + k)
+fn exp_parts(z: T, k: i32, zero: U) -> vec2<T> {
+    let n = round(z * LOG2E);
+    // r = z - n ln2 in two steps, the first exact. A shader compiler may merge the steps into
+    // z - n (LN2_HI + LN2_LO), which loses up to 80 ulps at n ~ 100 (seen on llvmpipe): OR-ing
+    // a zero it cannot see through (a uniform) keeps them apart.
+    let r1 = bitcast<T>(bitcast<U>(fma(n, -LN2_HI, z)) | zero);
+    let r = fma(n, -LN2_LO, r1);
+    let p = fma(r * r, expm1_q(r), r);
+    let s = ldexp(T(1.0), i32(n) + k);
+    return vec2<T>(s, p);
+}
+
+fn relu_f(v: T) -> T {
+    let u = bitcast<U>(v);
+    // negative (sign bit set) and not NaN gives 0; NaN and +inf pass through
+    return select(v, T(0.0), (u & SIGN) != U(0) && !is_nan(u));
+}
+
+fn sigmoid_f(v: T, zero: U) -> T {
+    let u = bitcast<U>(v);
+    let t = clamped_abs(u, SIGMOID_TMAX);
+    let parts = exp_parts(-t, 0, zero);
+    // e^-|x| in [0, 1]; exactly 0 at the clamp (there it is below the smallest normal), so
+    // that sigmoid(-inf) is 0 whether or not the device keeps subnormals
+    let e = select(fma(parts.x, parts.y, parts.x), T(0.0), t >= SIGMOID_TMAX);
+    let out = select(T(1.0), e, (u & SIGN) != U(0)) / (T(1.0) + e);
+    return select(out, v, is_nan(u));
+}
+
+fn tanh_f(v: T, zero: U) -> T {
+    let u = bitcast<U>(v);
+    let t = clamped_abs(u, TANH_TMAX);
+    let parts = exp_parts(T(-2.0) * t, 0, zero);
+    // tanh t = -expm1(z) / (2 + expm1(z)), z = -2t, with expm1 = s p + (s - 1): every bit
+    // kept near 0
+    let em = fma(parts.x, parts.y, parts.x - T(1.0));
+    let mag = bitcast<U>(-em / (T(2.0) + em)) & ~SIGN;
+    // the sign of x on |tanh x|: exactly odd, and +-0 stay +-0
+    return select(bitcast<T>(mag | (u & SIGN)), v, is_nan(u));
+}
+
+// silu(x) = x / (1 + e^-x). For x < 0, x e^x / (1 + e^x) with e^x scaled by 2^SILU_K: it stays
+// a normal number below where e^x is. -inf and large negative x give -0; +inf gives +inf.
+fn silu_f(v: T, zero: U) -> T {
+    let u = bitcast<U>(v);
+    if (is_nan(u)) {
+        return v;
+    }
+    let t = clamped_abs(u, SILU_TMAX);
+    let below = (u & ~SIGN) >= bitcast<U>(SILU_TMAX);
+    let parts = exp_parts(-t, SILU_K, zero);
+    let unscale = ldexp(T(1.0), -SILU_K);
+    let den = T(1.0) + fma(parts.x, parts.y, parts.x) * unscale;
+    if ((u & SIGN) != U(0)) {
+        if (below) {
+            return bitcast<T>(SIGN);
+        }
+        let xs = v * parts.x;  // exact: a power of two
+        return fma(xs, parts.y, xs) / den * unscale;
+    }
+    return select(v / den, v, below);
+}
+
+var<private> gelu_p: array<T, GELU_P_LEN> = GELU_P;
+var<private> gelu_h: array<T, GELU_H_LEN> = GELU_H;
+var<private> gelu_lo: array<T, GELU_PIECES_N> = GELU_LO;
+var<private> gelu_terms: array<u32, GELU_PIECES_N> = GELU_TERMS;
+var<private> gelu_w: array<u32, GELU_PIECES_N> = GELU_W;
+
+fn gelu_horner(first: u32, terms: u32, v: T) -> T {
+    var q = gelu_h[first + terms - 1u];
+    for (var i = i32(terms) - 2; i >= 0; i--) {
+        q = fma(q, v, gelu_h[first + u32(i)]);
+    }
+    return q;
+}
+
+// gelu(x) = x Phi(x), the exact (erf) form. -inf gives -0, +inf gives +inf, -0 gives -0.
+fn gelu_f(v: T, zero: U) -> T {
+    let u = bitcast<U>(v);
+    if (is_nan(u)) {
+        return v;
+    }
+    let negative = (u & SIGN) != U(0);
+    if ((u & ~SIGN) <= bitcast<U>(GELU_B)) {
+        var q = gelu_p[GELU_P_LEN - 1u];
+        for (var i = i32(GELU_P_LEN) - 2; i >= 0; i--) {
+            q = fma(q, v * v, gelu_p[u32(i)]);
+        }
+        return v * fma(v, q, T(0.5));
+    }
+    if ((u & ~SIGN) > bitcast<U>(GELU_SMAX)) {
+        return select(v, bitcast<T>(SIGN), negative);  // x, or -0 (the tail is below tiny)
+    }
+    let s = bitcast<T>(u & ~SIGN);
+    var piece = 0u;
+    var first = 0u;
+    while (piece + 1u < GELU_PIECES_N && s >= gelu_lo[piece + 1u]) {
+        first += gelu_terms[piece];
+        piece++;
+    }
+    var h: T;
+    if (gelu_w[piece] == 1u) {
+        h = gelu_horner(first, gelu_terms[piece], T(1.0) / (s * s)) / s;
+    } else {
+        h = gelu_horner(first, gelu_terms[piece], s - gelu_lo[piece]);
+    }
+    // G = sqrt(2 pi) s + H, the constant and s in two parts each: one rounding
+    let sh = bitcast<T>(bitcast<U>(s) & GELU_SPLIT);
+    let g = SQRT_2PI_HI * sh + ((SQRT_2PI_HI * (s - sh) + SQRT_2PI_LO * s) + h);
+    // e^(-x^2/2) = e^(-xh^2/2) e^(-xl (x + xh)/2), xh^2 exact
+    let xh = bitcast<T>(u & GELU_SPLIT);
+    let zl = (v - xh) * (v + xh) * T(-0.5);
+    let parts = exp_parts(xh * xh * T(-0.5), 0, zero);
+    let m = fma(zl * zl, expm1_q(zl), zl);
+    let pm = fma(parts.y, m, parts.y + m);
+    let xs = v * parts.x;
+    let xt = fma(xs, pm, xs) / g;  // x Phi(-|x|)
+    return select(v - xt, xt, negative);
+}
+
+fn activate(v: T, zero: U) -> T {
+    switch ACT {
+        case 0: { return relu_f(v); }
+        case 1: { return sigmoid_f(v, zero); }
+        case 2: { return tanh_f(v, zero); }
+        case 3: { return gelu_f(v, zero); }
+        case 4: { return silu_f(v, zero); }
+        default: { return v; }
+    }
+}
+
+fn activate4(v: vec4<T>, zero: U) -> vec4<T> {
+    return vec4<T>(activate(v.x, zero), activate(v.y, zero), activate(v.z, zero),
+                   activate(v.w, zero));
+}

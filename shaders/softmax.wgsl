@@ -1,0 +1,99 @@
+// softmax.wgsl: y = e / sum(e), e = exp(x - max(x)), over each row of `cols` elements (after a
+// prelude, activations.wgsl and an elementwise_io part). One workgroup per row, rows on a
+// two-dimensional grid: row = wid.y * num_workgroups.x + wid.x.
+//
+// As numpy's stable formula gives it: -inf entries give 0; a row with a NaN, a +inf, or only
+// -inf gives a row of NaN. Those cases are found on the bits, with the row's maximum. Each
+// invocation sums its strided elements in order and a fixed tree adds the 256 partial sums: the
+// same bits on every call.
+
+struct Params {
+    rows: u32,
+    cols: u32,
+    zero: u32,
+}
+
+@group(0) @binding(2) var<uniform> params: Params;
+
+var<workgroup> red: array<T, 256>;
+var<workgroup> bad: array<u32, 256>;
+
+fn tree_max(lid: u32) {
+    for (var stride = 128u; stride > 0u; stride = stride / 2u) {
+        if (lid < stride) {
+            red[lid] = max(red[lid], red[lid + stride]);
+            bad[lid] = bad[lid] | bad[lid + stride];
+        }
+        workgroupBarrier();
+    }
+}
+
+fn tree_sum(lid: u32) {
+    for (var stride = 128u; stride > 0u; stride = stride / 2u) {
+        if (lid < stride) {
+            red[lid] = red[lid] + red[lid + stride];
+        }
+        workgroupBarrier();
+    }
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let row = wid.y * nwg.x + wid.x;
+    if (row >= params.rows) {
+        return;
+    }
+    let cols = params.cols;
+    let base = row * cols;
+    // the maximum over the finite entries; bad: NaN or +inf seen (bit 1), a finite seen (bit 2)
+    var m = T(0.0);  // replaced by the first finite entry
+    var flags = 0u;
+    for (var i = lid; i < cols; i += 256u) {
+        let v = load_x(base + i);
+        let u = bitcast<U>(v);
+        if (is_nan(u) || u == INF_BITS) {
+            flags = flags | 1u;
+        } else if ((u & ~SIGN) != INF_BITS) {
+            m = select(v, max(m, v), (flags & 2u) != 0u);
+            flags = flags | 2u;
+        }
+    }
+    red[lid] = m;
+    bad[lid] = flags;
+    // lanes that saw no finite entry must not win the max: give them the smallest finite
+    if ((flags & 2u) == 0u) {
+        red[lid] = -bitcast<T>(INF_BITS - U(1));
+    }
+    workgroupBarrier();
+    tree_max(lid);
+    let mx = red[0];
+    let row_flags = workgroupUniformLoad(&bad[0]);  // uniform: every invocation returns or none
+    // NaN or +inf anywhere, or no finite entry at all: a row of NaN (as numpy's formula gives)
+    if ((row_flags & 1u) != 0u || (row_flags & 2u) == 0u) {
+        let nan = bitcast<T>(INF_BITS | U(1));
+        for (var i = lid; i < cols; i += 256u) {
+            store_y(base + i, nan);
+        }
+        return;
+    }
+    var s = T(0.0);
+    for (var i = lid; i < cols; i += 256u) {
+        let v = load_x(base + i);
+        var e = T(0.0);
+        if (bitcast<U>(v) != (INF_BITS | SIGN)) {  // -inf gives 0
+            let t = clamped_abs(bitcast<U>(mx - v), SIGMOID_TMAX);  // x - max <= 0
+            let parts = exp_parts(-t, 0, params.zero);
+            e = select(fma(parts.x, parts.y, parts.x), T(0.0), t >= SIGMOID_TMAX);
+        }
+        store_y(base + i, e);
+        s = s + e;
+    }
+    red[lid] = s;
+    workgroupBarrier();
+    tree_sum(lid);
+    let total = red[0];
+    for (var i = lid; i < cols; i += 256u) {
+        store_y(base + i, load_y(base + i) / total);
+    }
+}
