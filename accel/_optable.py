@@ -5,7 +5,8 @@ bounds), and each backend's kernel map (activation ids shared with the C, WebAss
 kernels). Adding an activation is one entry here and one kernel per backend.
 
 Families:
-- "matmul": matmul (and `linear`, which is matmul with a fused epilogue); work = 2 M N K flops.
+- "matmul": matmul; work = 2 M N K flops.
+- "linear": activation(x @ w + bias), matmul with a fused epilogue; work as matmul's.
 - "dot": the inner product; work = n elements.
 - "elementwise": the activations; work = elements. Each has an id its kernels know it by.
 - "softmax": over the last axis; work = elements.
@@ -70,15 +71,17 @@ def _phi(w: np.ndarray) -> np.ndarray:
     if w.dtype == np.float64:
         erfc = np.frompyfunc(math.erfc, 1, 1)
         with np.errstate(invalid="ignore"):
-            return erfc(-w / math.sqrt(2)).astype(np.float64) / 2
+            return np.asarray(erfc(-w / math.sqrt(2)), dtype=np.float64) / 2
     import mpmath  # a test dependency: only the float64 references need it
 
     def ncdf(v: np.longdouble) -> np.longdouble:
+        if abs(v) > 60:  # Phi is 0 or 1 to far below the smallest float64
+            return np.longdouble(0 if v < 0 else 1)
         exact = mpmath.mpf(np.format_float_scientific(v, unique=True))
         return np.longdouble(mpmath.nstr(mpmath.ncdf(exact), 30))
 
     with mpmath.workdps(40):
-        return np.frompyfunc(ncdf, 1, 1)(w).astype(w.dtype)
+        return np.asarray(np.frompyfunc(ncdf, 1, 1)(w), dtype=w.dtype)
 
 
 def _gelu_ref(w: np.ndarray) -> np.ndarray:
@@ -146,6 +149,10 @@ OPS: dict[str, Op] = {
            numpy=lambda x: x / (1 + np.exp(-x)), reference=_silu_ref, ulp=_ULP, act_id=4,
            max_slope=1.0999, bench_sizes=_ELEMENTWISE_SIZES,
            calibrate_sizes=_ELEMENTWISE_CALIBRATION),
+        Op("linear", "linear",
+           "activation(x @ w + bias), one kernel per backend (bench: tanh, with bias).",
+           numpy=lambda x, w, b: np.tanh(x @ w + b), bench_sizes=(64, 256, 1024),
+           calibrate_sizes=(24, 96, 384)),
         Op("softmax", "softmax",
            "exp(x - max) / sum(exp(x - max)) over the last axis; a NaN in a row gives a row of "
            "NaN, -inf entries give 0.",

@@ -15,9 +15,12 @@ _FOLDERS = {"shaders": "shaders", "wasm": "simd_wasm"}
 
 def kernel_file(kind: str, name: str) -> bytes:
     """The bytes of shaders/<name> (kind "shaders") or simd_wasm/<name> (kind "wasm")."""
-    packaged = resources.files("accel").joinpath(kind, name)
-    if packaged.is_file():
-        return packaged.read_bytes()
+    try:
+        packaged = resources.files("accel").joinpath(kind).joinpath(name)
+        if packaged.is_file():
+            return packaged.read_bytes()
+    except (OSError, TypeError, ValueError):  # an unusual loader: try the source tree
+        pass
     source = pathlib.Path(__file__).resolve().parent.parent / _FOLDERS[kind] / name
     if source.is_file():
         return source.read_bytes()

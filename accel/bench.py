@@ -1,9 +1,10 @@
 """Speed measurement: every op x size x backend, with numpy as the baseline in the same run.
 
-Used by `accel bench`, `accel calibrate` and the scripts in benchmarks/. Figures follow
-DESIGN.md: matmul GFLOP/s = 2 n^3 / s, dot GFLOP/s = 2 n / s, elementwise GB/s =
-2 * itemsize * n / s; the median of at least 5 timed repeats after a warm-up, and latency
-percentiles p50/p95/p99. It measures; it never asserts.
+Used by `accel bench`, `accel calibrate` and the scripts in benchmarks/. The ops, their sizes
+and their numpy baselines come from the op table. Figures: matmul and linear GFLOP/s =
+2 n^3 / s, dot GFLOP/s = 2 n / s, elementwise and softmax GB/s = 2 * itemsize * n / s; the
+median of at least 5 timed repeats after a warm-up, and latency percentiles p50/p95/p99. It
+measures; it never asserts.
 """
 
 from __future__ import annotations
@@ -16,22 +17,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 import accel
-
-OPS = ("matmul", "dot", "relu", "sigmoid", "tanh")
-DEFAULT_SIZES = {
-    "matmul": (64, 256, 1024),
-    "dot": (1_000, 1_000_000),
-    "relu": (1_000, 1_000_000),
-    "sigmoid": (1_000, 1_000_000),
-    "tanh": (1_000, 1_000_000),
-}
-NUMPY = {
-    "matmul": lambda a, b: a @ b,
-    "dot": np.dot,
-    "relu": lambda x: np.maximum(x, 0),
-    "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
-    "tanh": np.tanh,
-}
+from accel._optable import OPS, SOFTMAX_ROW
 
 
 def openblas_warning() -> str | None:
@@ -46,31 +32,44 @@ def openblas_warning() -> str | None:
 
 def inputs(op: str, size: int, dtype: np.dtype, seed: int = 0) -> tuple[np.ndarray, ...]:
     rng = np.random.default_rng(seed)
-    if op == "matmul":
+    family = OPS[op].family
+    if family == "matmul":
         return tuple(rng.standard_normal((size, size)).astype(dtype) for _ in range(2))
-    if op == "dot":
+    if family == "linear":
+        x, w = (rng.standard_normal((size, size)).astype(dtype) / np.sqrt(size) for _ in range(2))
+        return x, w, rng.standard_normal(size).astype(dtype)
+    if family == "dot":
         return tuple(rng.standard_normal(size).astype(dtype) for _ in range(2))
+    if family == "softmax":
+        cols = min(size, SOFTMAX_ROW)
+        return (rng.standard_normal((max(1, size // cols), cols)).astype(dtype) * 4,)
     return (rng.standard_normal(size).astype(dtype) * 4,)
 
 
 def work(op: str, size: int) -> float:
-    """flops for matmul and dot, elements for the rest."""
-    return {"matmul": 2.0 * size**3, "dot": 2.0 * size}.get(op, float(size))
+    """flops for matmul, linear and dot, elements for the rest."""
+    family = OPS[op].family
+    return {"matmul": 2.0 * size**3, "linear": 2.0 * size**3, "dot": 2.0 * size}.get(
+        family, float(size)
+    )
 
 
 def rate(op: str, size: int, dtype: np.dtype, seconds: float) -> tuple[float, str]:
-    if op in ("matmul", "dot"):
+    if OPS[op].family in ("matmul", "linear", "dot"):
         return work(op, size) / seconds / 1e9, "GFLOP/s"
     return 2 * np.dtype(dtype).itemsize * size / seconds / 1e9, "GB/s"
 
 
 def call_for(op: str, backend: str, args: tuple) -> Callable[[], object]:
     if backend == "numpy":
-        f = NUMPY[op]
+        f = OPS[op].numpy
         return lambda: f(*args)
-    f = getattr(accel, op)
     sel = None if backend == "auto" else backend
-    if op in ("matmul", "dot"):
+    family = OPS[op].family
+    if family == "linear":
+        return lambda: accel.linear(*args, activation="tanh", backend=sel)
+    f = getattr(accel, op)
+    if family in ("matmul", "dot"):
         return lambda: f(*args, backend=sel)
     out = np.empty_like(args[0])  # a fresh array per call would time the allocator too
     return lambda: f(args[0], backend=sel, out=out)
@@ -124,7 +123,7 @@ def run(
     plan = [
         (op, size, backend)
         for op in ops
-        for size in (sizes or DEFAULT_SIZES[op])
+        for size in (sizes or OPS[op].bench_sizes)
         for backend in ("numpy", *backends)
     ]
     records, baseline = [], {}
@@ -133,12 +132,12 @@ def run(
             _progress(i, len(plan), f"{op} {size} {backend}")
         try:
             rec = measure(op, size, backend, dtype, repeat)
-        except accel.AccelError as e:  # the backend cannot run it here: say so, go on
+        except (accel.AccelError, ImportError) as e:  # cannot run here: say so, go on
             rec = {"op": op, "size": size, "dtype": np.dtype(dtype).name, "backend": backend,
-                   "error": str(e)}  # fmt: skip
+                   "error": f"{type(e).__name__}: {e}"}  # fmt: skip
         if backend == "numpy":
-            baseline[op, size] = rec["seconds"]
-        elif "seconds" in rec:
+            baseline[op, size] = rec.get("seconds")
+        elif "seconds" in rec and baseline.get((op, size)):
             rec["ratio_to_numpy"] = baseline[op, size] / rec["seconds"]
         records.append(rec)
     if progress:
@@ -165,7 +164,7 @@ def table(records: list[dict]) -> str:
         rows.append((
             r["op"], str(r["size"]), r["dtype"], r["backend"], f"{r['rate']:.2f} {r['unit']}",
             f"{r['p50_us']:.1f}", f"{r['p95_us']:.1f}", f"{r['p99_us']:.1f}",
-            "baseline" if r["backend"] == "numpy" else f"{ratio:.2f}",
+            "baseline" if r["backend"] == "numpy" else ("-" if ratio is None else f"{ratio:.2f}"),
         ))  # fmt: skip
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     return "\n".join(
@@ -173,15 +172,22 @@ def table(records: list[dict]) -> str:
     )
 
 
+def plot_available() -> str | None:
+    """None when --plot can work, else the fix."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return "--plot needs matplotlib: pip install 'accel-chain[plot]'"
+    return None
+
+
 def plot(records: list[dict], path: str) -> None:
     """Speed against size, one line per backend, one panel per op (needs matplotlib)."""
-    try:
-        import matplotlib
+    import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as e:
-        raise SystemExit("--plot needs matplotlib: pip install 'accel[plot]'") from e
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     ops = list(dict.fromkeys(r["op"] for r in records))
     fig, axes = plt.subplots(1, len(ops), figsize=(5 * len(ops), 4), squeeze=False)
     for ax, op in zip(axes[0], ops, strict=True):
@@ -192,7 +198,7 @@ def plot(records: list[dict], path: str) -> None:
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_title(op)
-        ax.set_xlabel("size (n for matmul, elements otherwise)")
+        ax.set_xlabel("size (n for matmul and linear, elements otherwise)")
         ax.set_ylabel(mine[0]["unit"] if mine else "")
         ax.legend()
     fig.tight_layout()

@@ -1,7 +1,7 @@
 """`accel calibrate`: measures this machine so that auto picks the fastest backend.
 
-For each backend auto may use, each dtype it runs and each op, the median time at three
-sizes is fitted with `overhead + work * per_unit` (least squares on relative error, so that
+For each backend auto may use, each dtype it runs and each op of the op table (linear costs
+as matmul), the median time at the op's three calibration sizes is fitted with `overhead + work * per_unit` (least squares on relative error, so that
 small and large calls count alike), and the parameters go to the user cache directory
 (`calibration.json`), keyed by a fingerprint of the machine and the versions. Auto reads
 them at first use; `accel probe` says which cost model is in force.
@@ -17,19 +17,11 @@ import sys
 import numpy as np
 
 from . import _cost, _dispatch, _selection, backends, bench
-
-SIZES = {
-    "matmul": (24, 96, 384),
-    "dot": (1_000, 100_000, 1_000_000),
-    "relu": (1_000, 100_000, 1_000_000),
-    "sigmoid": (1_000, 100_000, 1_000_000),
-    "tanh": (1_000, 100_000, 1_000_000),
-}
-
+from ._optable import OPS
 
 def dispatch_work(op: str, size: int) -> float:
-    """The work the dispatcher ranks by: flops for matmul, elements otherwise."""
-    return 2.0 * size**3 if op == "matmul" else float(size)
+    """The work the dispatcher ranks by: flops for matmul and linear, elements otherwise."""
+    return 2.0 * size**3 if OPS[op].family in ("matmul", "linear") else float(size)
 
 
 def fit(points: list[tuple[float, float]]) -> tuple[float, float]:
@@ -53,7 +45,8 @@ def calibrate(progress: bool = True) -> dict:
         (name, dtype, op)
         for name in names
         for dtype in sorted(backends.get(name).dtypes(), key=lambda d: d.itemsize)
-        for op in bench.OPS
+        for op in OPS
+        if op != "linear"  # costs as matmul
     ]
     params = []
     for i, (name, dtype, op) in enumerate(jobs, 1):
@@ -61,7 +54,7 @@ def calibrate(progress: bool = True) -> dict:
             bench._progress(i, len(jobs), f"{name} {dtype.name} {op}")
         points = [
             (dispatch_work(op, s), bench.measure(op, s, name, dtype, 5, 0.1)["seconds"])
-            for s in SIZES[op]
+            for s in OPS[op].calibrate_sizes
         ]
         overhead, per_unit = fit(points)
         params.append({"backend": name, "op": op, "dtype": dtype.name,

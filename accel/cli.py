@@ -4,6 +4,9 @@ accel probe [--json]            what each backend can do here
 accel bench [options]           every op x size x backend against numpy, same run
 accel selftest [--quick|--thorough]  the property-based suite on every backend here
 accel calibrate                 measure this machine for auto's cost model
+accel --version
+
+Bad arguments are reported before any work starts, with exit status 2.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import sys
 
 
 def _probe(args: argparse.Namespace) -> int:
-    from ._probe import format_table, probe, selection_runnable
+    from ._probe import format_table, probe, selection_runnable, smoke_failed
 
     doc = probe()
     if args.json:
@@ -22,15 +25,52 @@ def _probe(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         print(format_table(doc))
+    status = 0
     if not selection_runnable(doc):
         print(f"accel: ACCEL_BACKEND={doc['selection']['ACCEL_BACKEND']!r} cannot run here",
               file=sys.stderr)  # fmt: skip
-        return 1
-    return 0
+        status = 1
+    for name in smoke_failed(doc):
+        record = next(b for b in doc["backends"] if b["name"] == name)
+        print(f"accel: the {name} backend failed its smoke test: {record['smoke']['error']}",
+              file=sys.stderr)  # fmt: skip
+        status = 1
+    return status
 
 
 def _csv(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _sizes(text: str) -> list[int]:
+    """argparse type of --sizes: positive whole numbers (1e6 and 1_000_000 allowed)."""
+    sizes = []
+    for part in _csv(text):
+        try:
+            value = float(part.replace("_", ""))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{part!r} is not a number") from None
+        if not value.is_integer() or value < 1:
+            raise argparse.ArgumentTypeError(f"{part!r} is not a positive whole number")
+        sizes.append(int(value))
+    if not sizes:
+        raise argparse.ArgumentTypeError("give at least one size")
+    return sizes
+
+
+def _backend_list(parser: argparse.ArgumentParser, text: str | None, allow_auto: bool):
+    """The names of --backends, or the parser's error (exit status 2) for an unknown one."""
+    from ._selection import BACKENDS
+
+    if text is None:
+        return None
+    names = _csv(text)
+    valid = [*BACKENDS, *(["auto"] if allow_auto else [])]
+    unknown = [n for n in names if n not in valid]
+    if unknown or not names:
+        parser.error(f"--backends: unknown {', '.join(map(repr, unknown)) or 'empty list'}; "
+                     f"choose from {', '.join(valid)}")  # fmt: skip
+    return names
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -38,17 +78,21 @@ def _bench(args: argparse.Namespace) -> int:
 
     from . import bench
     from ._dispatch import available_backends
+    from ._optable import OPS
 
+    ops = _csv(args.ops) if args.ops else list(OPS)
+    unknown = [op for op in ops if op not in OPS]
+    if unknown:
+        args.parser.error(f"--ops: unknown {', '.join(map(repr, unknown))}; choose from "
+                          f"{', '.join(OPS)}")  # fmt: skip
+    names = _backend_list(args.parser, args.backends, allow_auto=True)
+    if args.plot and bench.plot_available():
+        args.parser.error(bench.plot_available())
     warning = bench.openblas_warning()
     if warning:
         print(f"accel bench: warning: {warning}", file=sys.stderr)
-    ops = _csv(args.ops) if args.ops else list(bench.OPS)
-    unknown = [op for op in ops if op not in bench.OPS]
-    if unknown:
-        raise SystemExit(f"unknown ops {unknown}; choose from {', '.join(bench.OPS)}")
-    sizes = [int(float(s)) for s in _csv(args.sizes)] if args.sizes else None
-    names = _csv(args.backends) if args.backends else [*available_backends(), "auto"]
-    records = bench.run(ops, sizes, names, np.dtype(args.dtype), args.repeat, progress=True)
+    names = names or [*available_backends(), "auto"]
+    records = bench.run(ops, args.sizes, names, np.dtype(args.dtype), args.repeat, progress=True)
     if args.json:
         doc = json.dumps({"records": records}, indent=1)
         if args.json == "-":
@@ -67,7 +111,8 @@ def _selftest(args: argparse.Namespace) -> int:
     from . import selftest
 
     level = "quick" if args.quick else "thorough" if args.thorough else "default"
-    results = selftest.run(level, _csv(args.backends) if args.backends else None)
+    names = _backend_list(args.parser, args.backends, allow_auto=False)
+    results = selftest.run(level, names)
     print(selftest.table(results))
     failed = [r for r in results if r["ok"] is False]
     print(f"\n{sum(r['ok'] is True for r in results)} passed, {len(failed)} failed")
@@ -90,9 +135,12 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ._version import __version__
+
     parser = argparse.ArgumentParser(
         prog="accel", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--version", action="version", version=f"accel-chain {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("probe", help="what each backend can do on this machine")
@@ -101,10 +149,12 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("bench", help="time ops on each backend against numpy")
     p.add_argument("--ops", help="comma list (default: all)")
-    p.add_argument("--sizes", help="comma list: n for matmul, elements otherwise")
+    p.add_argument("--sizes", type=_sizes,
+                   help="comma list: n for matmul and linear, elements otherwise")  # fmt: skip
     p.add_argument("--backends", help="comma list of backends and/or auto (default: all here)")
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    p.add_argument("--repeat", type=int, default=5, help="timed repeats at least (default 5)")
+    p.add_argument("--repeat", type=_positive, default=5,
+                   help="timed repeats at least (default 5)")  # fmt: skip
     p.add_argument("--json", metavar="PATH|-", help="write the records as JSON (- for stdout)")
     p.add_argument("--plot", metavar="PATH.png", help="plot speed against size (matplotlib)")
     p.set_defaults(run=_bench)
@@ -120,7 +170,18 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(run=_calibrate)
 
     args = parser.parse_args(argv)
+    args.parser = next(a for a in sub.choices.values() if a.prog.endswith(args.command))
     return args.run(args)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not positive")
+    return value
 
 
 if __name__ == "__main__":

@@ -78,7 +78,7 @@ static const T FN(gelu_h)[] = {
 #define LN2_LO 0x1.a39ef35793c76p-33
 #define SIGMOID_ZMIN -709.0
 #define TANH_ZMIN -40.0
-#define SILU_ZMIN -760.0
+#define SILU_ZMIN -745.0 /* n + SILU_K + bias stays >= 1 */
 #define SILU_K 64
 #define SILU_UNSCALE 0x1p-64
 /* Taylor to r^13: the truncation error is below 2^-56 relative on |r| <= ln2/2 */
@@ -88,7 +88,7 @@ static const T FN(expm1_q)[] = {1.0 / 2,          1.0 / 6,           1.0 / 24,
                                 1.0 / 39916800,   1.0 / 479001600,   1.0 / 6227020800};
 #define GELU_B 0.5
 #define GELU_SMAX 38.5
-#define GELU_SPLIT_MASK 0xfffffffffc000000ull /* 26 significant bits */
+#define GELU_SPLIT_MASK 0xfffffffff8000000ull /* 26 significant bits */
 #define GELU_PIECES 6
 static const T FN(gelu_p)[] = {
     0x1.9884533d43651p-2, -0x1.1058377e2cee0p-4, 0x1.46d04297691dap-7, -0x1.37403f6ba10ffp-10,

@@ -18,12 +18,12 @@ fn clamped_abs(u: U, tmax: T) -> T {
 }
 
 // e^z = s (1 + p) 2^-k for z <= 0: returns (s, p), s = 2^(n + k)
-fn exp_parts(z: T, k: i32, zero: U) -> vec2<T> {
+fn exp_parts(z: T, k: i32, zero: u32) -> vec2<T> {
     let n = round(z * LOG2E);
     // r = z - n ln2 in two steps, the first exact. A shader compiler may merge the steps into
     // z - n (LN2_HI + LN2_LO), which loses up to 80 ulps at n ~ 100 (seen on llvmpipe): OR-ing
     // a zero it cannot see through (a uniform) keeps them apart.
-    let r1 = bitcast<T>(bitcast<U>(fma(n, -LN2_HI, z)) | zero);
+    let r1 = bitcast<T>(bitcast<U>(fma(n, -LN2_HI, z)) | U(zero));
     let r = fma(n, -LN2_LO, r1);
     let p = fma(r * r, expm1_q(r), r);
     let s = ldexp(T(1.0), i32(n) + k);
@@ -36,7 +36,7 @@ fn relu_f(v: T) -> T {
     return select(v, T(0.0), (u & SIGN) != U(0) && !is_nan(u));
 }
 
-fn sigmoid_f(v: T, zero: U) -> T {
+fn sigmoid_f(v: T, zero: u32) -> T {
     let u = bitcast<U>(v);
     let t = clamped_abs(u, SIGMOID_TMAX);
     let parts = exp_parts(-t, 0, zero);
@@ -47,7 +47,7 @@ fn sigmoid_f(v: T, zero: U) -> T {
     return select(out, v, is_nan(u));
 }
 
-fn tanh_f(v: T, zero: U) -> T {
+fn tanh_f(v: T, zero: u32) -> T {
     let u = bitcast<U>(v);
     let t = clamped_abs(u, TANH_TMAX);
     let parts = exp_parts(T(-2.0) * t, 0, zero);
@@ -61,7 +61,7 @@ fn tanh_f(v: T, zero: U) -> T {
 
 // silu(x) = x / (1 + e^-x). For x < 0, x e^x / (1 + e^x) with e^x scaled by 2^SILU_K: it stays
 // a normal number below where e^x is. -inf and large negative x give -0; +inf gives +inf.
-fn silu_f(v: T, zero: U) -> T {
+fn silu_f(v: T, zero: u32) -> T {
     let u = bitcast<U>(v);
     if (is_nan(u)) {
         return v;
@@ -96,7 +96,7 @@ fn gelu_horner(first: u32, terms: u32, v: T) -> T {
 }
 
 // gelu(x) = x Phi(x), the exact (erf) form. -inf gives -0, +inf gives +inf, -0 gives -0.
-fn gelu_f(v: T, zero: U) -> T {
+fn gelu_f(v: T, zero: u32) -> T {
     let u = bitcast<U>(v);
     if (is_nan(u)) {
         return v;
@@ -139,7 +139,7 @@ fn gelu_f(v: T, zero: U) -> T {
     return select(v - xt, xt, negative);
 }
 
-fn activate(v: T, zero: U) -> T {
+fn activate(v: T, zero: u32) -> T {
     switch ACT {
         case 0: { return relu_f(v); }
         case 1: { return sigmoid_f(v, zero); }
@@ -150,7 +150,7 @@ fn activate(v: T, zero: U) -> T {
     }
 }
 
-fn activate4(v: vec4<T>, zero: U) -> vec4<T> {
+fn activate4(v: vec4<T>, zero: u32) -> vec4<T> {
     return vec4<T>(activate(v.x, zero), activate(v.y, zero), activate(v.z, zero),
                    activate(v.w, zero));
 }

@@ -31,7 +31,7 @@ fn expm1_q(r: T) -> T {
 // H in pieces: GELU_TERMS[i] coefficients in s - GELU_LO[i], or (GELU_W[i] = 1) s H in 1/s^2.
 const GELU_B: T = 0.5;
 const GELU_SMAX: T = 38.5;
-const GELU_SPLIT: U = 0xfffffffffc000000lu;  // the leading half of the bits: xh * xh is exact
+const GELU_SPLIT: U = 0xfffffffff8000000lu;  // the leading half of the bits: xh * xh is exact
 const SQRT_2PI_HI: T = T(0x1.40d9318p+1);  // sqrt(2 pi) with few bits, and the rest
 const SQRT_2PI_LO: T = T(0x1.fd89c16595f29p-25);
 const GELU_PIECES_N: u32 = 6u;
@@ -68,5 +68,5 @@ const GELU_H = array<T, 87>(
     -0x1.72fb1f51f04cep+7, 0x1.ba6ad0d97a699p+10, -0x1.3f9d60b2504fcp+14, 0x1.0d6a1d656bd49p+18,
     -0x1.fa47b59676ab9p+21, 0x1.d24a44f3485aep+25, -0x1.215999100bb0bp+29);
 // silu: e^-|x| is built scaled by 2^SILU_K so that x e^x stays exact below the normal range
-const SILU_TMAX: T = 760.0;
+const SILU_TMAX: T = 745.0;
 const SILU_K: i32 = 64;

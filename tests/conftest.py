@@ -31,15 +31,13 @@ REQUIRED = {n.strip() for n in os.environ.get("ACCEL_TEST_REQUIRE", "").split(",
 
 
 def _variants() -> list[str]:
-    """cpu-<isa> for each instruction set below the best one, simd-plain where the relaxed
-    (FMA) module is the default: every kernel variant this machine can run is tested."""
+    """<backend>-<variant> for each kernel variant besides the one in force (cpu-avx2,
+    cpu-baseline, simd-plain): every variant this machine can run is tested."""
     found = []
-    cpu = backends.get("cpu")
-    if cpu.unavailable_reason() is None:
-        found += [f"cpu-{isa}" for isa in cpu.supported_isas() if isa != cpu.isa()]
-    simd = backends.get("simd")
-    if simd.unavailable_reason() is None:
-        found += [f"simd-{v}" for v in simd.variants()[1:]]
+    for name in ("cpu", "simd"):
+        b = backends.get(name)
+        if b.unavailable_reason() is None:
+            found += [f"{name}-{v}" for v in b.variants()[1:]]
     return found
 
 
@@ -78,18 +76,12 @@ def backend(request):
         yield name
         return
     b = backends.get(name)
-    if name == "cpu":
-        before = b.isa()
-        b.select_isa(variant)
-        restore = lambda: b.select_isa(before)  # noqa: E731
-    else:
-        before = "relaxed" if b.variant == b.VARIANTS["relaxed"] else "plain"
-        b.select_variant(variant)
-        restore = lambda: b.select_variant(before)  # noqa: E731
+    before = b.variant()
+    b.use_variant(variant)
     try:
         yield name
     finally:
-        restore()
+        b.use_variant(before)
 
 
 @pytest.fixture

@@ -38,7 +38,7 @@ def build_note() -> str | None:
     try:
         note = resources.files("accel").joinpath("_cpu_build_note.txt")
         return note.read_text().strip() if note.is_file() else None
-    except (OSError, ModuleNotFoundError):
+    except (OSError, ModuleNotFoundError, TypeError, ValueError):
         return None
 
 

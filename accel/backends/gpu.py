@@ -155,7 +155,7 @@ class GpuBackend(Backend):
         self._slots_used = 0
         self._encoder = None
         self._pass = None
-        self._dummy = self._new_buffer(16)  # bound where a kernel has no bias
+        self._dummy = self._new_buffer(64)  # bound where a kernel has no bias
         self.vector_io = True  # vec4 loads and stores in matmul where K and N allow them
 
     @staticmethod
@@ -518,7 +518,7 @@ class GpuBackend(Backend):
             storage = [(0, a, a_items * m * k * size), (1, b, b_items * k * n * size),
                        (2, c, batch * m * n * size),
                        (4, self._dummy if bias is None else bias,
-                        16 if bias is None else _round16(n * size))]  # fmt: skip
+                        32 if bias is None else _round32(n * size))]  # fmt: skip
             col_tiles, row_tiles = math.ceil(n / 64), math.ceil(m / 64)
             chunk = self.k_chunk
             epilogue = 2 | (4 if bias is not None else 0)
@@ -542,8 +542,9 @@ def _round4(n: int) -> int:
     return (n + 3) // 4 * 4
 
 
-def _round16(n: int) -> int:
-    return (n + 15) // 16 * 16
+def _round32(n: int) -> int:
+    """A binding of vec4s of float64 is a multiple of 32 bytes (a bias buffer has room)."""
+    return (n + 31) // 32 * 32
 
 
 def create() -> Backend:

@@ -82,14 +82,16 @@ _PARALLEL_ELEMENTS = 1 << 16
 _DOT_PART = 1 << 18  # dot is summed in parts of this size (a function of n alone)
 _PIECE = 1 << 17  # numpy-path elementwise work moves through memory this many elements at a time
 
-_shutting_down = False
+class _Exit:
+    """Set when the interpreter starts to exit (atexit runs before module teardown)."""
+
+    started = False
 
 
 def _at_exit() -> None:
     """From here on wasmtime's objects are never freed: at interpreter shutdown a daemon thread
     may still be inside a kernel, and freeing its store under it would crash the process."""
-    global _shutting_down
-    _shutting_down = True
+    _Exit.started = True
 
 
 atexit.register(_at_exit)
@@ -97,12 +99,13 @@ atexit.register(_at_exit)
 
 def _keep_at_exit(cls):
     """A subclass of a wasmtime object whose finaliser does nothing once the interpreter is
-    exiting (public classes only: no private API)."""
+    exiting (public classes only: no private API). The defaults bind what the finaliser needs,
+    since module globals are cleared at shutdown."""
 
     class Kept(cls):  # type: ignore[misc, valid-type]
-        def __del__(self) -> None:
-            if not _shutting_down and not sys.is_finalizing():
-                super().__del__()
+        def __del__(self, _exit=_Exit, _finalizing=sys.is_finalizing, _base=cls) -> None:
+            if not _exit.started and not _finalizing():
+                _base.__del__(self)
 
     Kept.__name__ = Kept.__qualname__ = f"Kept{cls.__name__}"
     return Kept
@@ -412,7 +415,7 @@ class _Instance:
             self.scratch, self.scratch_bytes = 0, 0
 
     def __del__(self) -> None:
-        if self.scratch and not _shutting_down:
+        if self.scratch and not _Exit.started:
             try:
                 self.heap.release(self.scratch)
             except Exception:  # the backend is gone

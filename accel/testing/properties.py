@@ -1,5 +1,5 @@
-"""Hypothesis properties of every op against the float64 (or long double) reference, with the
-bounds of DESIGN.md. `properties(backend)` builds them for one backend; the repository's tests
+"""Hypothesis properties of every op of the op table (and linear) against the float64 (or
+long double) reference, with the bounds of docs/contract.md. `properties(backend)` builds them for one backend; the repository's tests
 and `accel selftest` both run these same functions.
 
 Large arrays come from a seeded numpy generator whose parameters Hypothesis draws (seed,
@@ -91,8 +91,60 @@ def matmul_operands(draw, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
+@st.composite
+def softmax_arrays(draw, dtype: np.dtype) -> np.ndarray:
+    """Arrays for softmax: rows of 1 to a few thousand elements, values from tiny to near the
+    largest finite (so that exp(x - max) underflows), rows with -inf entries, rows of NaN or
+    +inf or only -inf; 0-d, empty and strided inputs."""
+    finfo = np.finfo(dtype)
+    if draw(st.integers(0, 5)) == 0:  # every element drawn by Hypothesis, any shape
+        shape = draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=7))
+        return draw(hnp.arrays(dtype, shape, elements=st.floats(width=finfo.bits)))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rows = draw(st.integers(1, 40))
+    cols = draw(st.one_of(st.integers(1, 300), st.integers(1000, 3000)))
+    hi = draw(st.floats(-3, np.log10(float(finfo.max)) - 1))
+    rng = np.random.default_rng(seed)
+    x = _magnitudes(dtype, rng, rows * cols, hi - 3, hi).reshape(rows, cols)
+    specials = draw(st.sampled_from([0.0, 0.01, 0.1]))
+    pick = rng.random(x.shape) < specials
+    x[pick] = rng.choice(_SPECIALS, int(pick.sum())).astype(dtype)
+    if draw(st.booleans()):
+        x[rng.integers(rows)] = -np.inf  # a row with no finite entry
+    if draw(st.booleans()) and cols >= 2:
+        x = x[:, ::2]  # strided
+    return x
+
+
+@st.composite
+def linear_operands(draw, dtype: np.dtype):
+    """(x, w, bias or None, activation or None) for linear: x 1-D, 2-D or batched, shapes that
+    straddle the kernels' blocks, magnitudes that keep x @ w + bias finite."""
+    from .._optable import ACTIVATIONS
+
+    m = draw(st.one_of(st.integers(1, 20), st.integers(60, 130)))
+    k = draw(st.one_of(st.integers(1, 40), st.integers(250, 300)))
+    n = draw(st.one_of(st.integers(1, 40), st.integers(60, 100)))
+    lead = draw(st.sampled_from([(), (m,), (2, m)]))
+    activation = draw(st.sampled_from([None, *ACTIVATIONS]))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    top = (np.log10(float(np.finfo(dtype).max)) - np.log10(k) - 2) / 2
+    lo = draw(st.floats(-min(top, 20.0), min(top, 5.0)))
+    hi = draw(st.floats(lo, min(top, lo + 3)))
+    x = _magnitudes(dtype, rng, int(np.prod(lead + (k,))), lo, hi).reshape(*lead, k)
+    w = _magnitudes(dtype, rng, k * n, lo, hi).reshape(k, n)
+    bias = None
+    if draw(st.booleans()):
+        bias = _magnitudes(dtype, rng, n, 2 * lo, 2 * hi)
+    return x, w, bias, activation
+
+
 def properties(backend: str, max_examples: int = 60) -> dict[str, Callable[[], None]]:
-    """{name: property} for one backend: each call runs Hypothesis and raises on a failure."""
+    """{op: property} for one backend, every op of the op table and linear: each call runs
+    Hypothesis and raises on a failure."""
+    from .._optable import OPS
+
     dtypes = _dtypes(backend)
     config = settings(
         max_examples=max_examples,
@@ -102,31 +154,41 @@ def properties(backend: str, max_examples: int = 60) -> dict[str, Callable[[], N
     )
     props: dict[str, Callable[[], None]] = {}
 
-    for op in accel._ops.ELEMENTWISE_OPS:
+    def unary(op: str, strategy) -> Callable[[], None]:
+        fn = getattr(accel, op)
 
-        def make(op: str) -> Callable[[], None]:
-            fn = getattr(accel, op)
+        @config
+        @given(data=st.data(), dtype=st.sampled_from(dtypes))
+        def matches_reference(data, dtype) -> None:
+            x = data.draw(strategy(np.dtype(dtype)))
+            before = x.copy()
+            y = fn(x, backend=backend)
+            reference.check_activation(op, x, y, backend)
+            np.testing.assert_array_equal(x, before, err_msg="the input was modified")
 
-            @config
-            @given(data=st.data(), dtype=st.sampled_from(dtypes))
-            def activation_matches_reference(data, dtype) -> None:
-                x = data.draw(activation_arrays(np.dtype(dtype)))
-                before = x.copy()
-                y = fn(x, backend=backend)
-                reference.check_activation(op, x, y, backend)
-                np.testing.assert_array_equal(x, before, err_msg="the input was modified")
+        return matches_reference
 
-            return activation_matches_reference
-
-        props[op] = make(op)
+    for name, op in OPS.items():
+        if op.family == "elementwise":
+            props[name] = unary(name, activation_arrays)
+        elif op.family == "softmax":
+            props[name] = unary(name, softmax_arrays)
 
     @config
     @given(data=st.data(), dtype=st.sampled_from(dtypes))
     def matmul_matches_reference(data, dtype) -> None:
         a, b = data.draw(matmul_operands(np.dtype(dtype)))
         c = accel.matmul(a, b, backend=backend)
-        assert c.dtype == dtype
+        assert np.asarray(c).dtype == dtype
         reference.check_matmul(a, b, c, backend)
+
+    @config
+    @given(data=st.data(), dtype=st.sampled_from(dtypes))
+    def linear_matches_reference(data, dtype) -> None:
+        x, w, bias, activation = data.draw(linear_operands(np.dtype(dtype)))
+        y = accel.linear(x, w, bias, activation=activation, backend=backend)
+        assert y.dtype == dtype
+        reference.check_linear(x, w, bias, activation, y, backend)
 
     @config
     @given(
@@ -147,5 +209,6 @@ def properties(backend: str, max_examples: int = 60) -> dict[str, Callable[[], N
         reference.check_dot(a, b, r, backend)
 
     props["matmul"] = matmul_matches_reference
+    props["linear"] = linear_matches_reference
     props["dot"] = dot_matches_reference
     return props
