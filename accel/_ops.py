@@ -229,7 +229,8 @@ def _unary(op: _optable.Op, x: object, backend: str | None, out: object) -> Any:
     def call(b: backends.Backend) -> None:
         y = target
         if y is None:
-            y = out if b.host_memory and _direct(out) and _exactly(out, src) else np.empty_like(src)
+            in_place = b.host_memory and not b.may_fail_part_way
+            y = out if in_place and _direct(out) and _exactly(out, src) else np.empty_like(src)
             holder[0] = y
         if op.family == "softmax":
             b.host_softmax(src, y, rows, cols)

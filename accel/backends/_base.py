@@ -77,6 +77,9 @@ class Backend(ABC):
     name: ClassVar[str]
     #: True where buffers are host ndarrays (cpu): upload and download move nothing.
     host_memory: ClassVar[bool] = False
+    #: False where an elementwise or softmax kernel, once started on host memory, cannot fail
+    #: part-way: it may then write its input in place even when auto could fall back.
+    may_fail_part_way: ClassVar[bool] = True
 
     # -- state -------------------------------------------------------------------------------
     @abstractmethod

@@ -45,6 +45,7 @@ def build_note() -> str | None:
 class CpuBackend(Backend):
     name = "cpu"
     host_memory = True
+    may_fail_part_way = False  # the C elementwise kernels allocate nothing and cannot fail
 
     def __init__(self) -> None:
         self._reason: str | None = None

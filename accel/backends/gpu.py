@@ -110,7 +110,9 @@ class _Buf:
 class GpuBackend(Backend):
     name = "gpu"
 
-    def __init__(self) -> None:
+    def __init__(self, limits: dict[str, int] | None = None) -> None:
+        """limits: device limits to request instead of the adapter's largest (tests use this
+        to get a device whose binding limit is not a power of two, as many drivers report)."""
         self._lock = threading.RLock()
         self._failed: str | None = None
         self._forked: str | None = None
@@ -130,9 +132,10 @@ class GpuBackend(Backend):
         features = set(self.adapter.features)
         self.f64 = "shader-f64" in features and "shader-int64" in features
         wanted = [f for f in ("shader-f64", "shader-int64") if self.f64]
-        limits = {k: self.adapter.limits[k] for k in _LIMITS if k in self.adapter.limits}
+        wanted_limits = {k: self.adapter.limits[k] for k in _LIMITS if k in self.adapter.limits}
+        wanted_limits.update(limits or {})
         self.device = self.adapter.request_device_sync(
-            required_features=wanted, required_limits=limits
+            required_features=wanted, required_limits=wanted_limits
         )
         self.queue = self.device.queue
         self.limits = dict(self.device.limits)

@@ -68,6 +68,7 @@ _ALIGN = 64
 _STACK_BYTES = 256 << 10  # each instance's stack
 _KEEP_FREE = 64 << 20  # free memory kept resident for reuse; beyond it, pages go back to the OS
 _RETURN_FROM = 1 << 20  # free blocks at least this large are candidates to give back
+_SCRATCH_KEEP = 8 << 20  # a thread's scratch block larger than this is freed after its call
 
 # The smallest modules that use a SIMD128 and a relaxed-SIMD instruction.
 _SIMD_PROBE = "(module (func (result v128) v128.const i32x4 0 0 0 0))"
@@ -409,8 +410,8 @@ class _Instance:
         return self.scratch
 
     def trim(self) -> None:
-        """Gives a scratch block larger than the budget back after a large call."""
-        if self.scratch_bytes > _KEEP_FREE // 4:
+        """Gives a scratch block larger than its budget back after a large call."""
+        if self.scratch_bytes > _SCRATCH_KEEP:
             self.heap.release(self.scratch)
             self.scratch, self.scratch_bytes = 0, 0
 
@@ -594,9 +595,15 @@ class SimdBackend(Backend):
         try:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.threads - 1, thread_name_prefix="accel-simd")
-            futures = [self._pool.submit(t) for t in tasks[1:]]
+            futures = []
+            for t in tasks[1:]:
+                try:
+                    futures.append(self._pool.submit(t))
+                except RuntimeError:  # the interpreter is exiting: no new threads
+                    futures.append(None)
             first = tasks[0]()
-            return [first, *(f.result() for f in futures)]
+            return [first, *(t() if f is None else f.result()
+                             for t, f in zip(tasks[1:], futures, strict=True))]  # fmt: skip
         finally:
             self._pool_busy.release()
 
@@ -719,6 +726,7 @@ class SimdBackend(Backend):
                     ci = c.offset + (i * m * n + r0 * n) * size
                     inst.calls[f"linear_{sfx}"](ai, bi, ci, bias_at, act, 1, r1 - r0, n, k, 0, 0,
                                                 scratch)  # fmt: skip
+                inst.trim()
 
             self._parallel([lambda r0=r0: run(r0) for r0 in range(0, m, rows)])
             return
@@ -736,6 +744,7 @@ class SimdBackend(Backend):
                 c.offset + i0 * m * n * size, bias_at, act, i1 - i0, m, n, k, a_batch, b_batch,
                 scratch,
             )  # fmt: skip
+            inst.trim()
 
         self._parallel([lambda g=g: run_items(*g) for g in groups])
 
@@ -757,6 +766,7 @@ class SimdBackend(Backend):
                 view[:m] = fx[j : j + m]
                 kernel(act, at, at, m)
                 fy[j : j + m] = view[:m]
+            inst.trim()
 
         self._parallel([lambda p=p: run(*p) for p in self._parts(n, n >= _PARALLEL_ELEMENTS)])
         _stats.add_transfer("upload", self.name, x.nbytes)
