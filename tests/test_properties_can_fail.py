@@ -67,7 +67,7 @@ SPOILABLE = [*OPS]
 @pytest.mark.parametrize("op", SPOILABLE)
 def test_each_property_catches_a_spoilt_op(monkeypatch, op):
     monkeypatch.setitem(backends._instances, "simd", SlightlyWrong(spoil=op))
-    props = properties("simd", max_examples=40)
+    props = properties("simd", max_examples=60, derandomize=True)  # no flaky misses
     with pytest.raises(AssertionError):
         props[op]()
     for name in props:  # and the correct ones pass
@@ -81,4 +81,4 @@ def test_a_lost_sign_of_zero_is_caught(monkeypatch, op):
     fake.variant_sign = True
     monkeypatch.setitem(backends._instances, "simd", fake)
     with pytest.raises(AssertionError):
-        properties("simd", max_examples=60)[op]()
+        properties("simd", max_examples=60, derandomize=True)[op]()

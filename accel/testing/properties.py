@@ -140,9 +140,11 @@ def linear_operands(draw, dtype: np.dtype):
     return x, w, bias, activation
 
 
-def properties(backend: str, max_examples: int = 60) -> dict[str, Callable[[], None]]:
+def properties(
+    backend: str, max_examples: int = 60, derandomize: bool = False
+) -> dict[str, Callable[[], None]]:
     """{op: property} for one backend, every op of the op table and linear: each call runs
-    Hypothesis and raises on a failure."""
+    Hypothesis and raises on a failure. derandomize: the same examples on every run."""
     from .._optable import OPS
 
     dtypes = _dtypes(backend)
@@ -151,6 +153,8 @@ def properties(backend: str, max_examples: int = 60) -> dict[str, Callable[[], N
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
         database=None,
+        derandomize=derandomize,
+        report_multiple_bugs=False,  # one AssertionError, not an ExceptionGroup of them
     )
     props: dict[str, Callable[[], None]] = {}
 
