@@ -93,7 +93,7 @@ class Array:
         out = np.empty(self.shape, self.dtype)
         if self.size:
             b = self._backend
-            _dispatch.run_on(b, "download", lambda b: b.download(self._buf, out))
+            _dispatch.run_on(b, "download", lambda b: b.download(self._buf, out), count=False)
         return out
 
     def to(self, backend: str) -> Array:
@@ -150,7 +150,7 @@ def place(x: np.ndarray, b: backends.Backend) -> Array:
     flat = x.reshape(-1)
     if x.size == 0:
         return Array(b, b.empty(0, x.dtype), x.shape, x.dtype)
-    buf = _dispatch.run_on(b, "upload", lambda b: b.upload(flat))
+    buf = _dispatch.run_on(b, "upload", lambda b: b.upload(flat), count=False)
     return Array(b, buf, x.shape, x.dtype)
 
 
@@ -185,7 +185,6 @@ def asarray(x: Any, *, backend: str | None = None, dtype: Any = None) -> Array:
         if not sel.strict:
             raise ValueError(f"asarray takes one backend name, not {backend!r}")
         b = _dispatch.strict_backend(sel.names[0], "asarray", arr.dtype)
-    arr = np.ascontiguousarray(arr)
-    if not arr.flags.aligned:
-        arr = arr.copy()
+    if not (arr.flags.c_contiguous and arr.flags.aligned):
+        arr = arr.copy(order="C")  # (np.ascontiguousarray would make a 0-d array 1-d)
     return place(arr, b)

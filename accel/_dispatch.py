@@ -134,9 +134,12 @@ def strict_backend(name: str, op: str, dtype: np.dtype) -> backends.Backend:
     return b
 
 
-def run_on(b: backends.Backend, op: str, call: Callable[[backends.Backend], R]) -> R:
+def run_on(
+    b: backends.Backend, op: str, call: Callable[[backends.Backend], R], count: bool = True
+) -> R:
     """Runs call(b) on one backend, strictly: a failure raises (an AccelError as it is,
-    anything else as BackendRuntimeError)."""
+    anything else as BackendRuntimeError). count: book the call in stats() under op (a
+    transfer books itself)."""
     t0 = time.perf_counter()
     try:
         result = call(b)
@@ -146,7 +149,8 @@ def run_on(b: backends.Backend, op: str, call: Callable[[backends.Backend], R]) 
         if isinstance(e, AccelError | MemoryError):
             raise
         raise BackendRuntimeError(f"backend {b.name!r} failed on {op}: {e}") from e
-    _stats.add_call(op, b.name, time.perf_counter() - t0)
+    if count:
+        _stats.add_call(op, b.name, time.perf_counter() - t0)
     return result
 
 

@@ -87,8 +87,10 @@ def _exactly(out: np.ndarray, x: np.ndarray) -> bool:
 
 
 def _contiguous(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    x = np.ascontiguousarray(x, dtype)
-    return x if x.flags.aligned else x.copy()
+    """x as a C-contiguous, aligned array of dtype, of x's shape (0-d stays 0-d)."""
+    if x.dtype == dtype and x.flags.c_contiguous and x.flags.aligned:
+        return x
+    return np.array(x, dtype=dtype, order="C", copy=True)
 
 
 # ---------------------------------------------------------------------------------------------
