@@ -395,13 +395,21 @@ static T FN(row_max)(const T *x, int64_t cols)
     return r;
 }
 
-/* e^z for z <= 0 (or NaN): 0 where z is below the dtype's range, z = -inf included */
-static inline VT FN(exp_neg_v)(VT z)
+/* e^(x - m) for x <= m (or NaN): 0 where x - m is below the dtype's range, x = -inf included.
+ * x - m is rounded; its error (exact, by TwoSum) is put back as a factor 1 + lo: otherwise a
+ * difference of -37 would cost 37 ulps of float32 in its exponential. */
+static inline VT FN(exp_diff_v)(VT x, VT m)
 {
-    z = FN(select)((VU)(z < SIGMOID_ZMIN), FN(splat)(SIGMOID_ZMIN), z);
+    VT z = x - m;
+    VT bb = z - x;
+    VT lo = (x - (z - bb)) + (-m - bb);
+    VU below = (VU)(z < SIGMOID_ZMIN);
+    z = FN(select)(below, FN(splat)(SIGMOID_ZMIN), z);
+    lo = FN(select)(below, FN(splat)(0), lo);
     VT s, p;
     FN(exp_parts)(z, &s, &p);
-    return FN(fma)(s, p, s);
+    VT e = FN(fma)(s, p, s);
+    return FN(fma)(e, lo, e);
 }
 
 static void FN(softmax_rows)(const T *x, T *y, int64_t rows, int64_t cols)
@@ -411,7 +419,7 @@ static void FN(softmax_rows)(const T *x, T *y, int64_t rows, int64_t cols)
         VT acc[4] = {FN(splat)(0), FN(splat)(0), FN(splat)(0), FN(splat)(0)};
         int64_t i = 0;
         for (; i + VL <= cols; i += VL) {
-            VT e = FN(exp_neg_v)(FN(load)(x + i) - m);
+            VT e = FN(exp_diff_v)(FN(load)(x + i), m);
             FN(store)(y + i, e);
             acc[(i / VL) & 3] += e;
         }
@@ -419,7 +427,7 @@ static void FN(softmax_rows)(const T *x, T *y, int64_t rows, int64_t cols)
             T buf[VL];
             for (int l = 0; l < VL; l++)
                 buf[l] = i + l < cols ? x[i + l] : -(T)__builtin_inf();
-            VT e = FN(exp_neg_v)(FN(load)(buf) - m);
+            VT e = FN(exp_diff_v)(FN(load)(buf), m);
             FN(store)(buf, e);
             __builtin_memcpy(y + i, buf, (size_t)(cols - i) * sizeof(T));
             acc[(i / VL) & 3] += e;
@@ -465,21 +473,41 @@ static T FN(dot)(const T *a, const T *b, int64_t n)
 /* ------------------------------------------------------------------------------------------ */
 /* matmul                                                                                      */
 
-/* The epilogue of a linear layer: bias (NULL for none, else the tile's NR columns, zero-padded)
- * added and the activation applied to a register row of C while it is still in registers. */
-static inline VT FN(epilogue)(VT v, const T *bias, int vi, int act)
+/* The epilogue of a linear layer on an mr x nr tile of C just stored (still in L1): bias (the
+ * tile's NR columns, zero-padded) added and the activation applied. Kept out of the
+ * micro-kernel, whose register allocation it would disturb (measured: the WebAssembly build's
+ * matmul lost 40% with the epilogue inlined there). */
+__attribute__((noinline)) static void FN(epilogue_tile)(T *c, int64_t ldc, int64_t mr,
+                                                        int64_t nr, const T *bias, int act)
 {
-    if (bias)
-        v = v + FN(load)(bias + vi * VL);
-    return FN(activate)(v, act);
+    for (int64_t r = 0; r < mr; r++) {
+        T *row = c + r * ldc;
+        if (nr == NR) {
+            for (int v = 0; v < NV; v++) {
+                VT x = FN(load)(row + v * VL);
+                if (bias)
+                    x = x + FN(load)(bias + v * VL);
+                FN(store)(row + v * VL, FN(activate)(x, act));
+            }
+            continue;
+        }
+        T buf[NR];
+        __builtin_memset(buf, 0, sizeof buf);
+        __builtin_memcpy(buf, row, (size_t)nr * sizeof(T));
+        for (int v = 0; v < NV; v++) {
+            VT x = FN(load)(buf + v * VL);
+            if (bias)
+                x = x + FN(load)(bias + v * VL);
+            FN(store)(buf + v * VL, FN(activate)(x, act));
+        }
+        __builtin_memcpy(row, buf, (size_t)nr * sizeof(T));
+    }
 }
 
 /* C[0:mr, 0:nr] (+)= packed A sliver (kc x MR) times packed B sliver (kc x NR). `first` is set
- * for the first KC block, which stores instead of adding, so C needs no zeroing; `last` for the
- * last, which applies the epilogue (bias, activation) before storing. */
+ * for the first KC block, which stores instead of adding, so C needs no zeroing. */
 static inline void FN(micro)(int64_t kc, const T *restrict pa, const T *restrict pb,
-                             T *restrict c, int64_t ldc, int first, int last, int64_t mr,
-                             int64_t nr, const T *bias, int act)
+                             T *restrict c, int64_t ldc, int first, int64_t mr, int64_t nr)
 {
     VT acc[MR][NV];
 #pragma GCC unroll 32
@@ -522,31 +550,23 @@ static inline void FN(micro)(int64_t kc, const T *restrict pa, const T *restrict
         pa += MR;
         pb += NR;
     }
-    int epilogue = last && (bias || act != ACT_NONE);
     if (mr == MR && nr == NR) {
 #pragma GCC unroll 32
         for (int r = 0; r < MR; r++)
 #pragma GCC unroll 8
             for (int v = 0; v < NV; v++) {
                 T *cp = c + r * ldc + v * VL;
-                VT x = first ? acc[r][v] : FN(load)(cp) + acc[r][v];
-                FN(store)(cp, epilogue ? FN(epilogue)(x, bias, v, act) : x);
+                FN(store)(cp, first ? acc[r][v] : FN(load)(cp) + acc[r][v]);
             }
         return;
     }
-    /* an edge tile: the same vector operations on a padded row, then its first nr elements */
-    T row[NR];
-    for (int64_t r = 0; r < mr; r++) {
+    T tmp[MR * NR];
+    for (int r = 0; r < MR; r++)
         for (int v = 0; v < NV; v++)
-            FN(store)(row + v * VL, acc[r][v]);
-        if (!first)
-            for (int64_t j = 0; j < nr; j++)
-                row[j] = c[r * ldc + j] + row[j];
-        if (epilogue)
-            for (int v = 0; v < NV; v++)
-                FN(store)(row + v * VL, FN(epilogue)(FN(load)(row + v * VL), bias, v, act));
-        __builtin_memcpy(c + r * ldc, row, (size_t)nr * sizeof(T));
-    }
+            FN(store)(tmp + r * NR + v * VL, acc[r][v]);
+    for (int64_t r = 0; r < mr; r++)
+        for (int64_t j = 0; j < nr; j++)
+            c[r * ldc + j] = first ? tmp[r * NR + j] : c[r * ldc + j] + tmp[r * NR + j];
 }
 
 /* A[0:mc, 0:kc] into MR-row slivers, each stored k-major: sliver[p * MR + r]. */
@@ -646,8 +666,10 @@ static void FN(gemm_packed)(int64_t m, int64_t n, int64_t k, const T *a, int64_t
                     }
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         int64_t mr = mc - ir < MR ? mc - ir : MR;
-                        FN(micro)(kc, pa + ir * kc, pb + jr * kc, c + (ic + ir) * ldc + jc + jr,
-                                  ldc, pc == 0, last, mr, nr, tile_bias, act);
+                        T *ct = c + (ic + ir) * ldc + jc + jr;
+                        FN(micro)(kc, pa + ir * kc, pb + jr * kc, ct, ldc, pc == 0, mr, nr);
+                        if (last && (bias || act != ACT_NONE))
+                            FN(epilogue_tile)(ct, ldc, mr, nr, tile_bias, act);
                     }
                 }
             }

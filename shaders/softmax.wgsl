@@ -82,9 +82,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         let v = load_x(base + i);
         var e = T(0.0);
         if (bitcast<U>(v) != (INF_BITS | SIGN)) {  // -inf gives 0
-            let t = clamped_abs(bitcast<U>(mx - v), SIGMOID_TMAX);  // x - max <= 0
+            // z = v - mx is rounded: its exact error lo (TwoSum) comes back as e (1 + lo),
+            // else a difference of -37 would cost 37 ulps of float32. The opaque zero keeps a
+            // shader compiler from simplifying TwoSum's algebra away (lavapipe's does).
+            let z = bitcast<T>(bitcast<U>(v - mx) | U(params.zero));
+            let bb = z - v;
+            let lo = (v - (z - bb)) + (-mx - bb);
+            let t = clamped_abs(bitcast<U>(z), SIGMOID_TMAX);  // -z >= 0
             let parts = exp_parts(-t, 0, params.zero);
-            e = select(fma(parts.x, parts.y, parts.x), T(0.0), t >= SIGMOID_TMAX);
+            let e0 = fma(parts.x, parts.y, parts.x);
+            e = select(fma(e0, lo, e0), T(0.0), t >= SIGMOID_TMAX);
         }
         store_y(base + i, e);
         s = s + e;

@@ -1,4 +1,4 @@
-"""The semantics of DESIGN.md that every backend shares: errors, dtypes, promotion, shapes,
+"""The semantics of docs/contract.md that every backend shares: errors, dtypes, promotion, shapes,
 empty and 0-d inputs, strided/Fortran/read-only inputs left unchanged, out=, threads, size."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The special values of DESIGN.md, tested by their bits (NaN is checked with isnan, never by
+"""The special values of docs/contract.md, tested by their bits (NaN is checked with isnan, never by
 comparison), on every backend and dtype."""
 
 from __future__ import annotations
