@@ -11,6 +11,7 @@ on that backend, streaming it through as they would a numpy array.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import weakref
 from typing import Any
@@ -118,10 +119,8 @@ class Array:
 
 
 def _release(backend: backends.Backend, buf: Any) -> None:
-    try:
+    with contextlib.suppress(Exception):  # a lost device or a finished interpreter
         backend.release(buf)
-    except Exception:  # a lost device or a finished interpreter: nothing left to give back
-        pass
 
 
 def wrap(backend: backends.Backend, buf: Any, shape: tuple[int, ...], dtype: np.dtype) -> Array:

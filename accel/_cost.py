@@ -16,7 +16,6 @@ import json
 import math
 import pathlib
 import platform
-from importlib import metadata
 
 import numpy as np
 
@@ -62,6 +61,8 @@ def fingerprint() -> dict:
 
 
 def _version(dist: str) -> str | None:
+    from importlib import metadata  # only when a calibration is read: import stays light
+
     try:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:

@@ -447,8 +447,9 @@ def _linear_call(op: str, a: Any, b: Any, bias: Any, act: int, backend: str | No
         _check_out(out, shape, dtype)
     count = math.prod(batch)
     if b_arr is not None:
-        partial = pa[:-2] != batch and math.prod(pa[:-2]) != 1 or (
-            pb[:-2] != batch and math.prod(pb[:-2]) != 1)
+        partial = (pa[:-2] != batch and math.prod(pa[:-2]) != 1) or (
+            pb[:-2] != batch and math.prod(pb[:-2]) != 1
+        )
         same = a_.dtype == b_.dtype == dtype and (bias_ is None or bias_.dtype == dtype)
         if not _spilled(a, b, bias, out) and not partial and same:
             return _linear_resident(op, b_arr, a_, b_, bias_, act, shape, count, m, n, k,

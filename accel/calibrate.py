@@ -1,8 +1,9 @@
 """`accel calibrate`: measures this machine so that auto picks the fastest backend.
 
 For each backend auto may use, each dtype it runs and each op of the op table (linear costs
-as matmul), the median time at the op's three calibration sizes is fitted with `overhead + work * per_unit` (least squares on relative error, so that
-small and large calls count alike), and the parameters go to the user cache directory
+as matmul), the median time at the op's three calibration sizes is fitted with
+`overhead + work * per_unit` (least squares on relative error, so that small and large calls
+count alike), and the parameters go to the user cache directory
 (`calibration.json`), keyed by a fingerprint of the machine and the versions. Auto reads
 them at first use; `accel probe` says which cost model is in force.
 """
@@ -18,6 +19,7 @@ import numpy as np
 
 from . import _cost, _dispatch, _selection, backends, bench
 from ._optable import OPS
+
 
 def dispatch_work(op: str, size: int) -> float:
     """The work the dispatcher ranks by: flops for matmul and linear, elements otherwise."""

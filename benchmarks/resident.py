@@ -13,16 +13,17 @@ adapter) >= 2x, simd >= 1.2x, cpu >= 1.05x. numpy's own time is shown for refere
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import seconds as median_seconds  # noqa: E402
-from _common import warn_openblas  # noqa: E402
+from _common import seconds as median_seconds
+from _common import warn_openblas
 
-import accel  # noqa: E402
+import accel
 
 WIDTHS = (64, 256, 256, 10)
 
@@ -32,7 +33,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     layers = [((rng.standard_normal((i, o)) / np.sqrt(i)).astype(np.float32),
                rng.standard_normal(o).astype(np.float32))
-              for i, o in zip(WIDTHS[:-1], WIDTHS[1:], strict=True)]  # fmt: skip
+              for i, o in itertools.pairwise(WIDTHS)]  # fmt: skip
     x = rng.standard_normal((64, WIDTHS[0])).astype(np.float32)
 
     def numpy_net():
@@ -64,8 +65,10 @@ def main() -> None:
 
         np.testing.assert_allclose(resident(), round_trips(), rtol=1e-4, atol=1e-5)
         t_rt, t_res = median_seconds(round_trips), median_seconds(resident)
-        print(f"{backend:8} {t_rt * 1e6:15.1f} {t_res * 1e6:12.1f} {t_rt / t_res:6.2f}  "
-              f">= {goals[backend]}")
+        print(
+            f"{backend:8} {t_rt * 1e6:15.1f} {t_res * 1e6:12.1f} {t_rt / t_res:6.2f}  "
+            f">= {goals[backend]}"
+        )
     print("\nOn a machine with a GPU, benchmarks/gpu_speed.py also times a resident matmul 4096.")
 
 

@@ -9,6 +9,7 @@ backend, and only the class probabilities come back. accel.stats() shows what mo
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import numpy as np
@@ -20,7 +21,7 @@ def make_weights(widths, seed=0):
     rng = np.random.default_rng(seed)
     return [((rng.standard_normal((i, o)) / np.sqrt(i)).astype(np.float32),
              (0.1 * rng.standard_normal(o)).astype(np.float32))
-            for i, o in zip(widths[:-1], widths[1:], strict=True)]  # fmt: skip
+            for i, o in itertools.pairwise(widths)]  # fmt: skip
 
 
 def forward_numpy(layers, x):

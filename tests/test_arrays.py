@@ -5,6 +5,7 @@ downloads only its output."""
 from __future__ import annotations
 
 import gc
+import itertools
 import threading
 
 import numpy as np
@@ -289,7 +290,7 @@ def test_a_resident_network_uploads_its_input_and_downloads_its_output(backend):
     layers = [(accel.asarray((rng.standard_normal((i, o)) / np.sqrt(i)).astype(np.float32),
                              backend=b),
                accel.asarray(rng.standard_normal(o).astype(np.float32), backend=b))
-              for i, o in zip(widths[:-1], widths[1:], strict=True)]  # fmt: skip
+              for i, o in itertools.pairwise(widths)]  # fmt: skip
     x = rng.standard_normal((64, 64)).astype(np.float32)
     accel.reset_stats()
     h = accel.asarray(x, backend=b)

@@ -124,3 +124,20 @@ def test_cpu_isa_and_thread_variables():
     r = accel_cli("probe", "--json", env={"ACCEL_CPU_ISA": "sse9"})
     record = json.loads(r.stdout)["backends"][2]
     assert not record["available"] and "ACCEL_CPU_ISA" in record["reason"]
+
+
+def test_a_failed_smoke_test_shows_its_error_and_exits_1(monkeypatch, capsys):
+    from accel import _dispatch, backends, cli
+    from accel.testing.fakes import FakeBackend
+
+    class Broken(FakeBackend):
+        def elementwise(self, *args):
+            raise RuntimeError("a kernel that cannot run")
+
+    monkeypatch.setitem(backends._instances, "simd", Broken("simd"))
+    _dispatch.invalidate()
+    status = cli.main(["probe"])
+    out, err = capsys.readouterr()
+    assert status == 1
+    assert "FAILED" in out and "a kernel that cannot run" in out + err
+    _dispatch.invalidate()

@@ -102,3 +102,49 @@ def test_matmul_and_dot_propagate_nan_and_inf(backend, dtype):
     y = np.ones(100, dtype)
     y[37] = 0
     assert np.isnan(accel.dot(x, y, backend=backend))
+
+
+@pytest.mark.parametrize("op", ["gelu", "silu"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gelu_and_silu_specials(backend, op, dtype):
+    dtype = dtype_or_skip(backend, dtype)
+    x = specials(dtype)
+    y = getattr(accel, op)(x, backend=backend)
+    assert np.isnan(y[0]) and np.isnan(y[1])
+    assert y[2] == np.inf  # +inf
+    assert y[3] == 0 and np.signbit(y[3])  # -inf gives -0, the limit (x * 0 would be NaN)
+    assert not np.any(np.isnan(y[2:]))
+    assert y[4] == 0 and not np.signbit(y[4])  # +0
+    assert y[5] == 0 and np.signbit(y[5])  # -0 keeps its sign
+    assert y[6] == x[6]  # the largest finite: x
+    assert y[7] == 0  # minus the largest finite: (-)0
+    tiny = np.finfo(dtype).tiny  # below it, y = x / 2 may round (or flush) to zero
+    assert np.all(y[x >= tiny] > 0) and np.all(np.signbit(y[(x < 0) & (x > -1)]))
+    reference.check_activation(op, x, y, backend)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_specials(backend, dtype):
+    dtype = dtype_or_skip(backend, dtype)
+    inf, nan = np.inf, np.nan
+    rows = np.array([
+        [1.0, 2.0, -inf, 3.0],  # -inf gives 0, the rest as without it
+        [-inf, -inf, -inf, -inf],  # no finite entry: NaN (as numpy's formula)
+        [1.0, nan, 2.0, 3.0],  # a NaN: a row of NaN
+        [1.0, inf, 2.0, 3.0],  # +inf: a row of NaN (inf - inf)
+        [np.finfo(dtype).max, 0.0, -np.finfo(dtype).max, 5.0],  # no overflow
+        [-1e30, -1e30, -1e30, -1e30],  # equal: uniform
+    ], dtype=dtype)  # fmt: skip
+    y = accel.softmax(rows, backend=backend)
+    assert y[0, 2] == 0
+    without = accel.softmax(rows[0, [0, 1, 3]], backend=backend)
+    np.testing.assert_allclose(y[0, [0, 1, 3]], without, rtol=1e-6)
+    assert np.all(np.isnan(y[1])) and np.all(np.isnan(y[2])) and np.all(np.isnan(y[3]))
+    assert y[4, 0] == 1 and np.all(y[4, 1:] == 0)
+    np.testing.assert_allclose(y[5], 0.25, rtol=1e-6)
+    with np.errstate(invalid="ignore", over="ignore"):
+        e = np.exp(rows.astype(np.float64) - rows.max(axis=1, keepdims=True))
+        ref = e / e.sum(axis=1, keepdims=True)
+    assert np.array_equal(np.isnan(y), np.isnan(ref))
+    reference.check_activation("softmax", rows, y, backend)
+    assert accel.softmax(np.float32(3.0) if dtype == np.float32 else 3.0, backend=backend) == 1

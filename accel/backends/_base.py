@@ -133,7 +133,7 @@ class Backend(ABC):
         """Runs the kernels of one variant, process-wide (tests, and the env variables)."""
         raise ValueError(f"backend {self.name!r} has no variant {name!r}")
 
-    def after_fork(self) -> None:
+    def after_fork(self) -> None:  # noqa: B027 - a hook with nothing to do by default
         """In a forked child: re-create what fork broke (threads, device handles)."""
 
     # -- memory ------------------------------------------------------------------------------
@@ -172,7 +172,7 @@ class Backend(ABC):
             raise NotImplementedError(f"backend {self.name!r} does not copy between buffers")
         dst.reshape(-1)[:n] = src.reshape(-1)[:n]
 
-    def flush(self) -> None:
+    def flush(self) -> None:  # noqa: B027 - a hook with nothing to do by default
         """Submits work recorded but not yet started (the gpu records chains of ops)."""
 
     # -- kernels, on this backend's buffers: C-contiguous, one dtype, sizes in elements --------
@@ -281,8 +281,9 @@ class Backend(ABC):
         n = b.shape[2]
         if count > 1:  # one item at a time
             for i in range(count):
-                self.host_linear(a[i : i + 1] if a.shape[0] > 1 else a,
-                                 b[i : i + 1] if b.shape[0] > 1 else b, c[i : i + 1], bias, act)  # fmt: skip
+                ai = a[i : i + 1] if a.shape[0] > 1 else a
+                bi = b[i : i + 1] if b.shape[0] > 1 else b
+                self.host_linear(ai, bi, c[i : i + 1], bias, act)
             return
         if 2 * k + 1 + extra > limit:
             # even a row times a column is too large: split K, add the parts in order, then the

@@ -140,9 +140,9 @@ class GpuBackend(Backend):
         self.queue = self.device.queue
         self.limits = dict(self.device.limits)
         self.max_buffer = int(self.limits["max-buffer-size"])
-        self.binding_bytes = min(
-            int(self.limits["max-storage-buffer-binding-size"]), self.max_buffer
-        ) // 16 * 16
+        self.binding_bytes = (
+            min(int(self.limits["max-storage-buffer-binding-size"]), self.max_buffer) // 16 * 16
+        )
         self.k_chunk = _SOFTWARE_K_CHUNK if self.software else 1 << 30
         self._dtypes = frozenset((_F32, _F64) if self.f64 else (_F32,))
         self._modules: dict = {}
@@ -264,7 +264,9 @@ class GpuBackend(Backend):
                 self._pass.end()
                 self._pass = None
             if self._slots_used:
-                self.queue.write_buffer(self._arena, 0, self._params[: self._slots_used * _SLOT // 4])
+                self.queue.write_buffer(
+                    self._arena, 0, self._params[: self._slots_used * _SLOT // 4]
+                )
             self.queue.submit([self._encoder.finish()])
             self._encoder = None
             self._slots_used = 0

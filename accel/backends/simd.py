@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import atexit
 import bisect
+import contextlib
 import ctypes
 import hashlib
 import math
@@ -82,6 +83,7 @@ _PARALLEL_FLOPS = 1 << 22
 _PARALLEL_ELEMENTS = 1 << 16
 _DOT_PART = 1 << 18  # dot is summed in parts of this size (a function of n alone)
 _PIECE = 1 << 17  # numpy-path elementwise work moves through memory this many elements at a time
+
 
 class _Exit:
     """Set when the interpreter starts to exit (atexit runs before module teardown)."""
@@ -417,10 +419,8 @@ class _Instance:
 
     def __del__(self) -> None:
         if self.scratch and not _Exit.started:
-            try:
+            with contextlib.suppress(Exception):  # the backend is gone
                 self.heap.release(self.scratch)
-            except Exception:  # the backend is gone
-                pass
 
 
 class SimdBackend(Backend):
@@ -552,10 +552,8 @@ class SimdBackend(Backend):
                     f.write(content)
                 os.replace(tmp, target)  # atomic: another process never reads half a file
             except OSError:
-                try:
+                with contextlib.suppress(OSError):
                     tmp.unlink()
-                except OSError:
-                    pass
                 return
 
     def probe_timings(self) -> dict:

@@ -1,6 +1,7 @@
 """Hypothesis properties of every op of the op table (and linear) against the float64 (or
-long double) reference, with the bounds of docs/contract.md. `properties(backend)` builds them for one backend; the repository's tests
-and `accel selftest` both run these same functions.
+long double) reference, with the bounds of docs/contract.md. `properties(backend)` builds
+them for one backend; the repository's tests and `accel selftest` both run these same
+functions.
 
 Large arrays come from a seeded numpy generator whose parameters Hypothesis draws (seed,
 shape, magnitude range, share of special values): drawing each of 50,000 elements through
@@ -132,7 +133,7 @@ def linear_operands(draw, dtype: np.dtype):
     top = (np.log10(float(np.finfo(dtype).max)) - np.log10(k) - 2) / 2
     lo = draw(st.floats(-min(top, 20.0), min(top, 5.0)))
     hi = draw(st.floats(lo, min(top, lo + 3)))
-    x = _magnitudes(dtype, rng, int(np.prod(lead + (k,))), lo, hi).reshape(*lead, k)
+    x = _magnitudes(dtype, rng, int(np.prod((*lead, k))), lo, hi).reshape(*lead, k)
     w = _magnitudes(dtype, rng, k * n, lo, hi).reshape(k, n)
     bias = None
     if draw(st.booleans()):

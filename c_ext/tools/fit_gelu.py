@@ -34,8 +34,10 @@ def phi_lower(s):
 def fit(f, lo, hi, degree, var=lambda s: s, nodes=200, iterations=20):
     """Coefficients c[0..degree] of sum c_i v^i, v = var(s), approximating f(s) on [lo, hi]
     for least maximum relative error; returns (coefficients, max relative error)."""
-    pts = [(lo + hi) / 2 + (hi - lo) / 2 * mp.cos(mp.pi * (i + mp.mpf(1) / 2) / nodes)
-           for i in range(nodes)]
+    pts = [
+        (lo + hi) / 2 + (hi - lo) / 2 * mp.cos(mp.pi * (i + mp.mpf(1) / 2) / nodes)
+        for i in range(nodes)
+    ]
     vals = [f(s) for s in pts]
     vs = [var(s) for s in pts]
     w = [mp.mpf(1)] * nodes
@@ -44,8 +46,10 @@ def fit(f, lo, hi, degree, var=lambda s: s, nodes=200, iterations=20):
         rows = [[w[i] * vs[i] ** j / vals[i] for j in range(degree + 1)] for i in range(nodes)]
         rhs = [w[i] for i in range(nodes)]
         coeffs = mp.qr_solve(mp.matrix(rows), mp.matrix(rhs))[0]
-        errs = [abs(sum(coeffs[j] * vs[i] ** j for j in range(degree + 1)) / vals[i] - 1)
-                for i in range(nodes)]
+        errs = [
+            abs(sum(coeffs[j] * vs[i] ** j for j in range(degree + 1)) / vals[i] - 1)
+            for i in range(nodes)
+        ]
         total = sum(w[i] * errs[i] for i in range(nodes))
         w = [w[i] * errs[i] / total * nodes for i in range(nodes)]
     return [coeffs[j] for j in range(degree + 1)], max(errs)
@@ -62,11 +66,21 @@ def h_of(s):
 # series), while in s it behaves like 1/s and needs many terms; below s ~ 10 the asymptotic
 # series diverges too early and w fits poorly, so s is used there.
 SPECS = {
-    "float32": dict(B=0.5, p_deg=5, pieces=[(0.5, 2.0, 7, "s"), (2.0, 4.5, 7, "s"),
-                                            (4.5, 14.0, 5, "w")]),
-    "float64": dict(B=0.5, p_deg=10, pieces=[(0.5, 1.5, 15, "s"), (1.5, 3.0, 15, "s"),
-                                             (3.0, 5.0, 14, "s"), (5.0, 8.0, 15, "s"),
-                                             (8.0, 11.0, 13, "s"), (11.0, 38.5, 9, "w")]),
+    "float32": dict(
+        B=0.5, p_deg=5, pieces=[(0.5, 2.0, 7, "s"), (2.0, 4.5, 7, "s"), (4.5, 14.0, 5, "w")]
+    ),
+    "float64": dict(
+        B=0.5,
+        p_deg=10,
+        pieces=[
+            (0.5, 1.5, 15, "s"),
+            (1.5, 3.0, 15, "s"),
+            (3.0, 5.0, 14, "s"),
+            (5.0, 8.0, 15, "s"),
+            (8.0, 11.0, 13, "s"),
+            (11.0, 38.5, 9, "w"),
+        ],
+    ),
 }
 
 
@@ -85,8 +99,13 @@ def main() -> None:
         cast = np.float32 if dtype == "float32" else np.float64
         b = mp.mpf(spec["B"])
         # P(v) = (Phi(x) - 1/2) / x with v = x^2
-        p, err = fit(lambda x: (mp.ncdf(x) - mp.mpf(1) / 2) / x, mp.mpf("1e-6"), b,
-                     spec["p_deg"], var=lambda x: x * x)
+        p, err = fit(
+            lambda x: (mp.ncdf(x) - mp.mpf(1) / 2) / x,
+            mp.mpf("1e-6"),
+            b,
+            spec["p_deg"],
+            var=lambda x: x * x,
+        )
         print(f"{dtype}: P on |x| <= {b}: max rel error {float(err):.3g}")
         print("   " + c_list(p, cast))
         for lo, hi, deg, kind in spec["pieces"]:
@@ -96,8 +115,10 @@ def main() -> None:
             else:  # s H(s) as a polynomial in w = 1/s^2
                 c, err = fit(lambda s: s * h_of(s), lo, hi, deg, var=lambda s: 1 / (s * s))
             g_over = max(h_of(s) / (SQRT2PI * s + h_of(s)) for s in (lo, hi))
-            print(f"{dtype}: H on [{lo}, {hi}] ({kind}), degree {deg}: max rel error "
-                  f"{float(err):.3g}, in G {float(err * g_over):.3g}")
+            print(
+                f"{dtype}: H on [{lo}, {hi}] ({kind}), degree {deg}: max rel error "
+                f"{float(err):.3g}, in G {float(err * g_over):.3g}"
+            )
             print("   " + c_list(c, cast))
 
 
