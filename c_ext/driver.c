@@ -74,6 +74,7 @@ static const accel_kernels *kernels(void) { return isas[atomic_load(&current_isa
 /* matmul: tasks are (batch item, tile of C); a tile is a band of rows or of columns           */
 
 #define GEMM_PARALLEL_FLOPS (1 << 21) /* below, waking a thread costs more than it saves */
+#define GEMV_PARALLEL_BYTES (1 << 20) /* a matrix-vector product this large is split */
 #define ROW_ALIGN 48                  /* multiple of every MR */
 #define COL_ALIGN 64                  /* multiple of every NR */
 
@@ -108,10 +109,66 @@ static const accel_kernels *kernels(void) { return isas[atomic_load(&current_isa
             atomic_store(&j->failed, 1);                                                       \
     }                                                                                          \
                                                                                                \
+    /* one row (M = 1) or one column (N = 1): the matrix streamed once, no packing; tasks    \
+     * are column ranges (M = 1) or row ranges (N = 1) of one item: outputs, never sums */     \
+    typedef struct {                                                                           \
+        const accel_kernels *ks;                                                               \
+        const T *a, *b, *bias;                                                                 \
+        T *c;                                                                                  \
+        int act;                                                                               \
+        int64_t m, n, k, a_stride, b_stride, parts, step;                                      \
+    } gemv_job_##TS;                                                                           \
+                                                                                               \
+    static void gemv_task_##TS(void *ctx, int64_t task)                                        \
+    {                                                                                          \
+        gemv_job_##TS *j = ctx;                                                                \
+        int64_t item = task / j->parts, part = task % j->parts;                                \
+        const T *a = j->a + item * j->a_stride, *b = j->b + item * j->b_stride;                \
+        T *c = j->c + item * j->m * j->n;                                                      \
+        int64_t lo = part * j->step;                                                           \
+        if (j->m == 1) {                                                                       \
+            int64_t hi = lo + j->step < j->n ? lo + j->step : j->n;                            \
+            j->ks->gemv_row_##TS(hi - lo, j->k, a, b + lo, j->n, c + lo);                      \
+            if (j->bias || j->act != ACT_NONE)                                                 \
+                j->ks->bias_act_##TS(c + lo, hi - lo, j->bias ? j->bias + lo : NULL, j->act);  \
+        } else {                                                                               \
+            int64_t hi = lo + j->step < j->m ? lo + j->step : j->m;                            \
+            j->ks->gemv_col_##TS(hi - lo, j->k, a + lo * j->k, j->k, b, c + lo, 1);            \
+            if (j->bias)                                                                       \
+                for (int64_t i = lo; i < hi; i++)                                              \
+                    c[i] = c[i] + j->bias[0];                                                  \
+            if (j->act != ACT_NONE)                                                            \
+                j->ks->elementwise_##TS(j->act, c + lo, c + lo, hi - lo);                      \
+        }                                                                                      \
+    }                                                                                          \
+                                                                                               \
+    static void gemv_##TS(const T *a, const T *b, T *c, const T *bias, int act, int64_t batch, \
+                          int64_t m, int64_t n, int64_t k, int64_t a_stride, int64_t b_stride) \
+    {                                                                                          \
+        gemv_job_##TS j = {kernels(), a, b, bias, c, act, m, n, k, a_stride, b_stride, 1, 0};  \
+        int64_t outs = m == 1 ? n : m;                                                         \
+        int threads = accel_get_num_threads();                                                 \
+        double bytes = (double)k * (double)outs * (double)sizeof(T) * (double)batch;           \
+        if (threads > 1 && bytes >= GEMV_PARALLEL_BYTES && batch < threads)                    \
+            j.parts = threads;                                                                 \
+        j.step = (outs + j.parts - 1) / j.parts;                                               \
+        j.step = (j.step + 63) / 64 * 64; /* whole cache lines of y */                         \
+        j.parts = (outs + j.step - 1) / j.step;                                                \
+        if (bytes >= GEMV_PARALLEL_BYTES)                                                      \
+            accel_parallel_for(gemv_task_##TS, &j, batch * j.parts);                           \
+        else                                                                                   \
+            for (int64_t t = 0; t < batch * j.parts; t++)                                      \
+                gemv_task_##TS(&j, t);                                                         \
+    }                                                                                          \
+                                                                                               \
     int accel_linear_##TS(const T *a, const T *b, T *c, const T *bias, int act, int64_t batch, \
                           int64_t m, int64_t n, int64_t k, int64_t a_batch_stride,             \
                           int64_t b_batch_stride)                                              \
     {                                                                                          \
+        if ((m == 1 || n == 1) && k > 0) {                                                     \
+            gemv_##TS(a, b, c, bias, act, batch, m, n, k, a_batch_stride, b_batch_stride);     \
+            return 0;                                                                          \
+        }                                                                                      \
         gemm_job_##TS j = {kernels()->gemm_##TS, a, b, bias, c, act, m, n, k, a_batch_stride,  \
                            b_batch_stride, 1, 0, 0, 0};                                        \
         int threads = accel_get_num_threads();                                                 \

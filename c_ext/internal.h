@@ -26,6 +26,19 @@ typedef struct {
     void (*elementwise_f64)(int act, const double *x, double *y, int64_t n);
     void (*softmax_f32)(const float *x, float *y, int64_t rows, int64_t cols);
     void (*softmax_f64)(const double *x, double *y, int64_t rows, int64_t cols);
+    /* y[0:n] = x[0:k] @ B[0:k, 0:n] (B row stride ldb), streaming B once */
+    void (*gemv_row_f32)(int64_t n, int64_t k, const float *x, const float *b, int64_t ldb,
+                         float *y);
+    void (*gemv_row_f64)(int64_t n, int64_t k, const double *x, const double *b, int64_t ldb,
+                         double *y);
+    /* y[i * ldy] = A[i, 0:k] . x for i < m */
+    void (*gemv_col_f32)(int64_t m, int64_t k, const float *a, int64_t lda, const float *x,
+                         float *y, int64_t ldy);
+    void (*gemv_col_f64)(int64_t m, int64_t k, const double *a, int64_t lda, const double *x,
+                         double *y, int64_t ldy);
+    /* y[0:n] = act(y + bias), bias n values or NULL */
+    void (*bias_act_f32)(float *y, int64_t n, const float *bias, int act);
+    void (*bias_act_f64)(double *y, int64_t n, const double *bias, int act);
 } accel_kernels;
 
 #if defined(__x86_64__) || defined(_M_X64)

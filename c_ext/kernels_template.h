@@ -50,4 +50,10 @@ const accel_kernels CAT(accel_kernels_, ISA) = {
     .elementwise_f64 = elementwise_f64,
     .softmax_f32 = softmax_rows_f32,
     .softmax_f64 = softmax_rows_f64,
+    .gemv_row_f32 = gemv_row_f32,
+    .gemv_row_f64 = gemv_row_f64,
+    .gemv_col_f32 = gemv_col_f32,
+    .gemv_col_f64 = gemv_col_f64,
+    .bias_act_f32 = bias_act_row_f32,
+    .bias_act_f64 = bias_act_row_f64,
 };

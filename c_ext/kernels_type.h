@@ -677,6 +677,56 @@ static void FN(gemm_packed)(int64_t m, int64_t n, int64_t k, const T *a, int64_t
     }
 }
 
+/* One row times a matrix: y[0:n] = x[0:k] @ B[0:k, 0:n], with B (row stride ldb) streamed
+ * once, row by row, unpacked, and y (n values) kept in cache: y += x[p] B[p, :] for p in order,
+ * so each output is one fma chain over k, as in the gemm. A batch-1 layer is this. */
+static void FN(gemv_row)(int64_t n, int64_t k, const T *x, const T *b, int64_t ldb, T *y)
+{
+    int64_t full = n / VL * VL;
+    for (int64_t j = 0; j < n; j++)
+        y[j] = 0;
+    int64_t p = 0;
+    /* four rows of B at a time: four streams in flight, and y loaded and stored once per four
+     * fmas (still one chain per output, in p order) */
+    for (; p + 4 <= k; p += 4) {
+        VT x0 = FN(splat)(x[p]), x1 = FN(splat)(x[p + 1]);
+        VT x2 = FN(splat)(x[p + 2]), x3 = FN(splat)(x[p + 3]);
+        const T *r0 = b + p * ldb, *r1 = r0 + ldb, *r2 = r1 + ldb, *r3 = r2 + ldb;
+        for (int64_t j = 0; j < full; j += VL) {
+            VT acc = FN(load)(y + j);
+            acc = FN(fma)(x0, FN(load)(r0 + j), acc);
+            acc = FN(fma)(x1, FN(load)(r1 + j), acc);
+            acc = FN(fma)(x2, FN(load)(r2 + j), acc);
+            acc = FN(fma)(x3, FN(load)(r3 + j), acc);
+            FN(store)(y + j, acc);
+        }
+        for (int64_t j = full; j < n; j++) { /* the last columns, scalar, in the same order */
+            T acc = y[j];
+            acc = x[p] * r0[j] + acc;
+            acc = x[p + 1] * r1[j] + acc;
+            acc = x[p + 2] * r2[j] + acc;
+            acc = x[p + 3] * r3[j] + acc;
+            y[j] = acc;
+        }
+    }
+    for (; p < k; p++) {
+        VT xv = FN(splat)(x[p]);
+        const T *row = b + p * ldb;
+        for (int64_t j = 0; j < full; j += VL)
+            FN(store)(y + j, FN(fma)(xv, FN(load)(row + j), FN(load)(y + j)));
+        for (int64_t j = full; j < n; j++)
+            y[j] = x[p] * row[j] + y[j];
+    }
+}
+
+/* A matrix times one column: y[i] = A[i, 0:k] . x for i < m (row stride lda): each a dot. */
+static void FN(gemv_col)(int64_t m, int64_t k, const T *a, int64_t lda, const T *x, T *y,
+                         int64_t ldy)
+{
+    for (int64_t i = 0; i < m; i++)
+        y[i * ldy] = FN(dot)(a + i * lda, x, k);
+}
+
 #ifndef ACCEL_FREESTANDING
 static int FN(gemm)(int64_t m, int64_t n, int64_t k, const T *a, int64_t lda, const T *b,
                     int64_t ldb, T *c, int64_t ldc, const T *bias, int act)
