@@ -44,8 +44,9 @@ _ACCEL_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 def invalidate() -> None:
-    """Forgets the cached rankings (a backend became usable or unusable)."""
+    """Forgets the cached rankings and first choices (a backend became usable or unusable)."""
     _plans.clear()
+    _ready.clear()
 
 
 backends.on_change(invalidate)
@@ -154,12 +155,56 @@ def run_on(
     return result
 
 
+# (selection text, op, dtype) -> per interval of work, the backend object already found able
+# to take the call (its first choice), or None until a call has checked it: a call in the
+# common case then costs a dict lookup, not a walk over the ranking. Cleared with the plans.
+_ready: dict[tuple[str, str, np.dtype], list] = {}
+_registered = backends._instances.get
+
+
+def _takes_every_call(b: backends.Backend) -> bool:
+    """The backend never declines (it keeps the base class's `declines`)."""
+    return type(b).declines is backends.Backend.declines
+
+
 def run(
     op: str, dtype: np.dtype, backend: str | None, work: float, call: Callable[[object], R]
 ) -> R:
     """Runs call(backend_object) on the backend the selection picks for (op, dtype) and this
     much work (flops for matmul, elements otherwise); on failure, the next in rank."""
     sel = _selection.current(backend)
+    key = (sel.text, op, dtype)
+    ready = _ready.get(key)
+    if ready is not None:
+        bounds = ready[0]
+        b = ready[1][bisect.bisect_right(bounds, work) if len(bounds) > 1 else 0]
+        # (still the registered object: a test or register() may have replaced it)
+        if b is not None and _registered(b.name) is b and not log.isEnabledFor(logging.DEBUG):
+            rec, sample = _stats.begin(op, b.name)
+            t0 = time.perf_counter() if sample else 0.0
+            try:
+                result = call(b)
+            except Exception:  # the slow path books the failure and falls back (or raises)
+                return _run(sel, op, dtype, work, call)
+            _stats.end(rec, time.perf_counter() - t0 if sample else None)
+            return result
+    return _run(sel, op, dtype, work, call)
+
+
+def _remember(sel: _selection.Selection, op: str, dtype: np.dtype, work: float,
+              b: backends.Backend, bounds: list[float], index: int) -> None:  # fmt: skip
+    """Keeps b as the first choice of its interval of work."""
+    if not _takes_every_call(b):
+        return
+    key = (sel.text, op, dtype)
+    ready = _ready.get(key)
+    if ready is None or ready[0] is not bounds:
+        ready = _ready[key] = [bounds, [None] * len(bounds)]
+    ready[1][index] = b
+
+
+def _run(sel: _selection.Selection, op: str, dtype: np.dtype, work: float,
+         call: Callable[[object], R]) -> R:  # fmt: skip
     if sel.strict:
         b = strict_backend(sel.names[0], op, dtype)
         declined = b.declines(op, dtype, work)
@@ -167,9 +212,12 @@ def run(
             raise UnsupportedOperationError(f"backend {b.name!r} cannot run this {op}: {declined}")
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s %s: strict selection runs %s", op, dtype.name, b.name)
-        return run_on(b, op, call)
+        result = run_on(b, op, call)
+        _remember(sel, op, dtype, work, b, [float("inf")], 0)
+        return result
     bounds, rankings = _rankings(sel, op, dtype)
-    ranked = rankings[bisect.bisect_right(bounds, work) if len(bounds) > 1 else 0]
+    index = bisect.bisect_right(bounds, work) if len(bounds) > 1 else 0
+    ranked = rankings[index]
     errors: list[str] = []
     skipped: list[str] = []
     for name in ranked:
@@ -194,6 +242,8 @@ def run(
             _warn_fallback(name, op, reason)
             continue
         _stats.add_call(op, name, time.perf_counter() - t0)
+        if not skipped and not errors:
+            _remember(sel, op, dtype, work, b, bounds, index)
         return result
     detail = "; ".join(skipped + errors) or "no backend in the selection"
     raise UnsupportedOperationError(

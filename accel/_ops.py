@@ -292,7 +292,18 @@ def _result_to(b: backends.Backend, result: np.ndarray, out: object) -> Any:
 
 
 def _make_unary(op: _optable.Op) -> Callable[..., Any]:
+    name, act, elementwise = op.name, op.act_id, op.family == "elementwise"
+    run, empty = _dispatch.run, np.empty
+
     def unary(x: Any, *, backend: str | None = None, out: Any = None) -> Any:
+        # the lean path: a contiguous, aligned float ndarray, a fresh result (no aliasing)
+        if out is None and type(x) is np.ndarray and elementwise:
+            dt = x.dtype
+            flags = x.flags
+            if (dt is _F32 or dt is _F64) and flags.c_contiguous and flags.aligned and x.size:
+                y = empty(x.shape, dt)
+                run(name, dt, backend, x.size, lambda b: b.host_elementwise(act, x, y))
+                return y
         return _unary(op, x, backend, out)
 
     where = "over the last axis of x" if op.family == "softmax" else "elementwise on x"
@@ -321,6 +332,13 @@ softmax = _make_unary(_optable.OPS["softmax"])
 def dot(a: Any, b: Any, *, backend: str | None = None) -> np.floating:
     """Inner product of two 1-D arrays of equal length, as a numpy scalar of the result dtype
     (float64 when either input is float64); empty vectors give 0. Arrays run on their backend."""
+    if type(a) is np.ndarray and type(b) is np.ndarray:  # the lean path
+        dt = a.dtype
+        fa, fb = a.flags, b.flags
+        if ((dt is _F32 or dt is _F64) and b.dtype is dt and a.ndim == 1 and a.shape == b.shape
+                and a.size and fa.c_contiguous and fa.aligned and fb.c_contiguous
+                and fb.aligned):  # fmt: skip
+            return dt.type(_dispatch.run("dot", dt, backend, a.size, lambda be: be.host_dot(a, b)))
     b_arr = _array_backend((a, b), backend)
     a_ = a if isinstance(a, Array) else float_array(a, "a")
     b_ = b if isinstance(b, Array) else float_array(b, "b")
@@ -397,6 +415,19 @@ def matmul(a: Any, b: Any, *, backend: str | None = None, out: Any = None) -> An
     float32 with float64 gives float64. `out=` takes a writeable array of exactly the result's
     shape and dtype, which may be or overlap an input. Arrays run on their backend and give an
     Array."""
+    if (out is None and type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2
+            and b.ndim == 2):  # fmt: skip
+        dt = a.dtype
+        fa, fb = a.flags, b.flags
+        if ((dt is _F32 or dt is _F64) and b.dtype is dt and fa.c_contiguous and fa.aligned
+                and fb.c_contiguous and fb.aligned):  # fmt: skip
+            (m, k), (kb, n) = a.shape, b.shape
+            if k == kb and m and n and k:
+                c = np.empty((m, n), dt)
+                a3, b3, c3 = a.reshape(1, m, k), b.reshape(1, k, n), c.reshape(1, m, n)
+                _dispatch.run("matmul", dt, backend, 2.0 * m * n * k,
+                              lambda be: be.host_linear(a3, b3, c3, None, _ACT_NONE))  # fmt: skip
+                return c
     return _linear_call("matmul", a, b, None, _ACT_NONE, backend, out)
 
 

@@ -13,16 +13,22 @@ _WINDOW = 4096  # latencies kept per (op, backend) for the percentiles
 TRANSFERS = ("upload", "download")
 
 
-class _Record:
-    """calls and bytes are itertools.count objects: next() on one is atomic under the GIL, so
-    counting needs no lock on the hot path (a lock would cost as much as a small kernel)."""
+_SAMPLE = 8  # the latency of one call in this many is measured (two clock reads)
 
-    __slots__ = ("_bytes", "_calls", "fallbacks", "latencies")
+
+class _Record:
+    """calls is an itertools.count: next() on it is atomic under the GIL, so counting needs no
+    lock on the hot path (a lock would cost as much as a small kernel). Latencies are sampled:
+    one call in _SAMPLE is timed, which keeps the percentiles and drops two clock reads from
+    the other calls."""
+
+    __slots__ = ("_bytes", "_calls", "fallbacks", "latencies", "tick")
 
     def __init__(self) -> None:
         self._calls = itertools.count()
         self._bytes = 0
         self.fallbacks = 0
+        self.tick = 0
         self.latencies: deque[float] = deque(maxlen=_WINDOW)
 
     @property
@@ -40,6 +46,19 @@ def _record(op: str, backend: str) -> _Record:
         with _lock:
             rec = _records.setdefault((op, backend), _Record())
     return rec
+
+
+def begin(op: str, backend: str) -> tuple[_Record, bool]:
+    """(the record, whether to time this call): the hot path's half of add_call."""
+    rec = _records.get((op, backend)) or _record(op, backend)
+    tick = rec.tick = (rec.tick + 1) % _SAMPLE  # a race only moves which call is sampled
+    return rec, tick == 0
+
+
+def end(rec: _Record, seconds: float | None) -> None:
+    next(rec._calls)
+    if seconds is not None:
+        rec.latencies.append(seconds)
 
 
 def add_call(op: str, backend: str, seconds: float) -> None:
@@ -65,7 +84,7 @@ def add_transfer(kind: str, backend: str, nbytes: int) -> None:
 def stats() -> dict[tuple[str, str], dict[str, float | int | None]]:
     """{(op, backend): record}. For an op: "calls" (completed on that backend), "fallbacks"
     (failed there and passed on to the next backend) and "p50_us", "p95_us", "p99_us" (latency
-    over the last few thousand calls, microseconds). For ("upload" or "download", backend):
+    over the last few thousand timed calls, one in eight, microseconds). For ("upload" or "download", backend):
     "calls" and "bytes" moved into or out of that backend's memory."""
     out: dict[tuple[str, str], dict[str, float | int | None]] = {}
     for key, rec in list(_records.items()):

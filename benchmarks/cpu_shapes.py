@@ -13,9 +13,9 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import machine, print_table, seconds, warn_openblas  # noqa: E402
+from _common import machine, print_table, seconds, warn_openblas
 
-import accel  # noqa: E402
+import accel
 
 SHAPES = [  # (M, K, N, what it is)
     (1, 4096, 4096, "batch-1 layer (matrix-vector)"),

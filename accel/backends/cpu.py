@@ -152,6 +152,32 @@ class CpuBackend(Backend):
         fb = self._ffi.from_buffer
         self._elementwise[dtype](act, fb(ct, x), fb(ct, y, require_writable=True), n)
 
+    # -- the numpy path: host arrays are this backend's buffers; straight to the C ----------
+    def host_elementwise(self, act: int, x: np.ndarray, y: np.ndarray) -> None:
+        dt = x.dtype
+        fb = self._ffi.from_buffer
+        ct = _CTYPE[dt]
+        self._elementwise[dt](act, fb(ct, x), fb(ct, y), x.size)
+
+    def host_dot(self, a: np.ndarray, b: np.ndarray) -> float:
+        dt = a.dtype
+        fb = self._ffi.from_buffer
+        ct = _CTYPE[dt]
+        return self._dot[dt](fb(ct, a), fb(ct, b), a.size)
+
+    def host_linear(self, a, b, c, bias, act) -> None:
+        count, m, k = c.shape[0], a.shape[1], a.shape[2]
+        n = b.shape[2]
+        dt = c.dtype
+        fb = self._ffi.from_buffer
+        ct = _CTYPE[dt]
+        rc = self._linear[dt](
+            fb(ct, a), fb(ct, b), fb(ct, c), self._ffi.NULL if bias is None else fb(ct, bias),
+            act, count, m, n, k, m * k if a.shape[0] > 1 else 0, k * n if b.shape[0] > 1 else 0,
+        )  # fmt: skip
+        if rc != 0:
+            raise MemoryError("accel cpu matmul: could not allocate its packing buffers")
+
     def softmax(self, x, y, rows, cols, dtype) -> None:
         ct = _CTYPE[dtype]
         fb = self._ffi.from_buffer
