@@ -84,7 +84,8 @@ def add_transfer(kind: str, backend: str, nbytes: int) -> None:
 def stats() -> dict[tuple[str, str], dict[str, float | int | None]]:
     """{(op, backend): record}. For an op: "calls" (completed on that backend), "fallbacks"
     (failed there and passed on to the next backend) and "p50_us", "p95_us", "p99_us" (latency
-    over the last few thousand timed calls, one in eight, microseconds). For ("upload" or "download", backend):
+    over the last few thousand timed calls (one in
+    eight), microseconds). For ("upload" or "download", backend):
     "calls" and "bytes" moved into or out of that backend's memory."""
     out: dict[tuple[str, str], dict[str, float | int | None]] = {}
     for key, rec in list(_records.items()):

@@ -46,14 +46,14 @@ def main() -> None:
         ("linear 64x64, batch 1", lambda: np.tanh(x1 @ w + b), None,
          lambda be: accel.linear(x1, w, b, activation="tanh", backend=be)),
     ]  # fmt: skip
-    print(f"{'call':24} {'numpy ns':>9}  " + "  ".join(
-        f"{be + ' ' + kind:>16}" for be in ("cpu", "auto") for kind in ("general", "lean")))  # fmt: skip
+    heads = [f"{be} {kind}" for be in ("cpu", "auto") for kind in ("general", "lean")]
+    print(f"{'call':24} {'numpy ns':>9}  " + "  ".join(f"{h:>16}" for h in heads))
     for name, ref, general, lean in rows:
         t_np = ns(ref)
         cells = []
         for be in ("cpu", None):
-            t_g = ns(lambda: general(be)) if general else None
-            t_l = ns(lambda: lean(be))
+            t_g = ns(lambda g=general, be=be: g(be)) if general else None
+            t_l = ns(lambda f=lean, be=be: f(be))
             cells.append("-" if t_g is None else f"{t_g:7.0f} ({t_np / t_g:.2f}x)")
             cells.append(f"{t_l:7.0f} ({t_np / t_l:.2f}x)")
         print(f"{name:24} {t_np:9.0f}  " + "  ".join(f"{c:>16}" for c in cells))
