@@ -81,6 +81,8 @@ def path() -> pathlib.Path | None:
 class CostModel:
     def __init__(self) -> None:
         self.params: dict[tuple[str, str, str], tuple[float, float]] = {}
+        # adapter (name | driver) -> (matmul variant for large products, for small ones)
+        self.gpu_variants: dict[str, tuple[str, str]] = {}
         self.source = "built-in defaults"
         p = path()
         if p is not None and p.exists():
@@ -90,6 +92,10 @@ class CostModel:
                     for rec in doc["params"]:
                         key = (rec["backend"], rec["op"], rec["dtype"])
                         self.params[key] = (float(rec["overhead_s"]), float(rec["per_unit_s"]))
+                    for rec in doc.get("gpu_matmul", []):
+                        large = str(rec["variant"])
+                        small = str(rec.get("small_variant", large))
+                        self.gpu_variants[str(rec["adapter"])] = (large, small)
                     self.source = str(p)
                 else:
                     self.source = f"built-in defaults ({p} is for another machine or version)"

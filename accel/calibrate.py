@@ -67,6 +67,7 @@ def calibrate(progress: bool = True) -> dict:
         "fingerprint": _cost.fingerprint(),
         "measured": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "params": params,
+        "gpu_matmul": calibrate_gpu_variants(progress),
     }
     path = _cost.path()
     if path is not None:
@@ -75,5 +76,51 @@ def calibrate(progress: bool = True) -> dict:
         tmp.write_text(json.dumps(doc, indent=1))
         os.replace(tmp, path)
     _cost.reload()
+    for name in _selection.BACKENDS:
+        b = backends.loaded(name)
+        if b is not None:
+            b.calibration_changed()
     _dispatch.invalidate()
     return {"path": str(path), **doc}
+
+
+def time_gpu_variants(sizes: tuple[int, ...], repeat: int = 3) -> dict[str, dict[int, float]]:
+    """{variant: {n: GFLOP/s}} of float32 n x n matmuls on gpu Arrays, each variant forced."""
+    import numpy as np
+
+    import accel
+    from accel.backends.gpu import MATMUL_VARIANTS
+
+    gpu = backends.get("gpu")
+    rates: dict[str, dict[int, float]] = {}
+    before = gpu.variant()
+    try:
+        for name in MATMUL_VARIANTS:
+            gpu.use_variant(name)
+            rates[name] = {}
+            for n in sizes:
+                a = accel.asarray(np.ones((n, n), np.float32), backend="gpu")
+                seconds = bench.time_calls(lambda a=a: accel.matmul(a, a).numpy(), repeat, 0.2)
+                rates[name][n] = 2.0 * n**3 / float(np.median(seconds)) / 1e9
+    finally:
+        gpu.use_variant(before)
+    return rates
+
+
+def calibrate_gpu_variants(progress: bool = True) -> list[dict]:
+    """Times every gpu matmul variant on this adapter (software adapters included: strict
+    backend="gpu" runs there) and keeps two: the fastest for products with few tiles (the
+    smallest size) and the fastest over the larger sizes (the sum of their times)."""
+    gpu = backends.get("gpu")
+    if gpu.unavailable_reason() is not None:
+        return []
+    sizes = (128, 256, 512) if gpu.software else (256, 1024, 2048)
+    if progress:
+        bench._progress(1, 1, "gpu matmul variants")
+    rates = time_gpu_variants(sizes)
+    small = max(rates, key=lambda name: rates[name][sizes[0]])
+    cost = {name: sum(2.0 * n**3 / (r[n] * 1e9) for n in sizes[1:]) for name, r in rates.items()}
+    large = min(cost, key=cost.get)
+    return [{"adapter": gpu.adapter_key, "variant": large, "small_variant": small,
+             "gflops": {name: {str(n): round(v, 2) for n, v in r.items()}
+                        for name, r in rates.items()}}]  # fmt: skip

@@ -1,19 +1,22 @@
 // matmul.wgsl: batched C[z] = act(A[z or 0] @ B[z or 0] + bias), row-major: matmul, and linear
-// with its epilogue. The backend prepends a prelude (T), activations.wgsl with its ACT, and one
-// of matmul_io_scalar.wgsl / matmul_io_vec4.wgsl (the bindings, load_a, load_b, load_c,
-// load_bias, store_c): vec4 loads and stores where K and N are multiples of 4.
+// with its epilogue. One source for a family of tiled kernels: the backend prepends the
+// variant's constants (TM x TN output tile per workgroup, RM rows x RQ vec4 columns per
+// invocation, K step TK, and WX x WY invocations = TN / (4 RQ) x TM / RM), a prelude (T),
+// activations.wgsl with its ACT, and an I/O part: matmul_io_scalar.wgsl (bounds checks on
+// every scalar), matmul_io_vec4.wgsl (vec4 loads and stores where K and N are multiples of 4)
+// or matmul_io_aligned.wgsl (no bounds checks at all: M, N, K multiples of the tile).
 //
-// Each workgroup computes a 64 x 64 tile of C; each of its 16 x 16 invocations a 4 x 4 register
-// block. K advances 16 at a time through workgroup memory, where A is stored k-major as vec4s
-// of 4 rows and B as vec4s of 4 columns, so the inner loop reads vectors. Loads from global
-// memory are bounds-checked (zero outside), so any M, N, K is correct. Every element of C sums
-// its K products in order, one fma each: the same bits whatever the tiling.
+// Each K step stages a TM x TK block of A (k-major, vec4s of 4 rows) and a TK x TN block of B
+// (vec4s of 4 columns) in workgroup memory; each invocation keeps an RM x 4 RQ block of C in
+// registers. Loads from global memory are bounds-checked (zero outside) unless aligned. Every
+// element of C sums its K products in order, one fma each: the same bits for every variant,
+// tile and K split (tests check that).
 //
 // One dispatch covers K in [k_begin, k_end). Later chunks start from the C the previous one
 // stored (flags bit 0) and continue the same fma chain, so splitting K changes no bit: the
 // backend splits where an adapter limits one invocation's loop iterations (llvmpipe: 65,535).
-// The bias and the activation (flags bit 1) apply after the last chunk, to the tile in
-// registers.
+// The bias and the activation (flags bit 1; bias if bit 2) apply after the last chunk, to the
+// tile in registers.
 //
 // The batch is the grid's z and the tiles its x and y, each plus an offset when there are more
 // than 65535 per dispatch; a_batch and b_batch are the operands' batch strides in elements, 0 to
@@ -30,20 +33,20 @@ struct Params {
     col_tile0: u32,
     k_begin: u32,
     k_end: u32,
-    flags: u32,  // bit 0: add to C; bit 1: the epilogue (bias if bit 2, activation)
+    flags: u32,
     zero: u32,
 }
 
 @group(0) @binding(3) var<uniform> params: Params;
 
-const TM: u32 = 64u;
-const TN: u32 = 64u;
-const TK: u32 = 16u;
+const NT: u32 = WX * WY;  // invocations per workgroup
+const AQ: u32 = TM / 4u;  // vec4s of rows in a k-row of the A tile
+const BQ: u32 = TN / 4u;  // vec4s of columns in a k-row of the B tile
 
-var<workgroup> a_tile: array<vec4<T>, 256>;  // [k][row / 4]: TK x TM / 4
-var<workgroup> b_tile: array<vec4<T>, 256>;  // [k][col / 4]: TK x TN / 4
+var<workgroup> a_tile: array<vec4<T>, TK * AQ>;  // [k][row / 4]
+var<workgroup> b_tile: array<vec4<T>, TK * BQ>;  // [k][col / 4]
 
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(WX, WY)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
     let m = params.m;
@@ -55,63 +58,74 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     let c_base = item * m * n;
     let row0 = (wid.y + params.row_tile0) * TM;
     let col0 = (wid.x + params.col_tile0) * TN;
-    let my_col = col0 + lid.x * 4u;
+    // this invocation's rows: row0 + lid.y * RM + r; its columns: the vec4s lid.x + j * WX
+    let my_row = row0 + lid.y * RM;
 
-    var acc: array<vec4<T>, 4>;
+    var acc: array<array<vec4<T>, RQ>, RM>;
     let accumulate = (params.flags & 1u) != 0u;
-    for (var i = 0u; i < 4u; i++) {
-        let gr = row0 + lid.y * 4u + i;
-        acc[i] = vec4<T>(T(0.0));
-        if (accumulate && gr < m) {
-            acc[i] = load_c(c_base, gr, my_col, n);
+    for (var r = 0u; r < RM; r++) {
+        for (var j = 0u; j < RQ; j++) {
+            acc[r][j] = vec4<T>(T(0.0));
+            if (accumulate && my_row + r < m) {
+                acc[r][j] = load_c(c_base, my_row + r, col0 + (lid.x + j * WX) * 4u, n);
+            }
         }
     }
 
     for (var k0 = params.k_begin; k0 < params.k_end; k0 += TK) {
-        // A tile: 64 rows x 16 k; invocation li loads row li / 4, k columns (li % 4) * 4 .. + 4
-        {
-            let r = li / 4u;
-            let kq = (li % 4u) * 4u;
+        // A block: TM rows x TK k, as vec4s of 4 consecutive k of one row
+        for (var q = li; q < TM * TK / 4u; q += NT) {
+            let r = q / (TK / 4u);
+            let kq = (q % (TK / 4u)) * 4u;
             let quad = load_a(a_base, row0 + r, k0 + kq, m, params.k_end, k);
-            for (var q = 0u; q < 4u; q++) {
-                a_tile[(kq + q) * 16u + r / 4u][r % 4u] = quad[q];
+            for (var e = 0u; e < 4u; e++) {
+                a_tile[(kq + e) * AQ + r / 4u][r % 4u] = quad[e];
             }
         }
-        // B tile: 16 k x 64 columns; invocation li loads k li / 16, columns (li % 16) * 4 .. + 4
-        {
-            let kk = li / 16u;
-            let cq = (li % 16u) * 4u;
-            b_tile[kk * 16u + cq / 4u] = load_b(b_base, k0 + kk, col0 + cq, params.k_end, n, n);
+        // B block: TK k x TN columns, as vec4s of 4 consecutive columns
+        for (var q = li; q < TK * BQ; q += NT) {
+            let kk = q / BQ;
+            let cq = (q % BQ) * 4u;
+            b_tile[kk * BQ + cq / 4u] = load_b(b_base, k0 + kk, col0 + cq, params.k_end, n, n);
         }
         workgroupBarrier();
         for (var kk = 0u; kk < TK; kk++) {
-            let av = a_tile[kk * 16u + lid.y];
-            let bv = b_tile[kk * 16u + lid.x];
-            acc[0] = fma(vec4<T>(av.x), bv, acc[0]);
-            acc[1] = fma(vec4<T>(av.y), bv, acc[1]);
-            acc[2] = fma(vec4<T>(av.z), bv, acc[2]);
-            acc[3] = fma(vec4<T>(av.w), bv, acc[3]);
+            var bv: array<vec4<T>, RQ>;
+            for (var j = 0u; j < RQ; j++) {
+                bv[j] = b_tile[kk * BQ + lid.x + j * WX];
+            }
+            for (var r4 = 0u; r4 < RM / 4u; r4++) {
+                let av = a_tile[kk * AQ + lid.y * (RM / 4u) + r4];
+                for (var j = 0u; j < RQ; j++) {
+                    acc[r4 * 4u][j] = fma(vec4<T>(av.x), bv[j], acc[r4 * 4u][j]);
+                    acc[r4 * 4u + 1u][j] = fma(vec4<T>(av.y), bv[j], acc[r4 * 4u + 1u][j]);
+                    acc[r4 * 4u + 2u][j] = fma(vec4<T>(av.z), bv[j], acc[r4 * 4u + 2u][j]);
+                    acc[r4 * 4u + 3u][j] = fma(vec4<T>(av.w), bv[j], acc[r4 * 4u + 3u][j]);
+                }
+            }
         }
         workgroupBarrier();
     }
 
     let epilogue = (params.flags & 2u) != 0u;
     let with_bias = (params.flags & 4u) != 0u;
-    var bias_v = vec4<T>(T(0.0));
-    if (epilogue && with_bias) {
-        bias_v = load_bias(my_col, n);
-    }
-    for (var i = 0u; i < 4u; i++) {
-        let gr = row0 + lid.y * 4u + i;
-        if (gr < m) {
-            var v = acc[i];
-            if (epilogue) {
-                if (with_bias) {
-                    v = v + bias_v;
+    for (var j = 0u; j < RQ; j++) {
+        let col = col0 + (lid.x + j * WX) * 4u;
+        var bias_v = vec4<T>(T(0.0));
+        if (epilogue && with_bias) {
+            bias_v = load_bias(col, n);
+        }
+        for (var r = 0u; r < RM; r++) {
+            if (my_row + r < m) {
+                var v = acc[r][j];
+                if (epilogue) {
+                    if (with_bias) {
+                        v = v + bias_v;
+                    }
+                    v = activate4(v, params.zero);
                 }
-                v = activate4(v, params.zero);
+                store_c(c_base, my_row + r, col, n, v);
             }
-            store_c(c_base, gr, my_col, n, v);
         }
     }
 }

@@ -133,6 +133,9 @@ class Backend(ABC):
         """Runs the kernels of one variant, process-wide (tests, and the env variables)."""
         raise ValueError(f"backend {self.name!r} has no variant {name!r}")
 
+    def calibration_changed(self) -> None:  # noqa: B027 - a hook with nothing to do by default
+        """`accel calibrate` wrote a new calibration: re-read what this backend takes from it."""
+
     def after_fork(self) -> None:  # noqa: B027 - a hook with nothing to do by default
         """In a forked child: re-create what fork broke (threads, device handles)."""
 

@@ -59,6 +59,19 @@ _STAGING = wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST
 _UNIFORM = wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST
 _SOFTWARE_NAMES = ("llvmpipe", "lavapipe", "swiftshader", "warp", "software")
 
+# The matmul family (shaders/matmul.wgsl): output tile TM x TN per workgroup, RM rows x RQ vec4
+# columns per invocation, K step TK. Each also has an aligned form (no bounds checks) used when
+# M, N and K are multiples of its tile. All give the same bits: only the speed differs, by GPU.
+MATMUL_VARIANTS: dict[str, dict[str, int]] = {
+    "t64x64_r4x4": {"TM": 64, "TN": 64, "RM": 4, "RQ": 1, "TK": 16},
+    "t128x64_r8x4": {"TM": 128, "TN": 64, "RM": 8, "RQ": 1, "TK": 16},
+    "t128x128_r8x8": {"TM": 128, "TN": 128, "RM": 8, "RQ": 2, "TK": 16},
+    "t32x32_r4x4": {"TM": 32, "TN": 32, "RM": 4, "RQ": 1, "TK": 16},  # small matrices
+}
+DEFAULT_VARIANT = "t128x128_r8x8"  # 8 x 8 per invocation: the fastest class on most GPUs
+MID_VARIANT = "t64x64_r4x4"
+SMALL_VARIANT = "t32x32_r4x4"
+
 # Each limit the backend needs, requested at the adapter's maximum.
 _LIMITS = (
     "max-buffer-size",
@@ -144,6 +157,10 @@ class GpuBackend(Backend):
             min(int(self.limits["max-storage-buffer-binding-size"]), self.max_buffer) // 16 * 16
         )
         self.k_chunk = _SOFTWARE_K_CHUNK if self.software else 1 << 30
+        self.workgroup_bytes = int(self.limits["max-compute-workgroup-storage-size"])
+        self.adapter_key = f"{info.get('device', '')} | {info.get('description', '')}"
+        self.forced_variant: str | None = None  # tests and benchmarks force one
+        self.calibrated_variant, self.variant_source = _calibrated_variant(self.adapter_key)
         self._dtypes = frozenset((_F32, _F64) if self.f64 else (_F32,))
         self._modules: dict = {}
         self._pipelines: dict = {}
@@ -203,23 +220,36 @@ class GpuBackend(Backend):
         return group, self.device.create_pipeline_layout(bind_group_layouts=[group])
 
     def _pipeline(self, family: str, layout: str, dtype: np.dtype, parts: tuple[str, ...],
-                  act: int, entry: str = "main"):  # fmt: skip
+                  act: int, entry: str = "main", consts: tuple = ()):  # fmt: skip
         """The pipeline of an entry point of shaders/<family>.wgsl after the dtype's prelude,
-        the activations (with ACT) and the I/O parts."""
-        key = (family, entry, dtype, parts, act)
+        the activations (with ACT), the I/O parts and the variant's constants."""
+        key = (family, entry, dtype, parts, act, consts)
         pipeline = self._pipelines.get(key)
         if pipeline is None:
             names = (f"prelude_{_SUFFIX[dtype]}", "activations", *parts, family)
-            code = f"const ACT: i32 = {act};\n" + "\n".join(_source(f"{n}.wgsl") for n in names)
-            module = self._modules.get((names, act))
+            head = f"const ACT: i32 = {act};\n" + "".join(
+                f"const {name}: u32 = {value}u;\n" for name, value in consts
+            )
+            code = head + "\n".join(_source(f"{n}.wgsl") for n in names)
+            module = self._modules.get((names, act, consts))
             if module is None:
                 module = self.device.create_shader_module(code=code, label="+".join(names))
-                self._modules[(names, act)] = module
+                self._modules[(names, act, consts)] = module
             pipeline = self.device.create_compute_pipeline(
                 layout=self._layouts[layout][1], compute={"module": module, "entry_point": entry}
             )
             self._pipelines[key] = pipeline
         return pipeline
+
+    def matmul_params(self, variant: str, dtype: np.dtype) -> dict[str, int]:
+        """A variant's constants for a dtype: K step halved where its tiles would not fit the
+        adapter's workgroup memory (float64 vec4s are twice as large)."""
+        v = dict(MATMUL_VARIANTS[variant])
+        vec4 = 4 * np.dtype(dtype).itemsize
+        while v["TK"] > 4 and v["TK"] * (v["TM"] + v["TN"]) // 4 * vec4 > self.workgroup_bytes:
+            v["TK"] //= 2
+        v["WX"], v["WY"] = v["TN"] // (4 * v["RQ"]), v["TM"] // v["RM"]
+        return v
 
     def _bind_group(self, layout: str, storage: list[tuple[int, _Buf, int]]):
         """A bind group of the layout: (binding, buffer, bytes bound) entries plus the arena."""
@@ -429,6 +459,9 @@ class GpuBackend(Backend):
             "type": info.get("adapter_type", ""),
             "driver": " ".join(str(info.get("description", "")).split()),
             "software": self.software,
+            "matmul_variant": dict(
+                zip(("name", "why"), self.matmul_variant(4096, 4096), strict=True)
+            ),
             "limits": {k: self.limits.get(k) for k in _LIMITS},
             "features": {
                 "shader-f16": "shader-f16" in features,
@@ -512,11 +545,31 @@ class GpuBackend(Backend):
             staging.buffer.unmap()
             self._to_pool(staging, staging=True)
 
+    def matmul_variant(self, m: int, n: int) -> tuple[str, str]:
+        """(the variant for an m x n product, why): forced, calibrated for this adapter, or the
+        default (the small-tile variant where 64 x 64 tiles would leave most cores idle)."""
+        if self.forced_variant is not None:
+            return self.forced_variant, "forced"
+        tiles = math.ceil(m / 128) * math.ceil(n / 128)  # few tiles: most cores would idle
+        if self.calibrated_variant is not None:
+            large_choice, small_choice = self.calibrated_variant
+            return (small_choice if tiles < 16 else large_choice), self.variant_source
+        if tiles < 16:
+            return SMALL_VARIANT, "default for fewer than 16 tiles of 128 x 128 (no calibration)"
+        if tiles < 64:
+            return MID_VARIANT, "default for fewer than 64 tiles of 128 x 128 (no calibration)"
+        return DEFAULT_VARIANT, "default (no calibration for this adapter)"
+
     def linear(self, a, b, c, bias, act, batch, m, n, k, a_batch, b_batch, dtype) -> None:
         def work() -> None:
+            name, _why = self.matmul_variant(m, n)
+            v = self.matmul_params(name, dtype)
             quads = self.vector_io and k % 4 == 0 and n % 4 == 0
-            io = "matmul_io_vec4" if quads else "matmul_io_scalar"
-            pipeline = self._pipeline("matmul", "matmul", dtype, (io,), act)
+            aligned = quads and m % v["TM"] == 0 and n % v["TN"] == 0 and k % v["TK"] == 0
+            io = "matmul_io_aligned" if aligned else "matmul_io_vec4" if quads else (
+                "matmul_io_scalar")  # fmt: skip
+            consts = tuple((key, v[key]) for key in ("TM", "TN", "RM", "RQ", "TK", "WX", "WY"))
+            pipeline = self._pipeline("matmul", "matmul", dtype, (io,), act, consts=consts)
             size = dtype.itemsize
             a_items = batch if a_batch else 1
             b_items = batch if b_batch else 1
@@ -524,8 +577,8 @@ class GpuBackend(Backend):
                        (2, c, batch * m * n * size),
                        (4, self._dummy if bias is None else bias,
                         32 if bias is None else _round32(n * size))]  # fmt: skip
-            col_tiles, row_tiles = math.ceil(n / 64), math.ceil(m / 64)
-            chunk = self.k_chunk
+            col_tiles, row_tiles = math.ceil(n / v["TN"]), math.ceil(m / v["TM"])
+            chunk = self.k_chunk // v["TK"] * v["TK"]
             epilogue = 2 | (4 if bias is not None else 0)
             for k0 in range(0, k, chunk):
                 k1 = min(k, k0 + chunk)
@@ -541,6 +594,35 @@ class GpuBackend(Backend):
                             self._dispatch(pipeline, "matmul", storage, params, groups)
 
         self._run(work)
+
+    # -- variants: the tests run each, `accel calibrate` chooses one per adapter ------------
+    def calibration_changed(self) -> None:
+        if self._reason is None:
+            self.calibrated_variant, self.variant_source = _calibrated_variant(self.adapter_key)
+
+    def variants(self) -> tuple[str, ...]:
+        return tuple(MATMUL_VARIANTS) if self._reason is None else ()
+
+    def variant(self) -> str | None:
+        return self.forced_variant
+
+    def use_variant(self, name: str | None) -> None:
+        """Forces one matmul variant (None: back to the calibrated or default choice)."""
+        if name is not None and name not in MATMUL_VARIANTS:
+            raise ValueError(f"unknown gpu matmul variant {name!r}; choose from "
+                             f"{list(MATMUL_VARIANTS)}")  # fmt: skip
+        self.forced_variant = name
+
+
+def _calibrated_variant(adapter_key: str) -> tuple[tuple[str, str] | None, str]:
+    """The variants `accel calibrate` chose for this adapter (name and driver), if any: for
+    large products and for small ones."""
+    from .. import _cost
+
+    choice = _cost.model().gpu_variants.get(adapter_key)
+    if choice is not None and all(name in MATMUL_VARIANTS for name in choice):
+        return choice, f"calibrated for this adapter ({_cost.model().source})"
+    return None, "default (no calibration for this adapter)"
 
 
 def _round4(n: int) -> int:

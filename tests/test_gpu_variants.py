@@ -1,0 +1,97 @@
+"""The gpu matmul family: every variant passes the shared matmul and linear properties on this
+adapter (the software Vulkan adapter in CI), float32 and float64, at sizes that straddle its
+tile and with K past llvmpipe's loop limit; all variants give the same bits; `accel
+calibrate` chooses per adapter and the probe says which variant is in force and why."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import accel
+from accel import _cost, backends, calibrate
+from accel.backends.gpu import MATMUL_VARIANTS
+from accel.testing import reference
+from accel.testing.properties import properties
+
+
+@pytest.fixture
+def gpu(need):
+    g = need("gpu")
+    yield g
+    g.use_variant(None)
+
+
+@pytest.mark.parametrize("variant", list(MATMUL_VARIANTS))
+def test_each_variant_passes_the_properties(gpu, variant):
+    gpu.use_variant(variant)
+    props = properties("gpu", max_examples=25)
+    props["matmul"]()
+    props["linear"]()
+
+
+@pytest.mark.parametrize("variant", list(MATMUL_VARIANTS))
+def test_sizes_that_straddle_the_tile_and_k_past_the_loop_limit(gpu, variant):
+    gpu.use_variant(variant)
+    v = MATMUL_VARIANTS[variant]
+    for dtype in sorted(gpu.dtypes(), key=lambda d: d.itemsize):
+        rng = np.random.default_rng(1)
+        tm, tn, tk = v["TM"], v["TN"], v["TK"]
+        shapes = [
+            (tm - 1, tn + 1, tk + 3),
+            (tm, tn, tk),
+            (2 * tm + 1, tn - 1, 4),
+            (tm + 4, 2 * tn, 64),
+        ]
+        for m, n, k in shapes:
+            a = rng.standard_normal((m, k)).astype(dtype)
+            b = rng.standard_normal((k, n)).astype(dtype)
+            reference.check_matmul(a, b, accel.matmul(a, b, backend="gpu"), "gpu")
+        k = 65_600
+        a, b = np.ones((3, k), dtype), np.ones((k, 2), dtype)
+        assert np.all(accel.matmul(a, b, backend="gpu") == k)
+
+
+def test_every_variant_gives_the_same_bits(gpu):
+    rng = np.random.default_rng(2)
+    shapes = [(130, 70, 129), (128, 64, 128), (5, 300, 7), (256, 32, 256)]
+    cases = [(rng.standard_normal((m, k)).astype(np.float32),
+              rng.standard_normal((k, n)).astype(np.float32)) for m, k, n in shapes]  # fmt: skip
+    bias = [rng.standard_normal(b.shape[1]).astype(np.float32) for _, b in cases]
+    results = {}
+    for variant in MATMUL_VARIANTS:
+        gpu.use_variant(variant)
+        results[variant] = [accel.linear(a, b, c, activation="gelu", backend="gpu")
+                            for (a, b), c in zip(cases, bias, strict=True)]  # fmt: skip
+    first = results.pop(next(iter(MATMUL_VARIANTS)))
+    for variant, got in results.items():
+        for x, y in zip(first, got, strict=True):
+            assert np.array_equal(x, y), variant
+
+
+def test_calibrate_chooses_per_adapter_and_the_probe_says_why(gpu, tmp_path, monkeypatch):
+    path = tmp_path / "calibration.json"
+    monkeypatch.setattr(_cost, "path", lambda: path)
+    monkeypatch.setattr(calibrate, "time_gpu_variants", lambda sizes, repeat=3: {
+        name: {n: (10.0 if name == "t128x64_r8x4" else 1.0) if n != sizes[0] else
+               (10.0 if name == "t32x32_r4x4" else 1.0) for n in sizes}
+        for name in MATMUL_VARIANTS})  # fmt: skip
+    _cost.reload()
+    gpu.calibration_changed()
+    assert gpu.matmul_variant(4096, 4096)[1].startswith("default")
+    chosen = calibrate.calibrate_gpu_variants(progress=False)
+    assert chosen[0]["adapter"] == gpu.adapter_key
+    assert chosen[0]["variant"] == "t128x64_r8x4" and chosen[0]["small_variant"] == "t32x32_r4x4"
+    path.write_text(json.dumps({"fingerprint": _cost.fingerprint(), "params": [],
+                                "gpu_matmul": chosen}))  # fmt: skip
+    _cost.reload()
+    gpu.calibration_changed()
+    assert gpu.matmul_variant(4096, 4096) == ("t128x64_r8x4", gpu.variant_source)
+    assert gpu.matmul_variant(64, 64)[0] == "t32x32_r4x4"
+    details = backends.get("gpu").details()["matmul_variant"]
+    assert details["name"] == "t128x64_r8x4" and "calibrated" in details["why"]
+    monkeypatch.undo()
+    _cost.reload()
+    gpu.calibration_changed()
