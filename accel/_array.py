@@ -106,6 +106,11 @@ class Array:
             return self
         return asarray(self.numpy(), backend=sel.names[0])
 
+    def __reduce__(self):
+        """Pickled as its data and its backend's name: unpickling places the data on that
+        backend of the receiving process (multiprocessing, Dask, copy.deepcopy)."""
+        return (_unpickle, (self.numpy(), self.backend))
+
     # -- operators -------------------------------------------------------------------------------
     def __matmul__(self, other: Any) -> Array:
         from ._ops import matmul
@@ -116,6 +121,10 @@ class Array:
         from ._ops import matmul
 
         return matmul(other, self)
+
+
+def _unpickle(data: np.ndarray, backend: str) -> Array:
+    return asarray(data, backend=backend)
 
 
 def _release(backend: backends.Backend, buf: Any) -> None:

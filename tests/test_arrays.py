@@ -304,3 +304,15 @@ def test_a_resident_network_uploads_its_input_and_downloads_its_output(backend):
     else:
         assert moved[("upload", b)] == {"calls": 1, "bytes": x.nbytes}
         assert moved[("download", b)] == {"calls": 1, "bytes": probs.nbytes}
+
+
+def test_arrays_pickle_and_copy_as_their_data_on_their_backend(backend):
+    import copy
+    import pickle
+
+    b = base(backend)
+    x = rand((5, 4), seed=21)
+    arr = accel.asarray(x, backend=b)
+    for clone in (pickle.loads(pickle.dumps(arr)), copy.deepcopy(arr), copy.copy(arr)):
+        assert isinstance(clone, accel.Array) and clone.backend == b
+        np.testing.assert_array_equal(clone.numpy(), x)
