@@ -130,6 +130,9 @@ def _calibrate(args: argparse.Namespace) -> int:
         overhead_us, per_unit_ns = rec["overhead_s"] * 1e6, rec["per_unit_s"] * 1e9
         print(f"{rec['backend']:5} {rec['dtype']:8} {rec['op']:8} overhead {overhead_us:8.2f} us, "
               f"{per_unit_ns:.4g} ns per unit")  # fmt: skip
+    for rec in doc.get("gpu_matmul", []):
+        print(f"gpu matmul on {rec['adapter']}: {rec['variant']} for large products, "
+              f"{rec['small_variant']} for small ones")  # fmt: skip
     print(f"saved to {doc['path']}; auto uses it from now on")
     return 0
 
