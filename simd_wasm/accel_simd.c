@@ -92,10 +92,22 @@
     {                                                                                          \
         int64_t abytes, bbytes;                                                                \
         gemm_buffer_bytes_##TS(m, n, k, &abytes, &bbytes);                                     \
-        for (int32_t i = 0; i < batch; i++)                                                    \
-            gemm_packed_##TS(m, n, k, a + (int64_t)i * a_stride, k, b + (int64_t)i * b_stride, \
-                             n, c + (int64_t)i * m * n, n, bias, act, (T *)scratch,            \
-                             (T *)(scratch + abytes));                                         \
+        for (int32_t i = 0; i < batch; i++) {                                                  \
+            const T *ai = a + (int64_t)i * a_stride, *bi = b + (int64_t)i * b_stride;          \
+            T *ci = c + (int64_t)i * m * n;                                                    \
+            if (m == 1 && k > 0) { /* a row times a matrix: B streamed once, no packing */     \
+                gemv_row_##TS(n, k, ai, bi, n, ci);                                            \
+                if (bias || act != ACT_NONE)                                                   \
+                    bias_act_row_##TS(ci, n, bias, act);                                       \
+            } else if (n == 1 && k > 0) { /* a matrix times a column: a dot per row */         \
+                gemv_col_##TS(m, k, ai, k, bi, ci, 1);                                         \
+                for (int32_t r = 0; r < m && (bias || act != ACT_NONE); r++)                   \
+                    bias_act_row_##TS(ci + r, 1, bias, act);                                   \
+            } else {                                                                           \
+                gemm_packed_##TS(m, n, k, ai, k, bi, n, ci, n, bias, act, (T *)scratch,        \
+                                 (T *)(scratch + abytes));                                     \
+            }                                                                                  \
+        }                                                                                      \
     }                                                                                          \
     double EXPORT(dot_##TS)(const T *a, const T *b, int32_t n) { return (double)dot_##TS(a, b, n); } \
     void EXPORT(elementwise_##TS)(int32_t act, const T *x, T *y, int32_t n)                    \
