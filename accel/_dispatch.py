@@ -24,7 +24,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from . import _cost, _selection, _stats, backends
+from . import _cost, _fast, _selection, _stats, backends
 from ._errors import (
     AccelError,
     AccelFallbackWarning,
@@ -47,6 +47,7 @@ def invalidate() -> None:
     """Forgets the cached rankings and first choices (a backend became usable or unusable)."""
     _plans.clear()
     _ready.clear()
+    _fast.reset()
 
 
 backends.on_change(invalidate)
@@ -185,17 +186,24 @@ def run(
             try:
                 result = call(b)
             except Exception:  # the slow path books the failure and falls back (or raises)
-                return _run(sel, op, dtype, work, call)
+                return _run(sel, op, dtype, work, call, backend is not None)
             _stats.end(rec, time.perf_counter() - t0 if sample else None)
             return result
-    return _run(sel, op, dtype, work, call)
+    return _run(sel, op, dtype, work, call, backend is not None)
 
 
 def _remember(sel: _selection.Selection, op: str, dtype: np.dtype, work: float,
-              b: backends.Backend, bounds: list[float], index: int) -> None:  # fmt: skip
-    """Keeps b as the first choice of its interval of work."""
+              b: backends.Backend, bounds: list[float], index: int,
+              from_argument: bool) -> None:  # fmt: skip
+    """Keeps b as the first choice of its interval of work, and tells the compiled fast path
+    what it may take: calls below the first interval's bound (auto) or any (one name)."""
     if not _takes_every_call(b):
         return
+    if from_argument:
+        if sel.strict:
+            _fast.allow(op, dtype, b, True, float("inf"))
+    elif not _selection.in_block() and (index == 0 or sel.strict):
+        _fast.allow(op, dtype, b, False, float("inf") if sel.strict else bounds[0])
     key = (sel.text, op, dtype)
     ready = _ready.get(key)
     if ready is None or ready[0] is not bounds:
@@ -204,7 +212,7 @@ def _remember(sel: _selection.Selection, op: str, dtype: np.dtype, work: float,
 
 
 def _run(sel: _selection.Selection, op: str, dtype: np.dtype, work: float,
-         call: Callable[[object], R]) -> R:  # fmt: skip
+         call: Callable[[object], R], from_argument: bool) -> R:  # fmt: skip
     if sel.strict:
         b = strict_backend(sel.names[0], op, dtype)
         declined = b.declines(op, dtype, work)
@@ -213,7 +221,7 @@ def _run(sel: _selection.Selection, op: str, dtype: np.dtype, work: float,
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s %s: strict selection runs %s", op, dtype.name, b.name)
         result = run_on(b, op, call)
-        _remember(sel, op, dtype, work, b, [float("inf")], 0)
+        _remember(sel, op, dtype, work, b, [float("inf")], 0, from_argument)
         return result
     bounds, rankings = _rankings(sel, op, dtype)
     index = bisect.bisect_right(bounds, work) if len(bounds) > 1 else 0
@@ -243,7 +251,7 @@ def _run(sel: _selection.Selection, op: str, dtype: np.dtype, work: float,
             continue
         _stats.add_call(op, name, time.perf_counter() - t0)
         if not skipped and not errors:
-            _remember(sel, op, dtype, work, b, bounds, index)
+            _remember(sel, op, dtype, work, b, bounds, index, from_argument)
         return result
     detail = "; ".join(skipped + errors) or "no backend in the selection"
     raise UnsupportedOperationError(

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _dispatch, _optable, _selection, backends
+from . import _dispatch, _fast, _optable, _selection, backends
 from ._array import Array, place, resident_limit, wrap
 
 _F32 = np.dtype(np.float32)
@@ -317,11 +317,17 @@ def _make_unary(op: _optable.Op) -> Callable[..., Any]:
     return unary
 
 
-relu = _make_unary(_optable.OPS["relu"])
-sigmoid = _make_unary(_optable.OPS["sigmoid"])
-tanh = _make_unary(_optable.OPS["tanh"])
-gelu = _make_unary(_optable.OPS["gelu"])
-silu = _make_unary(_optable.OPS["silu"])
+def _public_unary(name: str) -> Callable[..., Any]:
+    """The public function of an activation: the compiled fast entry over the Python one."""
+    op = _optable.OPS[name]
+    return _fast.wrap(name, op.act_id, _make_unary(op))
+
+
+relu = _public_unary("relu")
+sigmoid = _public_unary("sigmoid")
+tanh = _public_unary("tanh")
+gelu = _public_unary("gelu")
+silu = _public_unary("silu")
 softmax = _make_unary(_optable.OPS["softmax"])
 
 
@@ -557,6 +563,10 @@ def _linear_resident(op: str, b: backends.Backend, a: Any, w: Any, bias: Any, ac
         return result.numpy()[()]
     return result
 
+
+matmul = _fast.wrap("matmul", _fast.SLOT_MATMUL, matmul)
+dot = _fast.wrap("dot", _fast.SLOT_DOT, dot)
+linear = _fast.wrap("linear", _fast.SLOT_LINEAR, linear)
 
 __all__ = ["dot", "float_array", "gelu", "linear", "matmul", "relu", "resident_limit",
            "sigmoid", "silu", "softmax", "tanh"]  # fmt: skip

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from . import _fast
+
 BACKENDS: tuple[str, ...] = ("gpu", "simd", "cpu")
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -111,6 +113,12 @@ def set_backend(sel: str | None) -> None:
     """Sets the process-wide selection; None goes back to ACCEL_BACKEND or "auto"."""
     global _process
     _process = None if sel is None else parse(sel)
+    _fast.reset()  # the compiled fast path follows the dispatcher again from here
+
+
+def in_block() -> bool:
+    """Whether a use_backend block or decorated function is active in this thread or task."""
+    return _context.get() is not None
 
 
 class use_backend:
@@ -130,6 +138,7 @@ class use_backend:
         self._selection = parse(sel)
 
     def __enter__(self) -> use_backend:
+        _fast.frames(1)  # while any block is open, no call takes the compiled fast path
         _context.set(_Frame(self._selection, _context.get()))
         return self
 
@@ -137,6 +146,7 @@ class use_backend:
         frame = _context.get()
         if frame is not None:
             _context.set(frame.parent)
+        _fast.frames(-1)
 
     def __call__(self, func: F) -> F:
         selection = self._selection
@@ -145,20 +155,24 @@ class use_backend:
 
             @functools.wraps(func)
             async def run_async(*args: Any, **kwargs: Any) -> Any:
+                _fast.frames(1)
                 token = _context.set(_Frame(selection, _context.get()))
                 try:
                     return await func(*args, **kwargs)
                 finally:
                     _context.reset(token)
+                    _fast.frames(-1)
 
             return run_async  # type: ignore[return-value]
 
         @functools.wraps(func)
         def run(*args: Any, **kwargs: Any) -> Any:
+            _fast.frames(1)
             token = _context.set(_Frame(selection, _context.get()))
             try:
                 return func(*args, **kwargs)
             finally:
                 _context.reset(token)
+                _fast.frames(-1)
 
         return run  # type: ignore[return-value]

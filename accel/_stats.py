@@ -22,10 +22,11 @@ class _Record:
     one call in _SAMPLE is timed, which keeps the percentiles and drops two clock reads from
     the other calls."""
 
-    __slots__ = ("_bytes", "_calls", "fallbacks", "latencies", "tick")
+    __slots__ = ("_bytes", "_calls", "extra", "fallbacks", "latencies", "tick")
 
     def __init__(self) -> None:
         self._calls = itertools.count()
+        self.extra = 0  # calls counted by the compiled fast path, merged in
         self._bytes = 0
         self.fallbacks = 0
         self.tick = 0
@@ -33,7 +34,7 @@ class _Record:
 
     @property
     def calls(self) -> int:
-        return int(repr(self._calls)[len("count(") : -1])  # the next value = calls so far
+        return int(repr(self._calls)[len("count(") : -1]) + self.extra  # next value = calls
 
 
 _records: dict[tuple[str, str], _Record] = {}
@@ -81,12 +82,24 @@ def add_transfer(kind: str, backend: str, nbytes: int) -> None:
         rec._bytes += nbytes
 
 
+def add_transfers(backend: str, up: int, down: int) -> None:
+    """One upload of `up` bytes and one download of `down` bytes, under one lock."""
+    ups = _records.get(("upload", backend)) or _record("upload", backend)
+    downs = _records.get(("download", backend)) or _record("download", backend)
+    with _lock:
+        next(ups._calls)
+        ups._bytes += up
+        next(downs._calls)
+        downs._bytes += down
+
+
 def stats() -> dict[tuple[str, str], dict[str, float | int | None]]:
     """{(op, backend): record}. For an op: "calls" (completed on that backend), "fallbacks"
     (failed there and passed on to the next backend) and "p50_us", "p95_us", "p99_us" (latency
     over the last few thousand timed calls (one in
     eight), microseconds). For ("upload" or "download", backend):
     "calls" and "bytes" moved into or out of that backend's memory."""
+    _merge_fast()
     out: dict[tuple[str, str], dict[str, float | int | None]] = {}
     for key, rec in list(_records.items()):
         if key[0] in TRANSFERS:
@@ -104,6 +117,20 @@ def stats() -> dict[tuple[str, str], dict[str, float | int | None]]:
     return out
 
 
+def _merge_fast() -> None:
+    """Folds in what the compiled fast path counted since the last look."""
+    from . import _fast
+
+    for op, backend, calls, times in _fast.take_stats():
+        rec = _record(op, backend)
+        with _lock:
+            rec.extra += calls
+            rec.latencies.extend(times)
+
+
 def reset_stats() -> None:
+    from . import _fast
+
+    _fast.take_stats()
     with _lock:
         _records.clear()

@@ -133,6 +133,11 @@ class Backend(ABC):
         """Runs the kernels of one variant, process-wide (tests, and the env variables)."""
         raise ValueError(f"backend {self.name!r} has no variant {name!r}")
 
+    def kernel_addresses(self) -> tuple[int, ...] | None:
+        """The addresses of the C entry points the compiled fast path calls (elementwise,
+        linear, dot; float32 then float64), for a backend whose kernels are native C."""
+        return None
+
     def calibration_changed(self) -> None:  # noqa: B027 - a hook with nothing to do by default
         """`accel calibrate` wrote a new calibration: re-read what this backend takes from it."""
 

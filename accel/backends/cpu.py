@@ -152,6 +152,16 @@ class CpuBackend(Backend):
         fb = self._ffi.from_buffer
         self._elementwise[dtype](act, fb(ct, x), fb(ct, y, require_writable=True), n)
 
+    def kernel_addresses(self) -> tuple[int, ...] | None:
+        if self._reason is not None:
+            return None
+        names = ("elementwise", "linear", "dot")
+        return tuple(
+            int(self._ffi.cast("uintptr_t", self._ffi.addressof(self._lib, f"accel_{n}_{s}")))
+            for n in names
+            for s in ("f32", "f64")
+        )
+
     # -- the numpy path: host arrays are this backend's buffers; straight to the C ----------
     def host_elementwise(self, act: int, x: np.ndarray, y: np.ndarray) -> None:
         dt = x.dtype

@@ -751,6 +751,16 @@ class SimdBackend(Backend):
         n, dtype = x.size, x.dtype
         fx, fy = x.reshape(-1), y.reshape(-1)
         name = f"elementwise_{_SUFFIX[dtype]}"
+        if n < _PARALLEL_ELEMENTS:  # small: one piece, in this thread, no pool
+            inst = getattr(self._local, "instance", None) or self._instance()
+            nbytes = x.nbytes
+            at = inst.scratch if inst.scratch_bytes >= nbytes else inst.reserve(nbytes)
+            view = self.heap.bytes_view[at : at + nbytes].view(dtype)
+            view[...] = fx
+            inst.calls[name](act, at, at, n)
+            fy[...] = view
+            _stats.add_transfers(self.name, nbytes, nbytes)
+            return
 
         def run(i0: int, i1: int) -> None:
             inst = self._instance()
@@ -766,9 +776,8 @@ class SimdBackend(Backend):
                 fy[j : j + m] = view[:m]
             inst.trim()
 
-        self._parallel([lambda p=p: run(*p) for p in self._parts(n, n >= _PARALLEL_ELEMENTS)])
-        _stats.add_transfer("upload", self.name, x.nbytes)
-        _stats.add_transfer("download", self.name, y.nbytes)
+        self._parallel([lambda p=p: run(*p) for p in self._parts(n, True)])
+        _stats.add_transfers(self.name, x.nbytes, y.nbytes)
 
 
 def create() -> Backend:
