@@ -248,8 +248,31 @@ def _unary(op: _optable.Op, x: object, backend: str | None, out: object) -> Any:
     return out
 
 
+def _host_operands(x: Array, w: Any, bias: Any, backend: str | None):
+    """(backend, ndarrays) when x, w and bias (or None) are unspilled Arrays of one
+    host-memory backend and backend= agrees; None otherwise (the general path decides)."""
+    b = x._backend
+    if not b.host_memory or x._spilled or type(w) is not Array or w._backend is not b:
+        return None
+    if bias is not None and (type(bias) is not Array or bias._backend is not b):
+        return None
+    if w._spilled or (bias is not None and bias._spilled):
+        return None
+    if backend is not None and backend != b.name:
+        return None
+    return b, _host_view(x), _host_view(w), None if bias is None else _host_view(bias)
+
+
+def _host_view(x: Any) -> Any:
+    """An Array in host memory as its ndarray (anything else as it is)."""
+    return x._buf.reshape(x.shape) if isinstance(x, Array) else x
+
+
 def _unary_resident(op: _optable.Op, b: backends.Backend, x: object, backend: str | None,
                     out: object) -> Any:  # fmt: skip
+    if b.host_memory and out is None and not _spilled(x):  # the numpy route, then wrapped
+        result = _PUBLIC_UNARY[op.name](_host_view(x), backend=b.name)
+        return wrap(b, result, result.shape, result.dtype)
     xa = x if isinstance(x, Array) else float_array(x, "x")
     dtype = xa.dtype
     shape = xa.shape
@@ -329,6 +352,8 @@ tanh = _public_unary("tanh")
 gelu = _public_unary("gelu")
 silu = _public_unary("silu")
 softmax = _make_unary(_optable.OPS["softmax"])
+_PUBLIC_UNARY = {"relu": relu, "sigmoid": sigmoid, "tanh": tanh, "gelu": gelu, "silu": silu,
+                 "softmax": softmax}  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
@@ -443,6 +468,12 @@ def linear(x: Any, w: Any, bias: Any = None, *, activation: str | None = None,
     or (K,), w (K, N), bias (N,) or None, activation None or an activation's name ("relu",
     "sigmoid", "tanh", "gelu", "silu"). The bias and the activation are applied to each tile of
     the product while it is in registers or cache. dtypes, `out=` and Arrays as for matmul."""
+    if type(x) is Array and out is None:  # Arrays in host memory: straight to the numpy route
+        host = _host_operands(x, w, bias, backend)
+        if host is not None:
+            b, hx, hw, hb = host
+            y = _LINEAR(hx, hw, hb, activation=activation, backend=b.name)
+            return wrap(b, y, y.shape, y.dtype)
     act = _optable.activation_id(activation)
     w_shape = w.shape if isinstance(w, Array) else np.shape(w)
     if len(w_shape) != 2:
@@ -468,6 +499,14 @@ def linear(x: Any, w: Any, bias: Any = None, *, activation: str | None = None,
 def _linear_call(op: str, a: Any, b: Any, bias: Any, act: int, backend: str | None,
                  out: Any) -> Any:  # fmt: skip
     b_arr = _array_backend((a, b, bias, out), backend)
+    if b_arr is not None and b_arr.host_memory and out is None and not _spilled(a, b, bias):
+        # Arrays in host memory are ndarrays: the numpy route (with its compiled entry),
+        # strictly on that backend, and the result wrapped
+        public = matmul if op == "matmul" else linear
+        args = (_host_view(a), _host_view(b)) + (() if op == "matmul" else (_host_view(bias),))
+        kwargs = {} if op == "matmul" else {"activation": _optable.ACTIVATION_BY_ID.get(act)}
+        result = public(*args, backend=b_arr.name, **kwargs)
+        return result if np.ndim(result) == 0 else wrap(b_arr, result, result.shape, result.dtype)
     a_ = a if isinstance(a, Array) else float_array(a, "a" if op == "matmul" else "x")
     b_ = b if isinstance(b, Array) else float_array(b, "b" if op == "matmul" else "w")
     bias_ = None if bias is None else bias if isinstance(bias, Array) else float_array(bias, "bias")
@@ -567,6 +606,7 @@ def _linear_resident(op: str, b: backends.Backend, a: Any, w: Any, bias: Any, ac
 matmul = _fast.wrap("matmul", _fast.SLOT_MATMUL, matmul)
 dot = _fast.wrap("dot", _fast.SLOT_DOT, dot)
 linear = _fast.wrap("linear", _fast.SLOT_LINEAR, linear)
+_LINEAR = linear
 
 __all__ = ["dot", "float_array", "gelu", "linear", "matmul", "relu", "resident_limit",
            "sigmoid", "silu", "softmax", "tanh"]  # fmt: skip

@@ -174,6 +174,10 @@ def test_resident_failures_raise_and_never_fall_back(backend, monkeypatch):
         raise RuntimeError("the device fell over")
 
     monkeypatch.setattr(b, "elementwise", broken)
+    monkeypatch.setattr(b, "host_elementwise", broken)  # cpu's Arrays take the numpy route
+    from accel import _dispatch
+
+    _dispatch.invalidate()  # a changed backend: nothing it decided before may be reused
     accel.reset_stats()
     with pytest.raises(accel.BackendRuntimeError, match="fell over"):
         accel.relu(arr)
