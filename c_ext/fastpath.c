@@ -163,43 +163,62 @@ static PyObject *try_unary(FastOp *op, PyObject *args, PyObject *kwargs)
     return y;
 }
 
-static PyObject *try_matmul(FastOp *op, PyObject *args, PyObject *kwargs)
+/* The first two arguments as arrays of one dtype: its index, or -1 (nothing held) */
+static int get_pair(PyObject *args, Py_buffer *va, Py_buffer *vb)
 {
-    if (PyTuple_Size(args) != 2)
-        return NULL;
-    Py_buffer va, vb;
-    int dt = get_array(PyTuple_GetItem(args, 0), &va, PyBUF_C_CONTIGUOUS);
+    int dt = get_array(PyTuple_GetItem(args, 0), va, PyBUF_C_CONTIGUOUS);
     if (dt < 0)
-        return NULL;
-    int db = get_array(PyTuple_GetItem(args, 1), &vb, PyBUF_C_CONTIGUOUS);
-    if (db < 0) {
-        PyBuffer_Release(&va);
+        return -1;
+    int db = get_array(PyTuple_GetItem(args, 1), vb, PyBUF_C_CONTIGUOUS);
+    if (db != dt) {
+        if (db >= 0)
+            PyBuffer_Release(vb);
+        PyBuffer_Release(va);
+        return -1;
+    }
+    return dt;
+}
+
+/* A new array of `shape` (a new reference, consumed) holding act(x @ w + bias): NULL (nothing
+ * raised) when it cannot be had or the kernel could not allocate (Python then raises). */
+static PyObject *run_linear(FastOp *op, int dt, PyObject *shape, const void *x, const void *w,
+                            const void *bias, int act, int64_t m, int64_t n, int64_t k)
+{
+    PyObject *c = shape ? PyObject_CallFunctionObjArgs(empty, shape, dtype_obj[dt], NULL) : NULL;
+    Py_XDECREF(shape);
+    Py_buffer vc;
+    if (!c || PyObject_GetBuffer(c, &vc, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) != 0) {
+        PyErr_Clear();
+        Py_XDECREF(c);
         return NULL;
     }
+    double t0 = (++tick & 7) == 0 ? now() : 0;
+    int rc = lin[dt](x, w, vc.buf, bias, act, 1, m, n, k, 0, 0);
+    PyBuffer_Release(&vc);
+    if (rc != 0) {
+        Py_DECREF(c);
+        return NULL;
+    }
+    book(op->slot, dt, t0);
+    return c;
+}
+
+static PyObject *try_matmul(FastOp *op, PyObject *args, PyObject *kwargs)
+{
+    Py_buffer va, vb;
+    if (PyTuple_Size(args) != 2)
+        return NULL;
+    int dt = get_pair(args, &va, &vb);
+    if (dt < 0)
+        return NULL;
     PyObject *c = NULL;
     int strict;
-    if (db == dt && va.ndim == 2 && vb.ndim == 2 && va.shape[1] == vb.shape[0] &&
-        va.shape[0] > 0 && vb.shape[1] > 0 && va.shape[1] > 0) {
+    if (va.ndim == 2 && vb.ndim == 2 && va.shape[1] == vb.shape[0] && va.shape[0] > 0 &&
+        vb.shape[1] > 0 && va.shape[1] > 0) {
         int64_t m = va.shape[0], k = va.shape[1], n = vb.shape[1];
-        if (2.0 * (double)m * (double)n * (double)k <= allowed(op->slot, dt, kwargs, &strict)) {
-            PyObject *shape = Py_BuildValue("(nn)", (Py_ssize_t)m, (Py_ssize_t)n);
-            c = shape ? PyObject_CallFunctionObjArgs(empty, shape, dtype_obj[dt], NULL) : NULL;
-            Py_XDECREF(shape);
-            Py_buffer vc;
-            if (c && PyObject_GetBuffer(c, &vc, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) == 0) {
-                double t0 = (++tick & 7) == 0 ? now() : 0;
-                int rc = lin[dt](va.buf, vb.buf, vc.buf, NULL, -1, 1, m, n, k, 0, 0);
-                PyBuffer_Release(&vc);
-                if (rc == 0) {
-                    book(op->slot, dt, t0);
-                } else { /* out of memory: the Python path raises it properly */
-                    Py_CLEAR(c);
-                }
-            } else {
-                PyErr_Clear();
-                Py_CLEAR(c);
-            }
-        }
+        if (2.0 * (double)m * (double)n * (double)k <= allowed(op->slot, dt, kwargs, &strict))
+            c = run_linear(op, dt, Py_BuildValue("(nn)", (Py_ssize_t)m, (Py_ssize_t)n), va.buf,
+                           vb.buf, NULL, -1, m, n, k);
     }
     PyBuffer_Release(&vb);
     PyBuffer_Release(&va);
@@ -208,20 +227,15 @@ static PyObject *try_matmul(FastOp *op, PyObject *args, PyObject *kwargs)
 
 static PyObject *try_dot(FastOp *op, PyObject *args, PyObject *kwargs)
 {
+    Py_buffer va, vb;
     if (PyTuple_Size(args) != 2)
         return NULL;
-    Py_buffer va, vb;
-    int dt = get_array(PyTuple_GetItem(args, 0), &va, PyBUF_C_CONTIGUOUS);
+    int dt = get_pair(args, &va, &vb);
     if (dt < 0)
         return NULL;
-    int db = get_array(PyTuple_GetItem(args, 1), &vb, PyBUF_C_CONTIGUOUS);
-    if (db < 0) {
-        PyBuffer_Release(&va);
-        return NULL;
-    }
     PyObject *r = NULL;
     int strict;
-    if (db == dt && va.ndim == 1 && vb.ndim == 1 && va.shape[0] == vb.shape[0] &&
+    if (va.ndim == 1 && vb.ndim == 1 && va.shape[0] == vb.shape[0] &&
         va.shape[0] > 0 && (double)va.shape[0] <= allowed(op->slot, dt, kwargs, &strict)) {
         double t0 = (++tick & 7) == 0 ? now() : 0;
         double value = dotk[dt](va.buf, vb.buf, va.shape[0]);
@@ -269,19 +283,14 @@ static PyObject *try_linear(FastOp *op, PyObject *args, PyObject *kwargs)
         act = PyLong_AsLong(id);
     }
     Py_buffer vx, vw, vb;
-    int dt = get_array(PyTuple_GetItem(args, 0), &vx, PyBUF_C_CONTIGUOUS);
+    int dt = get_pair(args, &vx, &vw);
     if (dt < 0)
         return NULL;
-    int dw = get_array(PyTuple_GetItem(args, 1), &vw, PyBUF_C_CONTIGUOUS);
-    if (dw < 0) {
-        PyBuffer_Release(&vx);
-        return NULL;
-    }
     int have_bias = bias != Py_None;
     int dbias = have_bias ? get_array(bias, &vb, PyBUF_C_CONTIGUOUS) : dt;
     PyObject *c = NULL;
     int strict;
-    if (dbias == dt && dw == dt && (vx.ndim == 1 || vx.ndim == 2) && vw.ndim == 2 &&
+    if (dbias == dt && (vx.ndim == 1 || vx.ndim == 2) && vw.ndim == 2 &&
         vx.shape[vx.ndim - 1] == vw.shape[0] && vw.shape[0] > 0 && vw.shape[1] > 0 &&
         (!have_bias || (vb.ndim == 1 && vb.shape[0] == vw.shape[1]))) {
         int64_t m = vx.ndim == 2 ? vx.shape[0] : 1, k = vw.shape[0], n = vw.shape[1];
@@ -289,22 +298,8 @@ static PyObject *try_linear(FastOp *op, PyObject *args, PyObject *kwargs)
                          allowed(op->slot, dt, kwargs, &strict)) {
             PyObject *shape = vx.ndim == 2 ? Py_BuildValue("(nn)", (Py_ssize_t)m, (Py_ssize_t)n)
                                            : Py_BuildValue("(n)", (Py_ssize_t)n);
-            c = shape ? PyObject_CallFunctionObjArgs(empty, shape, dtype_obj[dt], NULL) : NULL;
-            Py_XDECREF(shape);
-            Py_buffer vc;
-            if (c && PyObject_GetBuffer(c, &vc, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) == 0) {
-                double t0 = (++tick & 7) == 0 ? now() : 0;
-                int rc = lin[dt](vx.buf, vw.buf, vc.buf, have_bias ? vb.buf : NULL, (int)act, 1,
-                                 m, n, k, 0, 0);
-                PyBuffer_Release(&vc);
-                if (rc == 0)
-                    book(op->slot, dt, t0);
-                else
-                    Py_CLEAR(c);
-            } else {
-                PyErr_Clear();
-                Py_CLEAR(c);
-            }
+            c = run_linear(op, dt, shape, vx.buf, vw.buf, have_bias ? vb.buf : NULL, (int)act, m,
+                           n, k);
         }
     }
     if (have_bias && dbias >= 0)
