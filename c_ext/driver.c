@@ -75,8 +75,8 @@ static const accel_kernels *kernels(void) { return isas[atomic_load(&current_isa
 
 #define GEMM_PARALLEL_FLOPS (1 << 21) /* below, waking a thread costs more than it saves */
 #define GEMV_PARALLEL_BYTES (1 << 20) /* a matrix-vector product this large is split */
-#define SMALL_PRODUCT (12.0 * 12 * 12) /* M N K up to this: rows against unpacked B (faster
-                                          than packing for the block kernel, measured) */
+#define SMALL_PRODUCT (SMALL_SIDE * SMALL_SIDE * SMALL_SIDE) /* M N K up to this: unpacked */
+#define SMALL_SIDE 32.0
 #define ROW_ALIGN 48                  /* multiple of every MR */
 #define COL_ALIGN 64                  /* multiple of every NR */
 
@@ -172,16 +172,16 @@ static const accel_kernels *kernels(void) { return isas[atomic_load(&current_isa
             return 0;                                                                          \
         }                                                                                      \
         if ((double)m * (double)n * (double)k <= SMALL_PRODUCT && k > 0) {                     \
-            /* tiny products: a row at a time against unpacked B, no packing, no threads */   \
+            /* small products: register blocks on unpacked A and B, no threads */             \
             const accel_kernels *ks = kernels();                                               \
-            for (int64_t t = 0; t < batch; t++)                                                \
-                for (int64_t i = 0; i < m; i++) {                                              \
-                    T *ci = c + t * m * n + i * n;                                             \
-                    ks->gemv_row_##TS(n, k, a + t * a_batch_stride + i * k,                    \
-                                      b + t * b_batch_stride, n, ci);                          \
-                    if (bias || act != ACT_NONE)                                               \
-                        ks->bias_act_##TS(ci, n, bias, act);                                   \
-                }                                                                              \
+            for (int64_t t = 0; t < batch; t++) {                                              \
+                T *ct = c + t * m * n;                                                         \
+                ks->gemm_direct_##TS(m, n, k, a + t * a_batch_stride, k,                       \
+                                     b + t * b_batch_stride, n, ct, n);                        \
+                if (bias || act != ACT_NONE)                                                   \
+                    for (int64_t i = 0; i < m; i++)                                            \
+                        ks->bias_act_##TS(ct + i * n, n, bias, act);                           \
+            }                                                                                  \
             return 0;                                                                          \
         }                                                                                      \
         gemm_job_##TS j = {kernels()->gemm_##TS, a, b, bias, c, act, m, n, k, a_batch_stride,  \

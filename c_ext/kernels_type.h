@@ -719,6 +719,88 @@ static void FN(gemv_row)(int64_t n, int64_t k, const T *x, const T *b, int64_t l
     }
 }
 
+/* Small products without packing: MR x NR register blocks read A (row stride lda, broadcast
+ * per k) and B (row stride ldb, NV vectors per k) where they are; the edge rows and columns
+ * go through gemv_row. Each element is one fma chain over k in order, as everywhere: the
+ * same bits as the row-at-a-time path. For products whose packing would cost more than it
+ * saves (they fit in L1 and L2 as they are). */
+/* An edge block of gemm_direct: mr <= MR rows, w <= NR columns (the last vector padded with
+ * zeros per k: the same fma per element as a full block) */
+__attribute__((noinline)) static void FN(direct_edge)(int64_t mr, int64_t w, int64_t k,
+                                                      const T *a, int64_t lda, const T *b,
+                                                      int64_t ldb, T *c, int64_t ldc)
+{
+    int nv = (int)((w + VL - 1) / VL);
+    int64_t tail = w - (int64_t)(nv - 1) * VL;
+    VT acc[MR][NV];
+    for (int r = 0; r < MR; r++)
+        for (int v = 0; v < NV; v++)
+            acc[r][v] = FN(splat)(0);
+    for (int64_t p = 0; p < k; p++) {
+        VT bv[NV];
+        for (int v = 0; v < nv - 1; v++)
+            bv[v] = FN(load)(b + p * ldb + v * VL);
+        T pad[VL];
+        __builtin_memset(pad, 0, sizeof pad);
+        __builtin_memcpy(pad, b + p * ldb + (int64_t)(nv - 1) * VL, (size_t)tail * sizeof(T));
+        bv[nv - 1] = FN(load)(pad);
+        for (int64_t r = 0; r < mr; r++) {
+            VT av = FN(splat)(a[r * lda + p]);
+            for (int v = 0; v < nv; v++)
+                acc[r][v] = FN(fma)(av, bv[v], acc[r][v]);
+        }
+    }
+    for (int64_t r = 0; r < mr; r++) {
+        T row[NR];
+        for (int v = 0; v < nv; v++)
+            FN(store)(row + v * VL, acc[r][v]);
+        __builtin_memcpy(c + r * ldc, row, (size_t)w * sizeof(T));
+    }
+}
+
+static void FN(gemm_direct)(int64_t m, int64_t n, int64_t k, const T *a, int64_t lda,
+                            const T *b, int64_t ldb, T *c, int64_t ldc)
+{
+    int64_t m_full = m / MR * MR, n_full = n / NR * NR;
+    for (int64_t i0 = 0; i0 < m_full; i0 += MR) {
+        for (int64_t j0 = 0; j0 < n_full; j0 += NR) {
+            VT acc[MR][NV];
+#pragma GCC unroll 32
+            for (int r = 0; r < MR; r++)
+#pragma GCC unroll 8
+                for (int v = 0; v < NV; v++)
+                    acc[r][v] = FN(splat)(0);
+            const T *ap = a + i0 * lda;
+            const T *bp = b + j0;
+            for (int64_t p = 0; p < k; p++, bp += ldb) {
+                VT bv[NV];
+#pragma GCC unroll 8
+                for (int v = 0; v < NV; v++)
+                    bv[v] = FN(load)(bp + v * VL);
+#pragma GCC unroll 32
+                for (int r = 0; r < MR; r++) {
+                    VT av = FN(splat)(ap[r * lda + p]);
+#pragma GCC unroll 8
+                    for (int v = 0; v < NV; v++)
+                        acc[r][v] = FN(fma)(av, bv[v], acc[r][v]);
+                }
+            }
+#pragma GCC unroll 32
+            for (int r = 0; r < MR; r++)
+#pragma GCC unroll 8
+                for (int v = 0; v < NV; v++)
+                    FN(store)(c + (i0 + r) * ldc + j0 + v * VL, acc[r][v]);
+        }
+        if (n_full < n)
+            FN(direct_edge)(MR, n - n_full, k, a + i0 * lda, lda, b + n_full, ldb,
+                            c + i0 * ldc + n_full, ldc);
+    }
+    if (m_full < m)
+        for (int64_t j0 = 0; j0 < n; j0 += NR)
+            FN(direct_edge)(m - m_full, n - j0 < NR ? n - j0 : NR, k, a + m_full * lda, lda,
+                            b + j0, ldb, c + m_full * ldc + j0, ldc);
+}
+
 /* A matrix times one column: y[i] = A[i, 0:k] . x for i < m (row stride lda): each a dot. */
 static void FN(gemv_col)(int64_t m, int64_t k, const T *a, int64_t lda, const T *x, T *y,
                          int64_t ldy)
