@@ -102,3 +102,20 @@ def test_the_public_call_path_gives_the_same_bits(simd):
     finally:
         for call in calls.values():
             call.path = "unchecked"
+
+
+def test_the_shared_memory_fallback_engages_when_wasmtime_moves(simd, monkeypatch):
+    """The patched SharedMemory (a private method of wasmtime-py) is used only if the public
+    class fails; if neither can be imported by a module, simd says so and auto goes on."""
+    from accel.backends import simd as simd_module
+
+    def public_fails(cls):
+        raise TypeError("incompatible types (as wasmtime-py 50 raises)")
+
+    monkeypatch.setattr(simd_module._PublicSharedMemory, "_as_extern", public_fails)
+    assert simd_module._shared_memory_class(simd.engine) is simd_module._PatchedSharedMemory
+    monkeypatch.setattr(simd_module._PatchedSharedMemory, "_as_extern", public_fails)
+    assert simd_module._shared_memory_class(simd.engine) is None
+    broken = simd_module.SimdBackend()
+    reason = broken.unavailable_reason()
+    assert reason is not None and "shared memory" in reason
