@@ -443,9 +443,6 @@ class GpuBackend(Backend):
     def stream_elements(self, dtype: np.dtype) -> int:
         return self.max_elements(dtype)
 
-    def declines(self, op: str, dtype: np.dtype, work: float) -> str | None:
-        return None
-
     def details(self) -> dict:
         if self.adapter is None:
             return {}
