@@ -48,7 +48,7 @@ def main() -> None:
     p50, p95, p99 = percentiles_us(lambda: accel.relu(x16, backend="simd"))
     print(f"\nrelu on 16 floats, public API: p50 {p50:.2f} us, p95 {p95:.2f}, p99 {p99:.2f}")
     d = simd.details()
-    times = simd.load_times()
+    times = simd.probe_timings()
     print(
         f"module {d['module']}: {d['module_bytes']} bytes; compile {times['load_ms']:.1f} ms, "
         f"cached load {times['cached_load_ms']:.2f} ms; relaxed SIMD: {d['relaxed_simd']}"
