@@ -27,7 +27,7 @@ except ImportError:  # not built (Python 3.10, no compiler): every call takes th
     _fastpath = None
 
 SLOT_MATMUL, SLOT_DOT, SLOT_LINEAR = 5, 6, 7
-_SLOTS: dict[str, int] = {"matmul": SLOT_MATMUL, "dot": SLOT_DOT, "linear": SLOT_LINEAR}
+_SLOTS: dict[str, int] = {}  # op name -> slot, as wrap() registers them
 _configured = False
 
 

@@ -343,28 +343,20 @@ ELEMENTWISE_LOOP(gelu)
 ELEMENTWISE_LOOP(silu)
 #undef ELEMENTWISE_LOOP
 
-/* y = act(x) for the activation id `act`; y may be x itself. Unknown ids do nothing. */
+/* The elementwise loops by activation id (ACT_*), and y = act(x) through them; y may be x
+ * itself. Unknown ids do nothing. */
+static void (*const FN(loops)[])(const T *, T *, int64_t) = {
+    [ACT_RELU] = FN(relu_loop),
+    [ACT_SIGMOID] = FN(sigmoid_loop),
+    [ACT_TANH] = FN(tanh_loop),
+    [ACT_GELU] = FN(gelu_loop),
+    [ACT_SILU] = FN(silu_loop),
+};
+
 static void FN(elementwise)(int act, const T *x, T *y, int64_t n)
 {
-    switch (act) {
-    case ACT_RELU:
-        FN(relu_loop)(x, y, n);
-        break;
-    case ACT_SIGMOID:
-        FN(sigmoid_loop)(x, y, n);
-        break;
-    case ACT_TANH:
-        FN(tanh_loop)(x, y, n);
-        break;
-    case ACT_GELU:
-        FN(gelu_loop)(x, y, n);
-        break;
-    case ACT_SILU:
-        FN(silu_loop)(x, y, n);
-        break;
-    default:
-        break;
-    }
+    if (act >= 0 && act < (int)(sizeof FN(loops) / sizeof FN(loops)[0]))
+        FN(loops)[act](x, y, n);
 }
 
 /* ------------------------------------------------------------------------------------------ */
