@@ -88,17 +88,25 @@ class BuildPyWithKernels(build_py):
                 shutil.copy2(path, target / path.name)
 
 
-# The compiled entry points for small calls use the buffer protocol of Python's limited API,
-# which it has from 3.11: older Pythons run without them (the same results, slower calls).
-FASTPATH = (
-    [Extension("accel._fastpath", ["c_ext/fastpath.c"], py_limited_api=True,
-               define_macros=[("Py_LIMITED_API", "0x030B0000")])]
-    if sys.version_info >= (3, 11)
-    else []
-)  # fmt: skip
+
+
+def _fastpath_extensions() -> list[Extension]:
+    """The compiled entry points for small calls: they read and make arrays through numpy's C
+    API, so they need numpy's headers here (a build requirement); without numpy they are left
+    out and every call takes the Python path (the same results, slower calls)."""
+    try:
+        import numpy
+    except ImportError:
+        sys.stderr.write("accel-chain: numpy is not importable at build time; accel._fastpath "
+                         "was not built (calls are slower).\n")  # fmt: skip
+        return []
+    return [Extension("accel._fastpath", ["c_ext/fastpath.c"], py_limited_api=True,
+                      include_dirs=[numpy.get_include()],
+                      define_macros=[("Py_LIMITED_API", "0x030A0000")])]  # fmt: skip
+
 
 setup(
-    ext_modules=FASTPATH,
+    ext_modules=_fastpath_extensions(),
     cffi_modules=["c_ext/build_cpu.py:ffibuilder"],
     cmdclass={"build_ext": OptionalBuildExt, "build_py": BuildPyWithKernels},
     options={"bdist_wheel": {"py_limited_api": "cp310"}},

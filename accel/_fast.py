@@ -1,10 +1,12 @@
 """The compiled entry points for small calls (c_ext/fastpath.c), and what keeps them honest.
 
 The public relu, sigmoid, tanh, gelu, silu, matmul, dot and linear are FastOp objects when the
-extension was built (Python 3.11 or later, with a C compiler): a call that is the common case
-(exact ndarrays, C-contiguous, aligned, native float32/float64, no out=, backend None or "cpu")
-and that the dispatcher has already resolved to the cpu backend for its op, dtype and size
-runs the C kernel directly; every other call is the Python function, unchanged.
+extension was built (with a C compiler and numpy's headers): a call that is the common case
+(exact ndarrays, C-contiguous, aligned, native float32/float64, no out=, backend None, "cpu"
+or, for the activations, "simd") and that the dispatcher has already resolved to that backend
+for its op, dtype and size runs the kernel directly (cpu's C entry points; the simd module's
+export on the calling thread's instance, through wasmtime's C API); every other call is the
+Python function, unchanged.
 
 What the fast path may take is set here from the dispatcher's own decisions (`allow`, called
 when a call has run on cpu as the first choice of its selection) and withdrawn whenever
@@ -47,22 +49,39 @@ def _configure(cpu: Any) -> bool:
             return False
         from ._optable import ACTIVATIONS
 
-        act_ids = {name: op.act_id for name, op in ACTIVATIONS.items()}
-        dtypes = (np.dtype(np.float32), np.dtype(np.float64))
-        _fastpath.configure(addresses, np.ndarray, np.empty_like, np.empty, np.float32,
-                            np.float64, *dtypes, act_ids)  # fmt: skip
+        _fastpath.configure(addresses, {name: op.act_id for name, op in ACTIVATIONS.items()})
         _configured = True
     return True
 
 
+def _bind_simd(b: Any) -> bool:
+    """Gives the fast path simd backend b's per-thread bindings (None from b: it has none, and
+    its calls keep the Python path)."""
+    entry = b.fast_entry()
+    if entry is None:
+        return False
+    call, error_delete, trap_delete, raw_size = entry
+    _fastpath.configure_simd(call, error_delete, trap_delete, raw_size, b.fast_binding)
+    return True
+
+
+_ON = {"cpu": 0, "simd": 1}
+_TARGET = {"cpu": 1, "simd": 2}
+
+
 def allow(op: str, dtype: np.dtype, b: Any, strict: bool, upper: float) -> None:
     """Lets the fast path take (op, dtype) calls of work below `upper` on backend b: the
-    dispatcher's first choice for them (strict: with backend="cpu")."""
+    dispatcher's first choice for them (strict: with b named by backend=)."""
     slot = _SLOTS.get(op)
-    if _fastpath is None or slot is None or b.name != "cpu" or not _configure(b):
+    on = _ON.get(b.name)
+    if _fastpath is None or slot is None or on is None:
         return
-    _fastpath.set_bound(slot, 0 if dtype == np.float32 else 1, strict,
-                        math.inf if math.isinf(upper) else float(upper))  # fmt: skip
+    if b.name == "cpu" and not _configure(b):
+        return
+    if b.name == "simd" and (slot >= SLOT_MATMUL or not _bind_simd(b)):
+        return
+    _fastpath.set_bound(slot, 0 if dtype == np.float32 else 1, _TARGET[b.name] if strict else 0,
+                        on, math.inf if math.isinf(upper) else float(upper))  # fmt: skip
 
 
 def reset() -> None:
@@ -75,11 +94,14 @@ def frames(delta: int) -> None:
         _fastpath.frames(delta)
 
 
-def take_stats() -> list[tuple[str, str, int, list[float]]]:
-    """(op, backend, calls, seconds of the timed ones) since the last take."""
+def take_stats() -> tuple[list[tuple[str, str, int, list[float]]], tuple[int, int]]:
+    """(op, backend, calls, seconds of the timed ones) since the last take, and the simd
+    calls' copies: (calls, bytes each way)."""
     if _fastpath is None:
-        return []
+        return [], (0, 0)
     names = {slot: name for name, slot in _SLOTS.items()}
+    records, moved = _fastpath.take_stats()
+    backend_names = {v: k for k, v in _ON.items()}
     return [
-        (names[slot], "cpu", calls, times) for slot, _dt, calls, times in _fastpath.take_stats()
-    ]
+        (names[slot], backend_names[on], calls, times) for on, slot, calls, times in records
+    ], moved

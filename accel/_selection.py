@@ -113,7 +113,12 @@ def set_backend(sel: str | None) -> None:
     """Sets the process-wide selection; None goes back to ACCEL_BACKEND or "auto"."""
     global _process
     _process = None if sel is None else parse(sel)
-    _fast.reset()  # the compiled fast path follows the dispatcher again from here
+    from . import _dispatch  # (it imports this module)
+
+    # the first choices and the compiled fast path follow the dispatcher again from here: a
+    # selection text may equal an earlier backend= ("simd"), whose choice was remembered as
+    # strict only
+    _dispatch.invalidate()
 
 
 def in_block() -> bool:

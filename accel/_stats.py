@@ -121,11 +121,19 @@ def _merge_fast() -> None:
     """Folds in what the compiled fast path counted since the last look."""
     from . import _fast
 
-    for op, backend, calls, times in _fast.take_stats():
+    records, (moved_calls, moved_bytes) = _fast.take_stats()
+    for op, backend, calls, times in records:
         rec = _record(op, backend)
         with _lock:
             rec.extra += calls
             rec.latencies.extend(times)
+    if moved_calls:
+        ups = _records.get(("upload", "simd")) or _record("upload", "simd")
+        downs = _records.get(("download", "simd")) or _record("download", "simd")
+        with _lock:
+            for rec in (ups, downs):
+                rec.extra += moved_calls
+                rec._bytes += moved_bytes
 
 
 def reset_stats() -> None:

@@ -2,36 +2,48 @@
  *
  * accel.relu, sigmoid, tanh, gelu, silu, matmul, dot and linear are objects of the type FastOp.
  * A call whose arguments are the common case (exact numpy.ndarray operands that are
- * C-contiguous, aligned, native float32 or float64; no out=; backend= None or "cpu") and whose
- * selection the Python layer has already resolved to the cpu backend for that op, dtype and
- * size runs the cpu kernel straight from here. Every other call goes to the op's Python
- * function (`fallback`), which does everything else and stays the only place with semantics:
- * this file only skips work for calls whose outcome that path has already decided.
+ * C-contiguous, aligned, native float32 or float64; no out=; backend= None, "cpu" or, for the
+ * activations, "simd") and whose selection the Python layer has already resolved to that
+ * backend for that op, dtype and size runs the kernel straight from here: cpu's C entry
+ * points, or the simd module's export through wasmtime's C API on the calling thread's
+ * instance. Every other call goes to the op's Python function (`fallback`), which does
+ * everything else and stays the only place with semantics: this file only skips work for
+ * calls whose outcome that path has already decided.
  *
  * The Python layer (accel/_fast.py) sets, per op and dtype, the largest work the fast path
- * may take with backend=None (0: none) and with backend="cpu", from what the dispatcher
+ * may take with backend=None (0: none) and with a backend named, from what the dispatcher
  * decided, and zeroes them whenever anything that decides changes (set_backend, a
- * use_backend block anywhere, a backend replaced or failing, a calibration). Calls are
- * counted here, one in eight timed, and merged into accel.stats().
+ * use_backend block anywhere, a backend replaced or failing, a calibration, a simd module
+ * build switched). Calls are counted here, one in eight timed, and merged into
+ * accel.stats() with the bytes the simd calls copied.
  *
- * The GIL is held throughout (the kernels of a small call take less than releasing it).
- * Built with Python's limited API (3.11: the buffer protocol); on older Pythons accel runs
- * without it.
+ * Arrays are read and made through numpy's C API (its headers at build time; the API table
+ * at import): taking the data pointer is a field read and a new array costs what numpy's own
+ * ufuncs pay, where the buffer protocol and a call of numpy.empty cost more than a small
+ * kernel. The GIL is held throughout (the kernels of a small call take less than releasing
+ * it). Built with Python's limited API (3.10), so one wheel serves every Python.
  */
 #define PY_SSIZE_T_CLEAN
 #ifndef Py_LIMITED_API
-#define Py_LIMITED_API 0x030B0000
+#define Py_LIMITED_API 0x030A0000
 #endif
 #include <Python.h>
+#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
+#define NPY_TARGET_VERSION NPY_1_24_API_VERSION /* accel-chain's oldest numpy */
+#include <numpy/arrayobject.h>
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
 
-#define SLOTS 8 /* activation ids 0..4, then matmul and dot */
+#define SLOTS 8 /* activation ids 0..4, then matmul, dot and linear */
 #define SLOT_MATMUL 5
 #define SLOT_DOT 6
 #define SLOT_LINEAR 7
 #define RING 4096
+
+/* where a call runs: the selection's first choice (backend=None), or a named backend */
+enum { AUTO = 0, CPU = 1, SIMD = 2, TARGETS = 3 };
+enum { ON_CPU = 0, ON_SIMD = 1, BACKENDS_N = 2 };
 
 typedef void (*elementwise_fn)(int, const void *, void *, int64_t);
 typedef int (*linear_fn)(const void *, const void *, void *, const void *, int, int64_t,
@@ -41,14 +53,40 @@ typedef double (*dot_fn)(const void *, const void *, int64_t);
 static elementwise_fn ew[2];
 static linear_fn lin[2];
 static dot_fn dotk[2];
-static PyObject *ndarray_type, *empty_like, *empty, *scalar_type[2], *dtype_obj[2];
-static PyObject *act_ids; /* activation name -> id, for linear's activation= */
-static PyObject *s_backend, *s_out, *s_cpu, *s_activation, *s_bias;
-static double bound_auto[SLOTS][2], bound_cpu[SLOTS][2];
-static long long calls[SLOTS][2];
-static double lat[SLOTS][2][RING];
-static unsigned lat_n[SLOTS][2], tick;
+static PyArray_Descr *descr[2]; /* float32, float64 */
+static PyObject *act_ids;       /* activation name -> id, for linear's activation= */
+static PyObject *s_backend, *s_out, *s_cpu, *s_simd, *s_activation, *s_bias;
+/* bound[target][slot][dt]: the largest work the fast path takes (0: none); auto_on: which
+ * backend the selection's first choice is, for bound[AUTO] */
+static double bound[TARGETS][SLOTS][2];
+static int auto_on[SLOTS][2];
+static long long calls[BACKENDS_N][SLOTS][2];
+static long long moved_calls, moved_bytes; /* simd: copies in and out of its memory */
+static double lat[BACKENDS_N][SLOTS][2][RING];
+static unsigned lat_n[BACKENDS_N][SLOTS][2], tick;
 static int frames; /* use_backend blocks active anywhere: while any is, nothing is fast */
+
+/* -- simd: one call of the module's elementwise export through wasmtime's C API ------------
+ * The simd backend hands over, per thread, its instance's context and exports and a scratch
+ * block of the shared memory (`simd_binder()` -> (context, elementwise_f32, elementwise_f64,
+ * memory base, scratch offset, scratch bytes)), and once wasmtime_func_call_unchecked's
+ * address; a binding is valid while `simd_gen` (bumped by reset()) has not moved. */
+typedef void *(*wasm_call_fn)(void *, const void *, void *, size_t, void **);
+typedef void (*wasm_delete_fn)(void *);
+static wasm_call_fn wasm_call;
+static wasm_delete_fn wasm_error_delete, wasm_trap_delete;
+static size_t raw_size; /* sizeof(wasmtime_val_raw_t) */
+static PyObject *simd_binder;
+static long simd_gen = 1;
+typedef struct {
+    long gen;
+    void *ctx;
+    const void *func[2];
+    char *base;      /* the shared memory, in this process */
+    uint32_t offset; /* the scratch block, in the module's addresses */
+    size_t bytes;
+} SimdThread;
+static _Thread_local SimdThread simd_tls;
 
 typedef struct {
     PyObject_HEAD
@@ -63,23 +101,11 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* the dtype index of a buffer: 0 float32, 1 float64, -1 anything else */
-static int float_index(const Py_buffer *v)
+/* The target of this call from backend= (None, "cpu" or "simd") and out= (None); -1 when the
+ * call is not the common case. */
+static int target_of(int slot, PyObject *kwargs)
 {
-    if (!v->format || v->format[1] != '\0')
-        return -1;
-    if (v->format[0] == 'f' && v->itemsize == 4)
-        return 0;
-    if (v->format[0] == 'd' && v->itemsize == 8)
-        return 1;
-    return -1;
-}
-
-/* The largest work allowed for this call: from backend= (None or "cpu") and out= (None);
- * -1 when the call is not the common case. */
-static double allowed(int slot, int dt, PyObject *kwargs, int *strict)
-{
-    *strict = 0;
+    int target = AUTO;
     if (kwargs) {
         PyObject *key, *value;
         Py_ssize_t pos = 0;
@@ -90,9 +116,14 @@ static double allowed(int slot, int dt, PyObject *kwargs, int *strict)
             if (PyUnicode_Compare(key, s_backend) == 0) {
                 if (value == Py_None)
                     continue;
-                if (!PyUnicode_Check(value) || PyUnicode_Compare(value, s_cpu) != 0)
+                if (!PyUnicode_Check(value))
                     return -1;
-                *strict = 1;
+                if (PyUnicode_Compare(value, s_cpu) == 0)
+                    target = CPU;
+                else if (PyUnicode_Compare(value, s_simd) == 0)
+                    target = SIMD;
+                else
+                    return -1;
             } else if (PyUnicode_Compare(key, s_out) == 0) {
                 if (value != Py_None)
                     return -1;
@@ -101,34 +132,103 @@ static double allowed(int slot, int dt, PyObject *kwargs, int *strict)
             }
         }
     }
-    if (frames)
-        return -1;
-    return *strict ? bound_cpu[slot][dt] : bound_auto[slot][dt];
+    return frames ? -1 : target;
 }
 
-static void book(int slot, int dt, double t0)
+/* The backend this call may run on (ON_CPU, ON_SIMD) if its work is within the bound; -1 */
+static int runs_on(int slot, int dt, PyObject *kwargs, double work)
 {
-    calls[slot][dt]++;
+    int target = target_of(slot, kwargs);
+    if (target < 0 || !(work <= bound[target][slot][dt]))
+        return -1;
+    return target == AUTO ? auto_on[slot][dt] : target == SIMD ? ON_SIMD : ON_CPU;
+}
+
+static void book(int on, int slot, int dt, double t0)
+{
+    calls[on][slot][dt]++;
     if (t0 > 0) {
-        lat[slot][dt][lat_n[slot][dt] % RING] = now() - t0;
-        lat_n[slot][dt]++;
+        lat[on][slot][dt][lat_n[on][slot][dt] % RING] = now() - t0;
+        lat_n[on][slot][dt]++;
     }
 }
 
-static int get_array(PyObject *x, Py_buffer *v, int flags)
+/* The dtype index of an exact ndarray that is C-contiguous, aligned, native float32/64: 0 or
+ * 1; -1 for anything else. */
+static int float_index(PyObject *x)
 {
-    if ((PyObject *)Py_TYPE(x) != ndarray_type)
+    if (!PyArray_CheckExact(x))
         return -1;
-    if (PyObject_GetBuffer(x, v, flags | PyBUF_FORMAT | PyBUF_ND) != 0) {
-        PyErr_Clear();
+    PyArrayObject *a = (PyArrayObject *)x;
+    int t = PyArray_TYPE(a);
+    int dt = t == NPY_FLOAT ? 0 : t == NPY_DOUBLE ? 1 : -1;
+    if (dt < 0 || !PyArray_IS_C_CONTIGUOUS(a) || !PyArray_ISALIGNED(a) ||
+        !PyArray_ISNOTSWAPPED(a))
         return -1;
-    }
-    int dt = float_index(v);
-    if (dt < 0 || ((uintptr_t)v->buf % (uintptr_t)v->itemsize) != 0) {
-        PyBuffer_Release(v);
-        return -1;
-    }
     return dt;
+}
+
+static PyObject *new_array(int dt, int nd, npy_intp *dims)
+{
+    Py_INCREF(descr[dt]);
+    return PyArray_NewFromDescr(&PyArray_Type, descr[dt], nd, dims, NULL, NULL, 0, NULL);
+}
+
+/* This thread's simd binding, made on its first use: 1 when it can take n bytes */
+static int simd_ready(size_t nbytes)
+{
+    SimdThread *t = &simd_tls;
+    if (t->gen != simd_gen) {
+        if (!simd_binder || !wasm_call)
+            return 0;
+        PyObject *r = PyObject_CallObject(simd_binder, NULL);
+        unsigned long long ctx, f32, f64, base, off, bytes;
+        if (!r || r == Py_None ||
+            !PyArg_ParseTuple(r, "KKKKKK", &ctx, &f32, &f64, &base, &off, &bytes)) {
+            PyErr_Clear();
+            Py_XDECREF(r);
+            return 0;
+        }
+        Py_DECREF(r);
+        t->ctx = (void *)(uintptr_t)ctx;
+        t->func[0] = (const void *)(uintptr_t)f32;
+        t->func[1] = (const void *)(uintptr_t)f64;
+        t->base = (char *)(uintptr_t)base;
+        t->offset = (uint32_t)off;
+        t->bytes = (size_t)bytes;
+        t->gen = simd_gen;
+    }
+    return nbytes <= t->bytes;
+}
+
+/* act on n elements through this thread's simd instance: 0, or -1 (nothing raised; the
+ * Python path then runs the call and reports whatever went wrong) */
+static int simd_elementwise(int act, int dt, const void *x, void *y, int64_t n)
+{
+    SimdThread *t = &simd_tls;
+    size_t nbytes = (size_t)n * (dt ? 8 : 4);
+    /* elementwise_fXX(act, x, y, n), in place in the scratch block; a raw slot is as wide as
+     * wasmtime_val_raw_t (a union up to v128) and an i32 reads the low half of its slot */
+    int64_t args[4] = {act, t->offset, t->offset, n};
+    unsigned char raw[4 * 32];
+    memset(raw, 0, 4 * raw_size);
+    for (int i = 0; i < 4; i++)
+        memcpy(raw + (size_t)i * raw_size, &args[i], 8); /* little-endian, as wasm */
+    char *at = t->base + t->offset;
+    memcpy(at, x, nbytes);
+    void *trap = NULL;
+    void *error = wasm_call(t->ctx, t->func[dt], raw, 4, &trap);
+    if (error || trap) {
+        if (error)
+            wasm_error_delete(error);
+        if (trap)
+            wasm_trap_delete(trap);
+        return -1;
+    }
+    memcpy(y, at, nbytes);
+    moved_calls++;
+    moved_bytes += (long long)nbytes;
+    return 0;
 }
 
 /* NULL: not the common case (nothing raised); else the result */
@@ -137,116 +237,101 @@ static PyObject *try_unary(FastOp *op, PyObject *args, PyObject *kwargs)
     if (PyTuple_Size(args) != 1)
         return NULL;
     PyObject *x = PyTuple_GetItem(args, 0);
-    Py_buffer vx;
-    int dt = get_array(x, &vx, PyBUF_C_CONTIGUOUS);
+    int dt = float_index(x);
     if (dt < 0)
         return NULL;
-    int strict;
-    int64_t n = (int64_t)(vx.len / vx.itemsize);
-    if (n == 0 || (double)n > allowed(op->slot, dt, kwargs, &strict)) {
-        PyBuffer_Release(&vx);
+    PyArrayObject *ax = (PyArrayObject *)x;
+    int64_t n = (int64_t)PyArray_SIZE(ax);
+    int on = n > 0 ? runs_on(op->slot, dt, kwargs, (double)n) : -1;
+    if (on < 0 || (on == ON_SIMD && !simd_ready((size_t)n * (dt ? 8 : 4))))
         return NULL;
-    }
-    PyObject *y = PyObject_CallFunctionObjArgs(empty_like, x, NULL);
-    Py_buffer vy;
-    if (!y || PyObject_GetBuffer(y, &vy, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) != 0) {
+    PyObject *y = new_array(dt, PyArray_NDIM(ax), PyArray_DIMS(ax));
+    if (!y) {
         PyErr_Clear();
-        Py_XDECREF(y);
-        PyBuffer_Release(&vx);
         return NULL;
     }
     double t0 = (++tick & 7) == 0 ? now() : 0;
-    ew[dt](op->slot, vx.buf, vy.buf, n);
-    book(op->slot, dt, t0);
-    PyBuffer_Release(&vy);
-    PyBuffer_Release(&vx);
+    void *yd = PyArray_DATA((PyArrayObject *)y);
+    if (on == ON_SIMD) {
+        if (simd_elementwise(op->slot, dt, PyArray_DATA(ax), yd, n) != 0) {
+            Py_DECREF(y);
+            return NULL;
+        }
+    } else {
+        ew[dt](op->slot, PyArray_DATA(ax), yd, n);
+    }
+    book(on, op->slot, dt, t0);
     return y;
 }
 
-/* The first two arguments as arrays of one dtype: its index, or -1 (nothing held) */
-static int get_pair(PyObject *args, Py_buffer *va, Py_buffer *vb)
+/* The first two arguments as arrays of one dtype: its index, or -1 */
+static int pair_index(PyObject *args)
 {
-    int dt = get_array(PyTuple_GetItem(args, 0), va, PyBUF_C_CONTIGUOUS);
-    if (dt < 0)
-        return -1;
-    int db = get_array(PyTuple_GetItem(args, 1), vb, PyBUF_C_CONTIGUOUS);
-    if (db != dt) {
-        if (db >= 0)
-            PyBuffer_Release(vb);
-        PyBuffer_Release(va);
-        return -1;
-    }
-    return dt;
+    int dt = float_index(PyTuple_GetItem(args, 0));
+    return dt >= 0 && float_index(PyTuple_GetItem(args, 1)) == dt ? dt : -1;
 }
 
-/* A new array of `shape` (a new reference, consumed) holding act(x @ w + bias): NULL (nothing
+/* A new (m, n) array, or (n,) when nd is 1, holding act(x @ w + bias): NULL (nothing
  * raised) when it cannot be had or the kernel could not allocate (Python then raises). */
-static PyObject *run_linear(FastOp *op, int dt, PyObject *shape, const void *x, const void *w,
+static PyObject *run_linear(FastOp *op, int dt, int nd, const void *x, const void *w,
                             const void *bias, int act, int64_t m, int64_t n, int64_t k)
 {
-    PyObject *c = shape ? PyObject_CallFunctionObjArgs(empty, shape, dtype_obj[dt], NULL) : NULL;
-    Py_XDECREF(shape);
-    Py_buffer vc;
-    if (!c || PyObject_GetBuffer(c, &vc, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) != 0) {
+    npy_intp dims[2] = {(npy_intp)m, (npy_intp)n};
+    PyObject *c = nd == 2 ? new_array(dt, 2, dims) : new_array(dt, 1, dims + 1);
+    if (!c) {
         PyErr_Clear();
-        Py_XDECREF(c);
         return NULL;
     }
     double t0 = (++tick & 7) == 0 ? now() : 0;
-    int rc = lin[dt](x, w, vc.buf, bias, act, 1, m, n, k, 0, 0);
-    PyBuffer_Release(&vc);
-    if (rc != 0) {
+    if (lin[dt](x, w, PyArray_DATA((PyArrayObject *)c), bias, act, 1, m, n, k, 0, 0) != 0) {
         Py_DECREF(c);
         return NULL;
     }
-    book(op->slot, dt, t0);
+    book(ON_CPU, op->slot, dt, t0);
     return c;
 }
 
 static PyObject *try_matmul(FastOp *op, PyObject *args, PyObject *kwargs)
 {
-    Py_buffer va, vb;
     if (PyTuple_Size(args) != 2)
         return NULL;
-    int dt = get_pair(args, &va, &vb);
+    int dt = pair_index(args);
     if (dt < 0)
         return NULL;
-    PyObject *c = NULL;
-    int strict;
-    if (va.ndim == 2 && vb.ndim == 2 && va.shape[1] == vb.shape[0] && va.shape[0] > 0 &&
-        vb.shape[1] > 0 && va.shape[1] > 0) {
-        int64_t m = va.shape[0], k = va.shape[1], n = vb.shape[1];
-        if (2.0 * (double)m * (double)n * (double)k <= allowed(op->slot, dt, kwargs, &strict))
-            c = run_linear(op, dt, Py_BuildValue("(nn)", (Py_ssize_t)m, (Py_ssize_t)n), va.buf,
-                           vb.buf, NULL, -1, m, n, k);
-    }
-    PyBuffer_Release(&vb);
-    PyBuffer_Release(&va);
-    return c;
+    PyArrayObject *a = (PyArrayObject *)PyTuple_GetItem(args, 0);
+    PyArrayObject *b = (PyArrayObject *)PyTuple_GetItem(args, 1);
+    if (PyArray_NDIM(a) != 2 || PyArray_NDIM(b) != 2)
+        return NULL;
+    int64_t m = PyArray_DIM(a, 0), k = PyArray_DIM(a, 1), n = PyArray_DIM(b, 1);
+    if (PyArray_DIM(b, 0) != k || m <= 0 || n <= 0 || k <= 0 ||
+        runs_on(op->slot, dt, kwargs, 2.0 * (double)m * (double)n * (double)k) != ON_CPU)
+        return NULL;
+    return run_linear(op, dt, 2, PyArray_DATA(a), PyArray_DATA(b), NULL, -1, m, n, k);
 }
 
 static PyObject *try_dot(FastOp *op, PyObject *args, PyObject *kwargs)
 {
-    Py_buffer va, vb;
     if (PyTuple_Size(args) != 2)
         return NULL;
-    int dt = get_pair(args, &va, &vb);
+    int dt = pair_index(args);
     if (dt < 0)
         return NULL;
-    PyObject *r = NULL;
-    int strict;
-    if (va.ndim == 1 && vb.ndim == 1 && va.shape[0] == vb.shape[0] &&
-        va.shape[0] > 0 && (double)va.shape[0] <= allowed(op->slot, dt, kwargs, &strict)) {
-        double t0 = (++tick & 7) == 0 ? now() : 0;
-        double value = dotk[dt](va.buf, vb.buf, va.shape[0]);
-        r = PyObject_CallFunction(scalar_type[dt], "d", value);
-        if (r)
-            book(op->slot, dt, t0);
-        else
-            PyErr_Clear();
+    PyArrayObject *a = (PyArrayObject *)PyTuple_GetItem(args, 0);
+    PyArrayObject *b = (PyArrayObject *)PyTuple_GetItem(args, 1);
+    if (PyArray_NDIM(a) != 1 || PyArray_NDIM(b) != 1)
+        return NULL;
+    int64_t n = PyArray_DIM(a, 0);
+    if (PyArray_DIM(b, 0) != n || n <= 0 || runs_on(op->slot, dt, kwargs, (double)n) != ON_CPU)
+        return NULL;
+    double t0 = (++tick & 7) == 0 ? now() : 0;
+    double value = dotk[dt](PyArray_DATA(a), PyArray_DATA(b), n);
+    float value32 = (float)value;
+    PyObject *r = PyArray_Scalar(dt ? (void *)&value : (void *)&value32, descr[dt], NULL);
+    if (!r) {
+        PyErr_Clear();
+        return NULL;
     }
-    PyBuffer_Release(&vb);
-    PyBuffer_Release(&va);
+    book(ON_CPU, op->slot, dt, t0);
     return r;
 }
 
@@ -282,31 +367,27 @@ static PyObject *try_linear(FastOp *op, PyObject *args, PyObject *kwargs)
         }
         act = PyLong_AsLong(id);
     }
-    Py_buffer vx, vw, vb;
-    int dt = get_pair(args, &vx, &vw);
+    int dt = pair_index(args);
     if (dt < 0)
         return NULL;
+    PyArrayObject *x = (PyArrayObject *)PyTuple_GetItem(args, 0);
+    PyArrayObject *w = (PyArrayObject *)PyTuple_GetItem(args, 1);
     int have_bias = bias != Py_None;
-    int dbias = have_bias ? get_array(bias, &vb, PyBUF_C_CONTIGUOUS) : dt;
-    PyObject *c = NULL;
-    int strict;
-    if (dbias == dt && (vx.ndim == 1 || vx.ndim == 2) && vw.ndim == 2 &&
-        vx.shape[vx.ndim - 1] == vw.shape[0] && vw.shape[0] > 0 && vw.shape[1] > 0 &&
-        (!have_bias || (vb.ndim == 1 && vb.shape[0] == vw.shape[1]))) {
-        int64_t m = vx.ndim == 2 ? vx.shape[0] : 1, k = vw.shape[0], n = vw.shape[1];
-        if (m > 0 && 2.0 * (double)m * (double)n * (double)k <=
-                         allowed(op->slot, dt, kwargs, &strict)) {
-            PyObject *shape = vx.ndim == 2 ? Py_BuildValue("(nn)", (Py_ssize_t)m, (Py_ssize_t)n)
-                                           : Py_BuildValue("(n)", (Py_ssize_t)n);
-            c = run_linear(op, dt, shape, vx.buf, vw.buf, have_bias ? vb.buf : NULL, (int)act, m,
-                           n, k);
-        }
-    }
-    if (have_bias && dbias >= 0)
-        PyBuffer_Release(&vb);
-    PyBuffer_Release(&vw);
-    PyBuffer_Release(&vx);
-    return c;
+    if (have_bias && float_index(bias) != dt)
+        return NULL;
+    int nd = PyArray_NDIM(x);
+    if ((nd != 1 && nd != 2) || PyArray_NDIM(w) != 2)
+        return NULL;
+    int64_t m = nd == 2 ? PyArray_DIM(x, 0) : 1, k = PyArray_DIM(w, 0), n = PyArray_DIM(w, 1);
+    if (PyArray_DIM(x, nd - 1) != k || k <= 0 || n <= 0 || m <= 0)
+        return NULL;
+    if (have_bias && (PyArray_NDIM((PyArrayObject *)bias) != 1 ||
+                      PyArray_DIM((PyArrayObject *)bias, 0) != n))
+        return NULL;
+    if (runs_on(op->slot, dt, kwargs, 2.0 * (double)m * (double)n * (double)k) != ON_CPU)
+        return NULL;
+    return run_linear(op, dt, nd, PyArray_DATA(x), PyArray_DATA(w),
+                      have_bias ? PyArray_DATA((PyArrayObject *)bias) : NULL, (int)act, m, n, k);
 }
 
 static PyObject *fastop_call(PyObject *self, PyObject *args, PyObject *kwargs)
@@ -414,15 +495,14 @@ static PyObject *make(PyObject *module, PyObject *args)
     return (PyObject *)op;
 }
 
-/* configure(addresses, ndarray, empty_like, empty, float32, float64, dtype32, dtype64,
- *           {activation name: id}) */
+/* configure((elementwise f32, f64, linear f32, f64, dot f32, f64), {activation name: id}) */
 static PyObject *configure(PyObject *module, PyObject *args)
 {
     (void)module;
     unsigned long long e32, e64, l32, l64, d32, d64;
-    PyObject *nd, *el, *em, *f32, *f64, *t32, *t64, *acts;
-    if (!PyArg_ParseTuple(args, "(KKKKKK)OOOOOOOO", &e32, &e64, &l32, &l64, &d32, &d64, &nd,
-                          &el, &em, &f32, &f64, &t32, &t64, &acts))
+    PyObject *acts;
+    if (!PyArg_ParseTuple(args, "(KKKKKK)O!", &e32, &e64, &l32, &l64, &d32, &d64, &PyDict_Type,
+                          &acts))
         return NULL;
     Py_INCREF(acts);
     Py_XDECREF(act_ids);
@@ -433,50 +513,63 @@ static PyObject *configure(PyObject *module, PyObject *args)
     lin[1] = (linear_fn)(uintptr_t)l64;
     dotk[0] = (dot_fn)(uintptr_t)d32;
     dotk[1] = (dot_fn)(uintptr_t)d64;
-    PyObject *keep[] = {nd, el, em, f32, f64};
-    for (int i = 0; i < 5; i++)
-        Py_INCREF(keep[i]);
-    Py_XDECREF(ndarray_type);
-    Py_XDECREF(empty_like);
-    Py_XDECREF(empty);
-    Py_XDECREF(scalar_type[0]);
-    Py_XDECREF(scalar_type[1]);
-    ndarray_type = nd;
-    empty_like = el;
-    empty = em;
-    scalar_type[0] = f32;
-    scalar_type[1] = f64;
-    Py_XDECREF(dtype_obj[0]);
-    Py_XDECREF(dtype_obj[1]);
-    Py_INCREF(t32);
-    Py_INCREF(t64);
-    dtype_obj[0] = t32;
-    dtype_obj[1] = t64;
     Py_RETURN_NONE;
 }
 
-/* set_bound(slot, dtype index, strict, work): the largest work the fast path takes */
+/* configure_simd(wasmtime_func_call_unchecked, wasmtime_error_delete, wasm_trap_delete,
+ *                sizeof(wasmtime_val_raw_t), binder): binder() -> this thread's binding */
+static PyObject *configure_simd(PyObject *module, PyObject *args)
+{
+    (void)module;
+    unsigned long long call, error_delete, trap_delete, size;
+    PyObject *binder;
+    if (!PyArg_ParseTuple(args, "KKKKO", &call, &error_delete, &trap_delete, &size, &binder))
+        return NULL;
+    if (size < 8 || size > 32 || !call || !error_delete || !trap_delete) {
+        PyErr_SetString(PyExc_ValueError, "not a wasmtime C API this path knows");
+        return NULL;
+    }
+    wasm_call = (wasm_call_fn)(uintptr_t)call;
+    wasm_error_delete = (wasm_delete_fn)(uintptr_t)error_delete;
+    wasm_trap_delete = (wasm_delete_fn)(uintptr_t)trap_delete;
+    raw_size = (size_t)size;
+    Py_INCREF(binder);
+    Py_XDECREF(simd_binder);
+    simd_binder = binder;
+    simd_gen++;
+    Py_RETURN_NONE;
+}
+
+/* set_bound(slot, dtype index, target, on, work): the largest work the fast path takes for
+ * calls with backend= None (target 0: the selection's first choice, which is backend `on`,
+ * 0 cpu or 1 simd), "cpu" (1) or "simd" (2) */
 static PyObject *set_bound(PyObject *module, PyObject *args)
 {
     (void)module;
-    int slot, dt, strict;
+    int slot, dt, target, on;
     double work;
-    if (!PyArg_ParseTuple(args, "iipd", &slot, &dt, &strict, &work))
+    if (!PyArg_ParseTuple(args, "iiiid", &slot, &dt, &target, &on, &work))
         return NULL;
-    if (slot < 0 || slot >= SLOTS || dt < 0 || dt > 1) {
-        PyErr_SetString(PyExc_ValueError, "slot or dtype out of range");
+    if (slot < 0 || slot >= SLOTS || dt < 0 || dt > 1 || target < 0 || target >= TARGETS ||
+        on < 0 || on >= BACKENDS_N) {
+        PyErr_SetString(PyExc_ValueError, "slot, dtype or target out of range");
         return NULL;
     }
-    (strict ? bound_cpu : bound_auto)[slot][dt] = work;
+    if (on == ON_SIMD && slot >= SLOT_MATMUL)
+        Py_RETURN_NONE; /* simd's fast path is elementwise only */
+    bound[target][slot][dt] = work;
+    if (target == AUTO)
+        auto_on[slot][dt] = on;
     Py_RETURN_NONE;
 }
 
+/* No call is fast until bounds are set again; every thread's simd binding is made again. */
 static PyObject *reset(PyObject *module, PyObject *noargs)
 {
     (void)module;
     (void)noargs;
-    memset(bound_auto, 0, sizeof bound_auto);
-    memset(bound_cpu, 0, sizeof bound_cpu);
+    memset(bound, 0, sizeof bound);
+    simd_gen++;
     Py_RETURN_NONE;
 }
 
@@ -492,7 +585,8 @@ static PyObject *frames_delta(PyObject *module, PyObject *args)
     Py_RETURN_NONE;
 }
 
-/* take_stats() -> [(slot, dtype index, calls, [seconds...])], and zeroes them */
+/* take_stats() -> ([(backend index, slot, calls, [seconds...])], (simd copies, bytes each
+ * way)), and zeroes them */
 static PyObject *take_stats(PyObject *module, PyObject *noargs)
 {
     (void)module;
@@ -500,31 +594,36 @@ static PyObject *take_stats(PyObject *module, PyObject *noargs)
     PyObject *out = PyList_New(0);
     if (!out)
         return NULL;
-    for (int s = 0; s < SLOTS; s++)
-        for (int d = 0; d < 2; d++) {
-            if (!calls[s][d])
-                continue;
-            unsigned count = lat_n[s][d] < RING ? lat_n[s][d] : RING;
-            PyObject *times = PyList_New(count);
-            for (unsigned i = 0; times && i < count; i++)
-                PyList_SetItem(times, i, PyFloat_FromDouble(lat[s][d][i]));
-            PyObject *rec = times ? Py_BuildValue("(iiLN)", s, d, calls[s][d], times) : NULL;
-            if (!rec || PyList_Append(out, rec) != 0) {
-                Py_XDECREF(rec);
-                Py_DECREF(out);
-                return NULL;
+    for (int on = 0; on < BACKENDS_N; on++)
+        for (int s = 0; s < SLOTS; s++)
+            for (int d = 0; d < 2; d++) {
+                if (!calls[on][s][d])
+                    continue;
+                unsigned count = lat_n[on][s][d] < RING ? lat_n[on][s][d] : RING;
+                PyObject *times = PyList_New(count);
+                for (unsigned i = 0; times && i < count; i++)
+                    PyList_SetItem(times, i, PyFloat_FromDouble(lat[on][s][d][i]));
+                PyObject *rec =
+                    times ? Py_BuildValue("(iiLN)", on, s, calls[on][s][d], times) : NULL;
+                if (!rec || PyList_Append(out, rec) != 0) {
+                    Py_XDECREF(rec);
+                    Py_DECREF(out);
+                    return NULL;
+                }
+                Py_DECREF(rec);
+                calls[on][s][d] = 0;
+                lat_n[on][s][d] = 0;
             }
-            Py_DECREF(rec);
-            calls[s][d] = 0;
-            lat_n[s][d] = 0;
-        }
-    return out;
+    PyObject *r = Py_BuildValue("(N(LL))", out, moved_calls, moved_bytes);
+    moved_calls = moved_bytes = 0;
+    return r;
 }
 
 static PyMethodDef methods[] = {
     {"make", make, METH_VARARGS, "make(slot, fallback): a fast entry point"},
-    {"configure", configure, METH_VARARGS, "configure(addresses, ndarray, empty_like, ...)"},
-    {"set_bound", set_bound, METH_VARARGS, "set_bound(slot, dtype, strict, work)"},
+    {"configure", configure, METH_VARARGS, "configure(addresses, activation ids)"},
+    {"configure_simd", configure_simd, METH_VARARGS, "configure_simd(call, ..., binder)"},
+    {"set_bound", set_bound, METH_VARARGS, "set_bound(slot, dtype, target, on, work)"},
     {"reset", reset, METH_NOARGS, "no call is fast until bounds are set again"},
     {"frames", frames_delta, METH_VARARGS, "frames(+1 or -1): use_backend blocks"},
     {"take_stats", take_stats, METH_NOARGS, "the calls and timings since the last take"},
@@ -538,12 +637,18 @@ static struct PyModuleDef module_def = {
 
 PyMODINIT_FUNC PyInit__fastpath(void)
 {
+    import_array();
+    descr[0] = PyArray_DescrFromType(NPY_FLOAT);
+    descr[1] = PyArray_DescrFromType(NPY_DOUBLE);
+    if (!descr[0] || !descr[1])
+        return NULL;
     fastop_type = PyType_FromSpec(&fastop_spec);
     if (!fastop_type)
         return NULL;
     s_backend = PyUnicode_InternFromString("backend");
     s_out = PyUnicode_InternFromString("out");
     s_cpu = PyUnicode_InternFromString("cpu");
+    s_simd = PyUnicode_InternFromString("simd");
     s_activation = PyUnicode_InternFromString("activation");
     s_bias = PyUnicode_InternFromString("bias");
     return PyModule_Create(&module_def);

@@ -128,3 +128,124 @@ def test_public_functions_pickle_and_document_themselves():
     import inspect
 
     assert "backend" in str(inspect.signature(accel.relu))
+
+
+# -- simd: the activations through wasmtime's C API on the calling thread's instance ---------
+
+simd_only = pytest.mark.skipif(
+    backends.get("simd").fast_entry() is None, reason="simd has no fast entry here"
+)
+
+
+def fast_calls(backend: str) -> int:
+    """Calls the compiled path ran on `backend` since the last look (and forgets them)."""
+    records, _moved = _fast.take_stats()
+    return sum(calls for _op, b, calls, _t in records if b == backend)
+
+
+@simd_only
+@pytest.mark.parametrize("variant", backends.get("simd").variants())
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op", OPS)
+def test_simd_fast_and_python_paths_give_the_same_bits(op, dtype, variant):
+    simd = backends.get("simd")
+    before = simd.variant()
+    simd.use_variant(variant)
+    try:
+        rng = np.random.default_rng(2)
+        fn = getattr(accel, op)
+        limit = (64 << 10) // np.dtype(dtype).itemsize  # the fast path's scratch block
+        for n in (1, 5, 16, 1000, limit, limit + 1):
+            x = (rng.standard_normal(n) * 20).astype(dtype)
+            x[:3] = [np.nan, -np.inf, -0.0][: min(3, n)] if n >= 3 else x[:3]
+            fn(x, backend="simd")
+            fast_calls("simd")
+            fast = fn(x, backend="simd")
+            assert fast_calls("simd") == (1 if n <= limit else 0)
+            slow = fn.__wrapped__(x, backend="simd")
+            assert fast.dtype == dtype and fast.shape == x.shape
+            np.testing.assert_array_equal(fast, slow)
+            assert np.array_equal(np.signbit(fast), np.signbit(slow))
+        x2 = rng.standard_normal((3, 7)).astype(dtype)
+        np.testing.assert_array_equal(fn(x2, backend="simd"), fn.__wrapped__(x2, backend="simd"))
+    finally:
+        simd.use_variant(before)
+
+
+@simd_only
+def test_simd_fast_path_counts_calls_and_copies():
+    x = np.ones(16, np.float32)
+    accel.relu(x, backend="simd")
+    accel.reset_stats()
+    for _ in range(50):
+        accel.relu(x, backend="simd")
+    st = accel.stats()
+    assert st[("relu", "simd")]["calls"] == 50
+    assert st[("upload", "simd")] == {"calls": 50, "bytes": 50 * 64}
+    assert st[("download", "simd")] == {"calls": 50, "bytes": 50 * 64}
+
+
+@simd_only
+def test_simd_fast_path_under_set_backend_and_in_threads():
+    import threading
+
+    rng = np.random.default_rng(3)
+    xs = [rng.standard_normal(200).astype(np.float32) for _ in range(8)]
+    want = [accel.tanh.__wrapped__(x, backend="simd") for x in xs]
+    accel.set_backend("simd")
+    accel.tanh(xs[0])
+    fast_calls("simd")
+    accel.tanh(xs[0])
+    assert fast_calls("simd") == 1
+    errors = []
+
+    def work(i):
+        for _ in range(300):
+            if not np.array_equal(accel.tanh(xs[i]), want[i]):
+                errors.append(i)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert fast_calls("simd") > 8 * 250  # each thread bound its own instance
+
+
+@simd_only
+def test_simd_fast_path_falls_back_when_wasmtime_py_moves(monkeypatch):
+    from accel.backends import simd as simd_module
+
+    class Moved:  # wasmtime-py without the bindings this path reads
+        pass
+
+    monkeypatch.setattr(simd_module, "ffi", Moved())
+    assert backends.get("simd").fast_entry() is None
+    _dispatch.invalidate()
+    x = np.linspace(-3, 3, 16, dtype=np.float32)
+    fast_calls("simd")
+    for _ in range(3):
+        np.testing.assert_array_equal(accel.relu(x, backend="simd"), np.maximum(x, 0))
+    assert fast_calls("simd") == 0
+
+
+@simd_only
+def test_simd_fast_path_in_a_forked_child():
+    import multiprocessing
+
+    x = np.linspace(-3, 3, 16, dtype=np.float32)
+    accel.relu(x, backend="simd")
+    accel.relu(x, backend="simd")
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        got, fast = pool.apply(_child_relu, (x,))
+    np.testing.assert_array_equal(got, np.maximum(x, 0))
+    assert fast >= 2  # the child bound its own instance
+
+
+def _child_relu(x):
+    fast_calls("simd")
+    for _ in range(3):
+        y = accel.relu(x, backend="simd")
+    return y, fast_calls("simd")

@@ -138,6 +138,18 @@ class Backend(ABC):
         linear, dot; float32 then float64), for a backend whose kernels are native C."""
         return None
 
+    def fast_entry(self) -> tuple[int, int, int, int] | None:
+        """For a backend whose kernels run in a WebAssembly module: the addresses of wasmtime's
+        wasmtime_func_call_unchecked, wasmtime_error_delete and wasm_trap_delete, and the size
+        of a raw value, for the compiled fast path's elementwise calls (None: it has none)."""
+        return None
+
+    def fast_binding(self) -> tuple[int, int, int, int, int, int] | None:
+        """The calling thread's binding for the fast path (see fast_entry): its instance's
+        context, the elementwise exports (float32, float64), the memory's address, and the
+        offset and size of a scratch block that only the fast path of this thread uses."""
+        return None
+
     def calibration_changed(self) -> None:  # noqa: B027 - a hook with nothing to do by default
         """`accel calibrate` wrote a new calibration: re-read what this backend takes from it."""
 

@@ -32,6 +32,7 @@ import bisect
 import contextlib
 import ctypes
 import hashlib
+import inspect
 import math
 import os
 import pathlib
@@ -48,7 +49,7 @@ from typing import ClassVar
 import numpy as np
 import wasmtime
 
-from .. import _stats
+from .. import _fast, _stats
 from .._errors import BackendRuntimeError
 from .._resources import kernel_file
 from ._base import Backend, thread_count
@@ -70,6 +71,7 @@ _STACK_BYTES = 256 << 10  # each instance's stack
 _KEEP_FREE = 64 << 20  # free memory kept resident for reuse; beyond it, pages go back to the OS
 _RETURN_FROM = 1 << 20  # free blocks at least this large are candidates to give back
 _SCRATCH_KEEP = 8 << 20  # a thread's scratch block larger than this is freed after its call
+_FAST_SCRATCH = 64 << 10  # each thread's block for the compiled fast path (small calls only)
 
 # The smallest modules that use a SIMD128 and a relaxed-SIMD instruction.
 _SIMD_PROBE = "(module (func (result v128) v128.const i32x4 0 0 0 0))"
@@ -328,6 +330,9 @@ class _FastCall:
         try:
             self._ctx = store._context()
             self._func_ref = ctypes.byref(func._func)
+            # for the compiled fast path (accel/_fast.py), which makes the same call from C
+            self.context_address = ctypes.cast(self._ctx, ctypes.c_void_p).value
+            self.func_address = ctypes.addressof(func._func)
             self._slots = max(len(ty.params), len(results), 1)
             self._raw = (ffi.wasmtime_val_raw_t * self._slots)()
             # a raw slot is as wide as the union's largest member (v128): pad each int64 to it
@@ -397,7 +402,19 @@ class _Instance:
                 self.calls[export.name] = _FastCall(self.store, exports[export.name], export.type)
         self.scratch = 0
         self.scratch_bytes = 0
+        self.fast_scratch = 0
         weakref.finalize(self, heap.release, self.stack).atexit = False
+
+    def fast_binding(self) -> tuple[int, int, int, int, int, int] | None:
+        """What the compiled fast path needs to call this instance's elementwise exports from
+        this thread (see Backend.fast_binding); None where the calls are not unchecked."""
+        e32, e64 = self.calls["elementwise_f32"], self.calls["elementwise_f64"]
+        if e32.path != "unchecked" or e64.path != "unchecked":
+            return None
+        if not self.fast_scratch:
+            self.fast_scratch = self.heap.alloc(_FAST_SCRATCH)
+        return (e32.context_address, e32.func_address, e64.func_address, self.heap.base_ptr,
+                self.fast_scratch, _FAST_SCRATCH)  # fmt: skip
 
     def reserve(self, nbytes: int) -> int:
         """This instance's scratch block, at least nbytes; returns its offset."""
@@ -418,9 +435,11 @@ class _Instance:
             self.scratch, self.scratch_bytes = 0, 0
 
     def __del__(self) -> None:
-        if self.scratch and not _Exit.started:
-            with contextlib.suppress(Exception):  # the backend is gone
-                self.heap.release(self.scratch)
+        if not _Exit.started:
+            for block in (self.scratch, self.fast_scratch):
+                if block:
+                    with contextlib.suppress(Exception):  # the backend is gone
+                        self.heap.release(block)
 
 
 class SimdBackend(Backend):
@@ -488,6 +507,7 @@ class SimdBackend(Backend):
             self._memories[name] = (memory, _Heap(memory, base))
         self.memory, self.heap = self._memories[name]
         self._local = threading.local()
+        _fast.reset()  # the fast path's bindings are to the old instances
 
     def variants(self) -> tuple[str, ...]:
         if self._reason is not None:
@@ -572,6 +592,28 @@ class SimdBackend(Backend):
         if inst is None:
             inst = local.instance = _Instance(self)
         return inst
+
+    def fast_entry(self) -> tuple[int, int, int, int] | None:
+        if self._reason is not None or ffi is None:
+            return None
+        try:
+            # the same C entry point _FastCall calls, taken from the library wasmtime-py
+            # loaded, once its wrapper still has the C signature this path was written for
+            params = inspect.signature(ffi.wasmtime_func_call_unchecked).parameters
+            if list(params) != ["store", "func", "args_and_results", "args_and_results_len",
+                                "trap"]:  # fmt: skip
+                return None
+            names = ("wasmtime_func_call_unchecked", "wasmtime_error_delete", "wasm_trap_delete")
+            addresses = tuple(ctypes.cast(getattr(ffi.dll, n), ctypes.c_void_p).value or 0
+                              for n in names)  # fmt: skip
+            return (*addresses, ctypes.sizeof(ffi.wasmtime_val_raw_t))
+        except (AttributeError, TypeError, ValueError, ctypes.ArgumentError):  # they moved
+            return None
+
+    def fast_binding(self) -> tuple[int, int, int, int, int, int] | None:
+        if self._reason is not None:
+            return None
+        return self._instance().fast_binding()
 
     def view(self, offset: int, n: int, dtype: np.dtype) -> np.ndarray:
         """A numpy view of n elements of the memory in force at a byte offset."""
