@@ -88,8 +88,6 @@ class BuildPyWithKernels(build_py):
                 shutil.copy2(path, target / path.name)
 
 
-
-
 def _fastpath_extensions() -> list[Extension]:
     """The compiled entry points for small calls: they read and make arrays through numpy's C
     API, so they need numpy's headers here (a build requirement); without numpy they are left

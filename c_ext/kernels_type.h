@@ -149,6 +149,18 @@ static inline VT FN(fma)(VT a, VT b, VT c) { return (VT)FMA_F64(a, b, c); }
 #else
 static inline VT FN(fma)(VT a, VT b, VT c) { return a * b + c; }
 #endif
+/* One scalar a * b + c rounded as the vector fma rounds it: natively the contracted
+ * expression (an fma wherever the vectors have one); with an includer's own vector fma (the
+ * relaxed madd of WebAssembly, which has no scalar fma) lane 0 of it, so that the scalar
+ * edge columns of a product give the bits its vector columns would. */
+#if (IS_F32 && defined(FMA_F32)) || (!IS_F32 && defined(FMA_F64))
+static inline T FN(fma1)(T a, T b, T c)
+{
+    return FN(fma)(FN(splat)(a), FN(splat)(b), FN(splat)(c))[0];
+}
+#else
+static inline T FN(fma1)(T a, T b, T c) { return a * b + c; }
+#endif
 
 
 /* ------------------------------------------------------------------------------------------ */
@@ -497,16 +509,35 @@ __attribute__((noinline)) static void FN(epilogue_tile)(T *c, int64_t ldc, int64
 }
 
 /* C[0:mr, 0:nr] (+)= packed A sliver (kc x MR) times packed B sliver (kc x NR). `first` is set
- * for the first KC block, which stores instead of adding, so C needs no zeroing. */
+ * for the first KC block, which starts from zero, so C needs no zeroing; the later blocks
+ * start from C, so that each element is one fma chain over all of k, in order (the same bits
+ * as the unpacked and matrix-vector paths). */
 static inline void FN(micro)(int64_t kc, const T *restrict pa, const T *restrict pb,
                              T *restrict c, int64_t ldc, int first, int64_t mr, int64_t nr)
 {
     VT acc[MR][NV];
+    int whole = mr == MR && nr == NR;
+    T tmp[MR * NR];
+    if (first) {
 #pragma GCC unroll 32
-    for (int r = 0; r < MR; r++)
+        for (int r = 0; r < MR; r++)
 #pragma GCC unroll 8
-        for (int v = 0; v < NV; v++)
-            acc[r][v] = FN(splat)(0);
+            for (int v = 0; v < NV; v++)
+                acc[r][v] = FN(splat)(0);
+    } else if (whole) {
+#pragma GCC unroll 32
+        for (int r = 0; r < MR; r++)
+#pragma GCC unroll 8
+            for (int v = 0; v < NV; v++)
+                acc[r][v] = FN(load)(c + r * ldc + v * VL);
+    } else {
+        for (int r = 0; r < MR; r++)
+            for (int64_t j = 0; j < NR; j++)
+                tmp[r * NR + j] = r < mr && j < nr ? c[r * ldc + j] : (T)0;
+        for (int r = 0; r < MR; r++)
+            for (int v = 0; v < NV; v++)
+                acc[r][v] = FN(load)(tmp + r * NR + v * VL);
+    }
 #ifdef MICRO_K_UNROLL
 #pragma GCC unroll MICRO_K_UNROLL
 #endif
@@ -542,23 +573,20 @@ static inline void FN(micro)(int64_t kc, const T *restrict pa, const T *restrict
         pa += MR;
         pb += NR;
     }
-    if (mr == MR && nr == NR) {
+    if (whole) {
 #pragma GCC unroll 32
         for (int r = 0; r < MR; r++)
 #pragma GCC unroll 8
-            for (int v = 0; v < NV; v++) {
-                T *cp = c + r * ldc + v * VL;
-                FN(store)(cp, first ? acc[r][v] : FN(load)(cp) + acc[r][v]);
-            }
+            for (int v = 0; v < NV; v++)
+                FN(store)(c + r * ldc + v * VL, acc[r][v]);
         return;
     }
-    T tmp[MR * NR];
     for (int r = 0; r < MR; r++)
         for (int v = 0; v < NV; v++)
             FN(store)(tmp + r * NR + v * VL, acc[r][v]);
     for (int64_t r = 0; r < mr; r++)
         for (int64_t j = 0; j < nr; j++)
-            c[r * ldc + j] = first ? tmp[r * NR + j] : c[r * ldc + j] + tmp[r * NR + j];
+            c[r * ldc + j] = tmp[r * NR + j];
 }
 
 /* A[0:mc, 0:kc] into MR-row slivers, each stored k-major: sliver[p * MR + r]. */
@@ -694,10 +722,10 @@ static void FN(gemv_row)(int64_t n, int64_t k, const T *x, const T *b, int64_t l
         }
         for (int64_t j = full; j < n; j++) { /* the last columns, scalar, in the same order */
             T acc = y[j];
-            acc = x[p] * r0[j] + acc;
-            acc = x[p + 1] * r1[j] + acc;
-            acc = x[p + 2] * r2[j] + acc;
-            acc = x[p + 3] * r3[j] + acc;
+            acc = FN(fma1)(x[p], r0[j], acc);
+            acc = FN(fma1)(x[p + 1], r1[j], acc);
+            acc = FN(fma1)(x[p + 2], r2[j], acc);
+            acc = FN(fma1)(x[p + 3], r3[j], acc);
             y[j] = acc;
         }
     }
@@ -707,90 +735,153 @@ static void FN(gemv_row)(int64_t n, int64_t k, const T *x, const T *b, int64_t l
         for (int64_t j = 0; j < full; j += VL)
             FN(store)(y + j, FN(fma)(xv, FN(load)(row + j), FN(load)(y + j)));
         for (int64_t j = full; j < n; j++)
-            y[j] = x[p] * row[j] + y[j];
+            y[j] = FN(fma1)(x[p], row[j], y[j]);
     }
 }
 
-/* Small products without packing: MR x NR register blocks read A (row stride lda, broadcast
- * per k) and B (row stride ldb, NV vectors per k) where they are; the edge rows and columns
- * go through gemv_row. Each element is one fma chain over k in order, as everywhere: the
- * same bits as the row-at-a-time path. For products whose packing would cost more than it
- * saves (they fit in L1 and L2 as they are). */
-/* An edge block of gemm_direct: mr <= MR rows, w <= NR columns (the last vector padded with
- * zeros per k: the same fma per element as a full block) */
-__attribute__((noinline)) static void FN(direct_edge)(int64_t mr, int64_t w, int64_t k,
-                                                      const T *a, int64_t lda, const T *b,
-                                                      int64_t ldb, T *c, int64_t ldc)
+/* The last, partial vector of columns j0.. of B for k rows, zero-padded: row p at pad + p * VL */
+static void FN(direct_pad)(int64_t tail, int64_t k, const T *b, int64_t ldb, T *pad)
 {
-    int nv = (int)((w + VL - 1) / VL);
-    int64_t tail = w - (int64_t)(nv - 1) * VL;
+    for (int64_t p = 0; p < k; p++) {
+        const T *src = b + p * ldb;
+        T *dst = pad + p * VL;
+        for (int64_t t = 0; t < tail; t++)
+            dst[t] = src[t];
+        for (int64_t t = tail; t < VL; t++)
+            dst[t] = (T)0;
+    }
+}
+
+/* One block of gemm_direct: mr rows (a constant where it is inlined, so that the accumulators
+ * stay in registers) by w <= NR columns; when w < NR the last vector of B is read from its
+ * zero-padded copy `pad` where it is partial (NULL: whole) (the same fma per element as a
+ * whole block). */
+static inline __attribute__((always_inline)) void FN(direct_block)(const int mr, const int whole,
+                                                                   int64_t w, int64_t k,
+                                                                   const T *a, int64_t lda,
+                                                                   const T *b, int64_t ldb,
+                                                                   const T *pad, T *c,
+                                                                   int64_t ldc)
+{
+    int nv = whole ? NV : (int)((w + VL - 1) / VL);
     VT acc[MR][NV];
-    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 32
+    for (int r = 0; r < mr; r++)
+#pragma GCC unroll 8
         for (int v = 0; v < NV; v++)
             acc[r][v] = FN(splat)(0);
     for (int64_t p = 0; p < k; p++) {
+        const T *bp = b + p * ldb;
         VT bv[NV];
-        for (int v = 0; v < nv - 1; v++)
-            bv[v] = FN(load)(b + p * ldb + v * VL);
-        T pad[VL];
-        __builtin_memset(pad, 0, sizeof pad);
-        __builtin_memcpy(pad, b + p * ldb + (int64_t)(nv - 1) * VL, (size_t)tail * sizeof(T));
-        bv[nv - 1] = FN(load)(pad);
-        for (int64_t r = 0; r < mr; r++) {
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; v++)
+            bv[v] = whole || v < nv - 1 || !pad ? FN(load)(bp + v * VL) : FN(load)(pad + p * VL);
+#pragma GCC unroll 32
+        for (int r = 0; r < mr; r++) {
             VT av = FN(splat)(a[r * lda + p]);
-            for (int v = 0; v < nv; v++)
-                acc[r][v] = FN(fma)(av, bv[v], acc[r][v]);
+#pragma GCC unroll 8
+            for (int v = 0; v < NV; v++)
+                if (whole || v < nv)
+                    acc[r][v] = FN(fma)(av, bv[v], acc[r][v]);
         }
     }
-    for (int64_t r = 0; r < mr; r++) {
-        T row[NR];
-        for (int v = 0; v < nv; v++)
-            FN(store)(row + v * VL, acc[r][v]);
-        __builtin_memcpy(c + r * ldc, row, (size_t)w * sizeof(T));
+#pragma GCC unroll 32
+    for (int r = 0; r < mr; r++) {
+        if (whole) {
+#pragma GCC unroll 8
+            for (int v = 0; v < NV; v++)
+                FN(store)(c + r * ldc + v * VL, acc[r][v]);
+        } else {
+            T row[NR];
+#pragma GCC unroll 8
+            for (int v = 0; v < NV; v++)
+                FN(store)(row + v * VL, acc[r][v]);
+            for (int64_t j = 0; j < w; j++)
+                c[r * ldc + j] = row[j];
+        }
     }
 }
 
+/* The blocks of mr rows (a constant) across all n columns; pad: the last partial vector */
+static inline __attribute__((always_inline)) void FN(direct_rows)(const int mr, int64_t n,
+                                                                  int64_t k, const T *a,
+                                                                  int64_t lda, const T *b,
+                                                                  int64_t ldb, const T *pad,
+                                                                  T *c, int64_t ldc)
+{
+    int64_t j0 = 0;
+    for (; j0 + NR <= n; j0 += NR)
+        FN(direct_block)(mr, 1, NR, k, a, lda, b + j0, ldb, pad, c + j0, ldc);
+    if (j0 < n)
+        FN(direct_block)(mr, 0, n - j0, k, a, lda, b + j0, ldb, pad, c + j0, ldc);
+}
+
+__attribute__((noinline)) static void FN(direct_rows_4)(int64_t n, int64_t k, const T *a,
+                                                        int64_t lda, const T *b, int64_t ldb,
+                                                        const T *pad, T *c, int64_t ldc)
+{
+    FN(direct_rows)(MR < 4 ? MR : 4, n, k, a, lda, b, ldb, pad, c, ldc);
+}
+
+__attribute__((noinline)) static void FN(direct_rows_1)(int64_t n, int64_t k, const T *a,
+                                                        int64_t lda, const T *b, int64_t ldb,
+                                                        const T *pad, T *c, int64_t ldc)
+{
+    FN(direct_rows)(1, n, k, a, lda, b, ldb, pad, c, ldc);
+}
+
+/* Small products without packing: MR x NR register blocks read A (row stride lda, broadcast
+ * per k) and B (row stride ldb, NV vectors per k) where they are; the rows past the last MR
+ * go in blocks of 4, then 1; the columns past the last whole vector come from a zero-padded
+ * copy made once. Each element is one fma chain over k in order, as everywhere: the same bits
+ * as the packed path. For products whose packing would cost more than it saves (they fit in
+ * L1 and L2 as they are); k is split where the padded copy would pass DIRECT_K rows (the
+ * partial sums go through C, which continues the same chains). */
+#define DIRECT_K 256
 static void FN(gemm_direct)(int64_t m, int64_t n, int64_t k, const T *a, int64_t lda,
                             const T *b, int64_t ldb, T *c, int64_t ldc)
 {
-    int64_t m_full = m / MR * MR, n_full = n / NR * NR;
-    for (int64_t i0 = 0; i0 < m_full; i0 += MR) {
-        for (int64_t j0 = 0; j0 < n_full; j0 += NR) {
-            VT acc[MR][NV];
-#pragma GCC unroll 32
-            for (int r = 0; r < MR; r++)
-#pragma GCC unroll 8
-                for (int v = 0; v < NV; v++)
-                    acc[r][v] = FN(splat)(0);
-            const T *ap = a + i0 * lda;
-            const T *bp = b + j0;
-            for (int64_t p = 0; p < k; p++, bp += ldb) {
-                VT bv[NV];
-#pragma GCC unroll 8
-                for (int v = 0; v < NV; v++)
-                    bv[v] = FN(load)(bp + v * VL);
-#pragma GCC unroll 32
-                for (int r = 0; r < MR; r++) {
-                    VT av = FN(splat)(ap[r * lda + p]);
-#pragma GCC unroll 8
-                    for (int v = 0; v < NV; v++)
-                        acc[r][v] = FN(fma)(av, bv[v], acc[r][v]);
-                }
+    T pad[DIRECT_K * VL];
+    int64_t j_tail = n / VL * VL;
+    if (k > DIRECT_K && j_tail < n) {
+        /* columns up to j_tail whole; the rest a DIRECT_K rows of k at a time, C carrying
+         * the sums */
+        if (j_tail > 0)
+            FN(gemm_direct)(m, j_tail, k, a, lda, b, ldb, c, ldc);
+        int64_t w = n - j_tail;
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < w; j++)
+                c[i * ldc + j_tail + j] = (T)0;
+        for (int64_t p0 = 0; p0 < k; p0 += DIRECT_K) {
+            int64_t kc = k - p0 < DIRECT_K ? k - p0 : DIRECT_K;
+            FN(direct_pad)(w, kc, b + p0 * ldb + j_tail, ldb, pad);
+            for (int64_t i = 0; i < m; i++) {
+                T row[VL];
+                for (int64_t j = 0; j < VL; j++)
+                    row[j] = j < w ? c[i * ldc + j_tail + j] : (T)0;
+                VT acc = FN(load)(row);
+                for (int64_t p = 0; p < kc; p++)
+                    acc = FN(fma)(FN(splat)(a[i * lda + p0 + p]), FN(load)(pad + p * VL), acc);
+                FN(store)(row, acc);
+                for (int64_t j = 0; j < w; j++)
+                    c[i * ldc + j_tail + j] = row[j];
             }
-#pragma GCC unroll 32
-            for (int r = 0; r < MR; r++)
-#pragma GCC unroll 8
-                for (int v = 0; v < NV; v++)
-                    FN(store)(c + (i0 + r) * ldc + j0 + v * VL, acc[r][v]);
         }
-        if (n_full < n)
-            FN(direct_edge)(MR, n - n_full, k, a + i0 * lda, lda, b + n_full, ldb,
-                            c + i0 * ldc + n_full, ldc);
+        return;
     }
-    if (m_full < m)
-        for (int64_t j0 = 0; j0 < n; j0 += NR)
-            FN(direct_edge)(m - m_full, n - j0 < NR ? n - j0 : NR, k, a + m_full * lda, lda,
-                            b + j0, ldb, c + m_full * ldc + j0, ldc);
+    const T *last = 0; /* the partial last vector's padded copy, if there is one */
+    if (j_tail < n) {
+        FN(direct_pad)(n - j_tail, k, b + j_tail, ldb, pad);
+        last = pad;
+    }
+    int64_t i0 = 0;
+    for (; i0 + MR <= m; i0 += MR)
+        FN(direct_rows)(MR, n, k, a + i0 * lda, lda, b, ldb, last, c + i0 * ldc, ldc);
+    const int four = MR < 4 ? MR : 4;
+    for (; i0 + four <= m; i0 += four)
+        FN(direct_rows_4)(n, k, a + i0 * lda, lda, b, ldb, last, c + i0 * ldc, ldc);
+    for (; i0 < m; i0++)
+        FN(direct_rows_1)(n, k, a + i0 * lda, lda, b, ldb, last, c + i0 * ldc, ldc);
 }
 
 /* A matrix times one column: y[i] = A[i, 0:k] . x for i < m (row stride lda): each a dot. */

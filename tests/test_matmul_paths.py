@@ -1,0 +1,65 @@
+"""The matmul kernels' paths, shape by shape, on every backend and kernel variant: the
+matrix-vector paths (M = 1, N = 1), the unpacked small-product path (M N K <= 32^3: whole
+register blocks, the rows past them in blocks of 4 and 1, a partial last vector of columns,
+a long K with a partial vector), the packed path (one thread and split across threads) and
+the boundaries between them. Each result is checked against the reference with the bound of
+the contract, and rows and columns taken on their own (which select other paths) must give
+the same bits: every path but N = 1 (a dot per row, with the dot's partial sums) sums each
+element's products in the same order, one fma chain over k."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import accel
+from accel.testing import reference
+
+# (M, K, N): each selects a path of c_ext/driver.c and kernels_type.h, or sits on a boundary
+SHAPES = [
+    (1, 300, 77), (1, 4096, 33), (77, 300, 1), (1, 1, 1),  # matrix-vector
+    (8, 8, 8), (5, 7, 3), (12, 32, 32), (13, 32, 32), (16, 16, 16), (20, 20, 20),
+    (31, 31, 31), (32, 32, 32), (17, 33, 47), (29, 2, 64), (2, 16, 1000),  # unpacked
+    (2, 300, 17), (3, 1000, 10), (2, 8000, 2), (4, 257, 20), (2, 2000, 16),  # long K, partial
+    (32, 32, 33), (33, 32, 32), (40, 40, 40),  # just past the unpacked path
+    (100, 100, 100), (97, 131, 61), (300, 64, 300), (64, 784, 100), (600, 70, 50),  # packed
+]  # fmt: skip
+
+
+def _operands(m, k, n, dtype, seed):
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    return a, b
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_each_path_matches_the_reference(backend, shape, dtype):
+    m, k, n = shape
+    a, b = _operands(m, k, n, dtype, seed=m * 7919 + k * 31 + n)
+    c = accel.matmul(a, b, backend=backend)
+    assert c.dtype == dtype and c.shape == (m, n)
+    reference.check_matmul(a, b, c, backend)
+    linear = accel.linear(a, b, np.ones(n, dtype), activation="relu", backend=backend)
+    reference.check_linear(a, b, np.ones(n, dtype), "relu", linear, backend)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_rows_and_columns_on_their_own_give_the_same_bits(backend, shape, dtype):
+    if backend == "gpu":
+        pytest.skip("the gpu's paths are its kernel variants (tests/test_gpu_variants.py)")
+    m, k, n = shape
+    a, b = _operands(m, k, n, dtype, seed=m + k + n)
+    whole = accel.matmul(a, b, backend=backend)
+    if n == 1:
+        return  # a dot per row, with the dot's partial sums: its own order
+    for rows in (slice(0, 1), slice(m // 2, m), slice(m - 1, m)):
+        part = accel.matmul(np.ascontiguousarray(a[rows]), b, backend=backend)
+        np.testing.assert_array_equal(part, whole[rows])
+    for cols in (slice(0, 2), slice(n // 3, n)):  # (N = 1 would be a dot per row)
+        if cols.stop - cols.start < 2:
+            continue
+        part = accel.matmul(a, np.ascontiguousarray(b[:, cols]), backend=backend)
+        np.testing.assert_array_equal(part, whole[:, cols])
