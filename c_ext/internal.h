@@ -14,6 +14,7 @@
  * packing buffers. */
 typedef struct {
     const char *name;
+    int mr_f32, mr_f64; /* the register block's rows (MR), per dtype */
     int (*gemm_f32)(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                     const float *b, int64_t ldb, float *c, int64_t ldc, const float *bias,
                     int act);

@@ -42,6 +42,8 @@
 
 const accel_kernels CAT(accel_kernels_, ISA) = {
     .name = STR(ISA),
+    .mr_f32 = MR_F32,
+    .mr_f64 = MR_F64,
     .gemm_f32 = gemm_f32,
     .gemm_f64 = gemm_f64,
     .dot_f32 = dot_f32,

@@ -752,55 +752,56 @@ static void FN(direct_pad)(int64_t tail, int64_t k, const T *b, int64_t ldb, T *
     }
 }
 
-/* One block of gemm_direct: mr rows (a constant where it is inlined, so that the accumulators
- * stay in registers) by w <= NR columns; when w < NR the last vector of B is read from its
- * zero-padded copy `pad` where it is partial (NULL: whole) (the same fma per element as a
- * whole block). */
-static inline __attribute__((always_inline)) void FN(direct_block)(const int mr, const int whole,
+/* One block of gemm_direct: mr rows by nvc vectors of columns (both constants where it is
+ * inlined, so that the accumulators stay in registers); `pad`, when not NULL, holds the last
+ * vector's columns zero-padded (w of them are C's), read instead of B (the same fma per
+ * element as a whole block). */
+static inline __attribute__((always_inline)) void FN(direct_block)(const int mr, const int nvc,
                                                                    int64_t w, int64_t k,
                                                                    const T *a, int64_t lda,
                                                                    const T *b, int64_t ldb,
                                                                    const T *pad, T *c,
                                                                    int64_t ldc)
 {
-    int nv = whole ? NV : (int)((w + VL - 1) / VL);
     VT acc[MR][NV];
 #pragma GCC unroll 32
     for (int r = 0; r < mr; r++)
 #pragma GCC unroll 8
-        for (int v = 0; v < NV; v++)
+        for (int v = 0; v < nvc; v++)
             acc[r][v] = FN(splat)(0);
     for (int64_t p = 0; p < k; p++) {
         const T *bp = b + p * ldb;
         VT bv[NV];
 #pragma GCC unroll 8
-        for (int v = 0; v < NV; v++)
-            bv[v] = whole || v < nv - 1 || !pad ? FN(load)(bp + v * VL) : FN(load)(pad + p * VL);
+        for (int v = 0; v < nvc; v++)
+            bv[v] = pad && v == nvc - 1 ? FN(load)(pad + p * VL) : FN(load)(bp + v * VL);
 #pragma GCC unroll 32
         for (int r = 0; r < mr; r++) {
             VT av = FN(splat)(a[r * lda + p]);
 #pragma GCC unroll 8
-            for (int v = 0; v < NV; v++)
-                if (whole || v < nv)
-                    acc[r][v] = FN(fma)(av, bv[v], acc[r][v]);
+            for (int v = 0; v < nvc; v++)
+                acc[r][v] = FN(fma)(av, bv[v], acc[r][v]);
         }
     }
+    const int whole = pad ? nvc - 1 : nvc; /* vectors stored as they are */
+    T last[MR][VL];
 #pragma GCC unroll 32
     for (int r = 0; r < mr; r++) {
-        if (whole) {
 #pragma GCC unroll 8
-            for (int v = 0; v < NV; v++)
-                FN(store)(c + r * ldc + v * VL, acc[r][v]);
-        } else {
-            T row[NR];
-#pragma GCC unroll 8
-            for (int v = 0; v < NV; v++)
-                FN(store)(row + v * VL, acc[r][v]);
-            for (int64_t j = 0; j < w; j++)
-                c[r * ldc + j] = row[j];
-        }
+        for (int v = 0; v < whole; v++)
+            FN(store)(c + r * ldc + v * VL, acc[r][v]);
+        if (pad)
+            FN(store)(last[r], acc[r][nvc - 1]);
+    }
+    if (pad) { /* (after every register is stored: this loop may become calls of memcpy) */
+        int64_t tail = w - (int64_t)whole * VL;
+        for (int r = 0; r < mr; r++)
+            for (int64_t j = 0; j < tail; j++)
+                c[r * ldc + whole * VL + j] = last[r][j];
     }
 }
+
+_Static_assert(NV >= 1 && NV <= 4, "direct_rows instantiates blocks of 1 to 4 vectors");
 
 /* The blocks of mr rows (a constant) across all n columns; pad: the last partial vector */
 static inline __attribute__((always_inline)) void FN(direct_rows)(const int mr, int64_t n,
@@ -811,9 +812,20 @@ static inline __attribute__((always_inline)) void FN(direct_rows)(const int mr, 
 {
     int64_t j0 = 0;
     for (; j0 + NR <= n; j0 += NR)
-        FN(direct_block)(mr, 1, NR, k, a, lda, b + j0, ldb, pad, c + j0, ldc);
-    if (j0 < n)
-        FN(direct_block)(mr, 0, n - j0, k, a, lda, b + j0, ldb, pad, c + j0, ldc);
+        FN(direct_block)(mr, NV, NR, k, a, lda, b + j0, ldb, NULL, c + j0, ldc);
+    if (j0 == n)
+        return;
+    int64_t w = n - j0;
+    int nv = (int)((w + VL - 1) / VL);
+    const T *p = w % VL ? pad : NULL;
+    if (nv == 1)
+        FN(direct_block)(mr, 1, w, k, a, lda, b + j0, ldb, p, c + j0, ldc);
+    else if (NV >= 2 && nv == 2)
+        FN(direct_block)(mr, NV >= 2 ? 2 : 1, w, k, a, lda, b + j0, ldb, p, c + j0, ldc);
+    else if (NV >= 3 && nv == 3)
+        FN(direct_block)(mr, NV >= 3 ? 3 : 1, w, k, a, lda, b + j0, ldb, p, c + j0, ldc);
+    else
+        FN(direct_block)(mr, NV >= 4 ? 4 : 1, w, k, a, lda, b + j0, ldb, p, c + j0, ldc);
 }
 
 __attribute__((noinline)) static void FN(direct_rows_4)(int64_t n, int64_t k, const T *a,

@@ -1,11 +1,12 @@
 """The matmul kernels' paths, shape by shape, on every backend and kernel variant: the
-matrix-vector paths (M = 1, N = 1), the unpacked small-product path (M N K <= 32^3: whole
-register blocks, the rows past them in blocks of 4 and 1, a partial last vector of columns,
-a long K with a partial vector), the packed path (one thread and split across threads) and
-the boundaries between them. Each result is checked against the reference with the bound of
-the contract, and rows and columns taken on their own (which select other paths) must give
-the same bits: every path but N = 1 (a dot per row, with the dot's partial sums) sums each
-element's products in the same order, one fma chain over k."""
+matrix-vector paths (M = 1, N = 1), the unpacked path (whole register blocks, the rows past
+them in blocks of 4 and 1, a partial last vector of columns, a long K with a partial vector;
+on one thread, in bands of rows, in bands of columns), the packed path (where B or a block of
+A would leave the caches; c_ext/driver.c's direct_suits) and the boundaries between them.
+Each result is checked against the reference with the bound of the contract, and rows and
+columns taken on their own (which select other paths) must give the same bits: every path but
+N = 1 (a dot per row, with the dot's partial sums) sums each element's products in the same
+order, one fma chain over k."""
 
 from __future__ import annotations
 
@@ -21,8 +22,10 @@ SHAPES = [
     (8, 8, 8), (5, 7, 3), (12, 32, 32), (13, 32, 32), (16, 16, 16), (20, 20, 20),
     (31, 31, 31), (32, 32, 32), (17, 33, 47), (29, 2, 64), (2, 16, 1000),  # unpacked
     (2, 300, 17), (3, 1000, 10), (2, 8000, 2), (4, 257, 20), (2, 2000, 16),  # long K, partial
-    (32, 32, 33), (33, 32, 32), (40, 40, 40),  # just past the unpacked path
-    (100, 100, 100), (97, 131, 61), (300, 64, 300), (64, 784, 100), (600, 70, 50),  # packed
+    (32, 32, 33), (33, 32, 32), (40, 40, 40), (41, 41, 41),  # past the smallest, threads
+    (100, 100, 100), (97, 131, 61), (300, 64, 300), (600, 70, 50),  # unpacked, bands of rows
+    (16, 2000, 700), (48, 1024, 600), (5, 300, 1000),  # unpacked, bands of columns
+    (60, 1024, 600), (13, 11000, 40), (200, 1100, 520),  # packed (B or A past the caches)
 ]  # fmt: skip
 
 
