@@ -24,7 +24,8 @@ SOURCES = [
     "kernels_avx2.c",
     "kernels_baseline.c",
 ]
-HEADERS = ["accel_cpu.h", "activations.h", "internal.h", "kernels_template.h", "kernels_type.h"]
+HEADERS = ["accel_cpu.h", "activations.h", "direct.h", "internal.h", "kernels_template.h",
+           "kernels_type.h"]  # fmt: skip
 
 
 def _cdef_text() -> str:

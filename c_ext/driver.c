@@ -13,6 +13,7 @@
 #endif
 
 #include "accel_cpu.h"
+#include "direct.h"
 #include "internal.h"
 
 /* Best first. */
@@ -78,8 +79,6 @@ static const accel_kernels *kernels(void) { return isas[atomic_load(&current_isa
 
 #define GEMM_PARALLEL_FLOPS (1 << 17) /* below, waking a thread costs more than it saves */
 #define GEMV_PARALLEL_BYTES (1 << 20) /* a matrix-vector product this large is split */
-#define SMALL_PRODUCT (SMALL_SIDE * SMALL_SIDE * SMALL_SIDE) /* M N K up to this: unpacked */
-#define SMALL_SIDE 32.0
 #define ROW_ALIGN 48                  /* multiple of every MR */
 #define COL_ALIGN 64                  /* multiple of every NR */
 
@@ -97,24 +96,6 @@ static double l2_bytes(void)
         bytes = b < 262144.0 ? 262144.0 : b > 8388608.0 ? 8388608.0 : b;
     }
     return bytes;
-}
-
-/* Whether a product goes without packing (kernels' gemm_direct). Packing pays where a block
- * of A or a panel of B would otherwise come from far away, again and again. The direct
- * kernel reads all of B once per MR rows of A, and each block of MR rows of A once per NR
- * columns; so it wins while a block of MR rows of A stays in L2 and B either stays within
- * two L2s or is read only a few times (few rows). Measured on Zen 5 (1 MiB L2): 1.1-1.8x
- * the packed path from 64 x 256 x 32 to 512^3, 4096 x 4096 x 64 and 16 x 1024 x 1024; the
- * packed path ahead from 1024^3 and 256 x 1024 x 1024 float64 on. Small products always. */
-static int direct_suits(int64_t m, int64_t n, int64_t k, size_t size, int mr)
-{
-    if ((double)m * (double)n * (double)k <= SMALL_PRODUCT)
-        return 1;
-    double l2 = l2_bytes(), b_bytes = (double)k * (double)n * (double)size;
-    double passes = (double)((m + mr - 1) / mr);
-    if ((double)mr * (double)k * (double)size > 0.5 * l2)
-        return 0;
-    return b_bytes <= 2.0 * l2 || (passes <= 4 && b_bytes <= 32.0 * l2);
 }
 
 #define GEMM_DRIVER(TS, T)                                                                     \
@@ -262,7 +243,8 @@ static int direct_suits(int64_t m, int64_t n, int64_t k, size_t size, int mr)
             gemv_##TS(a, b, c, bias, act, batch, m, n, k, a_batch_stride, b_batch_stride);     \
             return 0;                                                                          \
         }                                                                                      \
-        if (k > 0 && direct_suits(m, n, k, sizeof(T), kernels()->mr_##TS)) {                   \
+        if (k > 0 &&                                                                           \
+            accel_direct_suits(m, n, k, sizeof(T), kernels()->mr_##TS, l2_bytes(), 2, 4)) {    \
             direct_##TS(a, b, c, bias, act, batch, m, n, k, a_batch_stride, b_batch_stride);   \
             return 0;                                                                          \
         }                                                                                      \

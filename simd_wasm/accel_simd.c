@@ -19,6 +19,7 @@
 #include <wasm_simd128.h>
 
 #include "../c_ext/activations.h"
+#include "../c_ext/direct.h"
 
 #define ACCEL_FREESTANDING 1
 #define CAT_(a, b) a##b
@@ -74,6 +75,9 @@
 #define NC 1024
 #include "../c_ext/kernels_type.h"
 
+/* The L2 size direct.h's rule assumes (a module cannot ask the machine; 1 MiB is common) */
+#define DIRECT_L2 1048576.0
+
 /* Exports: pointers are offsets into linear memory, sizes are element counts. */
 
 #define EXPORTS(TS, T)                                                                         \
@@ -103,6 +107,10 @@
                 gemv_col_##TS(m, k, ai, k, bi, ci, 1);                                         \
                 for (int32_t r = 0; r < m && (bias || act != ACT_NONE); r++)                   \
                     bias_act_row_##TS(ci + r, 1, bias, act);                                   \
+            } else if (accel_direct_suits(m, n, k, sizeof(T), SIMD_MR, DIRECT_L2, 0, 2)) {  \
+                gemm_direct_##TS(m, n, k, ai, k, bi, n, ci, n); /* no packing */               \
+                for (int32_t r = 0; r < m && (bias || act != ACT_NONE); r++)                   \
+                    bias_act_row_##TS(ci + (int64_t)r * n, n, bias, act);                      \
             } else {                                                                           \
                 gemm_packed_##TS(m, n, k, ai, k, bi, n, ci, n, bias, act, (T *)scratch,        \
                                  (T *)(scratch + abytes));                                     \

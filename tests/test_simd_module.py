@@ -40,7 +40,10 @@ def test_module_is_small_freestanding_and_exports_its_memory(simd):
 
     for name in simd.VARIANTS.values():
         data = (ROOT / "simd_wasm" / name).read_bytes()
-        assert len(data) < 64 * 1024
+        # small (it is loaded, and compiled on a cache miss, by every process that uses simd):
+        # about 70 KiB with the unpacked small-product blocks, which need one body per row
+        # count and vector count
+        assert len(data) < 96 * 1024
         module = (
             wasmtime.Module(simd.engine, data)
             if name != "accel_simd_relaxed.wasm" or (simd.relaxed_simd)
