@@ -2,13 +2,14 @@
  *
  * accel.relu, sigmoid, tanh, gelu, silu, matmul, dot and linear are objects of the type FastOp.
  * A call whose arguments are the common case (exact numpy.ndarray operands that are
- * C-contiguous, aligned, native float32 or float64; no out=; backend= None, "cpu" or, for the
- * activations, "simd") and whose selection the Python layer has already resolved to that
- * backend for that op, dtype and size runs the kernel straight from here: cpu's C entry
- * points, or the simd module's export through wasmtime's C API on the calling thread's
- * instance. Every other call goes to the op's Python function (`fallback`), which does
- * everything else and stays the only place with semantics: this file only skips work for
- * calls whose outcome that path has already decided.
+ * C-contiguous, aligned, native float32 or float64; out= None or such an array that the kernel
+ * may write: exactly in place for an activation, else sharing no memory with an input;
+ * backend= None, "cpu" or, for the activations, "simd") and whose selection the Python layer
+ * has already resolved to that backend for that op, dtype and size runs the kernel straight
+ * from here: cpu's C entry points, or the simd module's export through wasmtime's C API on the
+ * calling thread's instance. Every other call goes to the op's Python function (`fallback`),
+ * which does everything else and stays the only place with semantics: this file only skips
+ * work for calls whose outcome that path has already decided.
  *
  * The Python layer (accel/_fast.py) sets, per op and dtype, the largest work the fast path
  * may take with backend=None (0: none) and with a backend named, from what the dispatcher
@@ -101,11 +102,13 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* The target of this call from backend= (None, "cpu" or "simd") and out= (None); -1 when the
- * call is not the common case. */
-static int target_of(int slot, PyObject *kwargs)
+/* The target of this call from backend= (None, "cpu" or "simd"), and out= (None, or an
+ * exact ndarray left in *out for the caller to check); -1 when the call is not the common
+ * case. */
+static int target_of(int slot, PyObject *kwargs, PyObject **out)
 {
     int target = AUTO;
+    *out = NULL;
     if (kwargs) {
         PyObject *key, *value;
         Py_ssize_t pos = 0;
@@ -126,7 +129,7 @@ static int target_of(int slot, PyObject *kwargs)
                     return -1;
             } else if (PyUnicode_Compare(key, s_out) == 0) {
                 if (value != Py_None)
-                    return -1;
+                    *out = value;
             } else {
                 return -1; /* an unknown keyword: Python raises the TypeError */
             }
@@ -135,10 +138,11 @@ static int target_of(int slot, PyObject *kwargs)
     return frames ? -1 : target;
 }
 
-/* The backend this call may run on (ON_CPU, ON_SIMD) if its work is within the bound; -1 */
-static int runs_on(int slot, int dt, PyObject *kwargs, double work)
+/* The backend this call may run on (ON_CPU, ON_SIMD) if its work is within the bound; -1.
+ * *out: out= (NULL when None). */
+static int runs_on(int slot, int dt, PyObject *kwargs, double work, PyObject **out)
 {
-    int target = target_of(slot, kwargs);
+    int target = target_of(slot, kwargs, out);
     if (target < 0 || !(work <= bound[target][slot][dt]))
         return -1;
     return target == AUTO ? auto_on[slot][dt] : target == SIMD ? ON_SIMD : ON_CPU;
@@ -166,6 +170,28 @@ static int float_index(PyObject *x)
         !PyArray_ISNOTSWAPPED(a))
         return -1;
     return dt;
+}
+
+/* Whether two arrays' bytes overlap */
+static int overlaps(PyArrayObject *x, PyArrayObject *y)
+{
+    char *x0 = PyArray_BYTES(x), *y0 = PyArray_BYTES(y);
+    return x0 < y0 + PyArray_NBYTES(y) && y0 < x0 + PyArray_NBYTES(x);
+}
+
+/* out= as the result array of dtype dt and shape (nd, dims), when it is one the kernel may
+ * write (exact ndarray, C-contiguous, aligned, native, writeable, that shape); NULL if not */
+static PyArrayObject *usable_out(PyObject *out, int dt, int nd, const npy_intp *dims)
+{
+    if (float_index(out) != dt)
+        return NULL;
+    PyArrayObject *o = (PyArrayObject *)out;
+    if (!PyArray_ISWRITEABLE(o) || PyArray_NDIM(o) != nd)
+        return NULL;
+    for (int i = 0; i < nd; i++)
+        if (PyArray_DIM(o, i) != dims[i])
+            return NULL;
+    return o;
 }
 
 static PyObject *new_array(int dt, int nd, npy_intp *dims)
@@ -242,13 +268,23 @@ static PyObject *try_unary(FastOp *op, PyObject *args, PyObject *kwargs)
         return NULL;
     PyArrayObject *ax = (PyArrayObject *)x;
     int64_t n = (int64_t)PyArray_SIZE(ax);
-    int on = n > 0 ? runs_on(op->slot, dt, kwargs, (double)n) : -1;
+    PyObject *out;
+    int on = n > 0 ? runs_on(op->slot, dt, kwargs, (double)n, &out) : -1;
     if (on < 0 || (on == ON_SIMD && !simd_ready((size_t)n * (dt ? 8 : 4))))
         return NULL;
-    PyObject *y = new_array(dt, PyArray_NDIM(ax), PyArray_DIMS(ax));
-    if (!y) {
-        PyErr_Clear();
-        return NULL;
+    PyObject *y;
+    if (out) { /* written in place exactly, or with no overlap at all */
+        PyArrayObject *o = usable_out(out, dt, PyArray_NDIM(ax), PyArray_DIMS(ax));
+        if (!o || (PyArray_DATA(o) != PyArray_DATA(ax) && overlaps(o, ax)))
+            return NULL;
+        Py_INCREF(out);
+        y = out;
+    } else {
+        y = new_array(dt, PyArray_NDIM(ax), PyArray_DIMS(ax));
+        if (!y) {
+            PyErr_Clear();
+            return NULL;
+        }
     }
     double t0 = (++tick & 7) == 0 ? now() : 0;
     void *yd = PyArray_DATA((PyArrayObject *)y);
@@ -273,17 +309,29 @@ static int pair_index(PyObject *args)
 
 /* A new (m, n) array, or (n,) when nd is 1, holding act(x @ w + bias): NULL (nothing
  * raised) when it cannot be had or the kernel could not allocate (Python then raises). */
-static PyObject *run_linear(FastOp *op, int dt, int nd, const void *x, const void *w,
-                            const void *bias, int act, int64_t m, int64_t n, int64_t k)
+static PyObject *run_linear(FastOp *op, int dt, int nd, PyArrayObject *x, PyArrayObject *w,
+                            PyArrayObject *bias, PyObject *out, int act, int64_t m, int64_t n,
+                            int64_t k)
 {
     npy_intp dims[2] = {(npy_intp)m, (npy_intp)n};
-    PyObject *c = nd == 2 ? new_array(dt, 2, dims) : new_array(dt, 1, dims + 1);
-    if (!c) {
-        PyErr_Clear();
-        return NULL;
+    npy_intp *shape = nd == 2 ? dims : dims + 1;
+    PyObject *c;
+    if (out) { /* out= sharing no memory with an input */
+        PyArrayObject *o = usable_out(out, dt, nd, shape);
+        if (!o || overlaps(o, x) || overlaps(o, w) || (bias && overlaps(o, bias)))
+            return NULL;
+        Py_INCREF(out);
+        c = out;
+    } else {
+        c = new_array(dt, nd, shape);
+        if (!c) {
+            PyErr_Clear();
+            return NULL;
+        }
     }
     double t0 = (++tick & 7) == 0 ? now() : 0;
-    if (lin[dt](x, w, PyArray_DATA((PyArrayObject *)c), bias, act, 1, m, n, k, 0, 0) != 0) {
+    if (lin[dt](PyArray_DATA(x), PyArray_DATA(w), PyArray_DATA((PyArrayObject *)c),
+                bias ? PyArray_DATA(bias) : NULL, act, 1, m, n, k, 0, 0) != 0) {
         Py_DECREF(c);
         return NULL;
     }
@@ -303,10 +351,11 @@ static PyObject *try_matmul(FastOp *op, PyObject *args, PyObject *kwargs)
     if (PyArray_NDIM(a) != 2 || PyArray_NDIM(b) != 2)
         return NULL;
     int64_t m = PyArray_DIM(a, 0), k = PyArray_DIM(a, 1), n = PyArray_DIM(b, 1);
+    PyObject *out;
     if (PyArray_DIM(b, 0) != k || m <= 0 || n <= 0 || k <= 0 ||
-        runs_on(op->slot, dt, kwargs, 2.0 * (double)m * (double)n * (double)k) != ON_CPU)
+        runs_on(op->slot, dt, kwargs, 2.0 * (double)m * (double)n * (double)k, &out) != ON_CPU)
         return NULL;
-    return run_linear(op, dt, 2, PyArray_DATA(a), PyArray_DATA(b), NULL, -1, m, n, k);
+    return run_linear(op, dt, 2, a, b, NULL, out, -1, m, n, k);
 }
 
 static PyObject *try_dot(FastOp *op, PyObject *args, PyObject *kwargs)
@@ -321,7 +370,9 @@ static PyObject *try_dot(FastOp *op, PyObject *args, PyObject *kwargs)
     if (PyArray_NDIM(a) != 1 || PyArray_NDIM(b) != 1)
         return NULL;
     int64_t n = PyArray_DIM(a, 0);
-    if (PyArray_DIM(b, 0) != n || n <= 0 || runs_on(op->slot, dt, kwargs, (double)n) != ON_CPU)
+    PyObject *out;
+    if (PyArray_DIM(b, 0) != n || n <= 0 ||
+        runs_on(op->slot, dt, kwargs, (double)n, &out) != ON_CPU || out)
         return NULL;
     double t0 = (++tick & 7) == 0 ? now() : 0;
     double value = dotk[dt](PyArray_DATA(a), PyArray_DATA(b), n);
@@ -384,10 +435,11 @@ static PyObject *try_linear(FastOp *op, PyObject *args, PyObject *kwargs)
     if (have_bias && (PyArray_NDIM((PyArrayObject *)bias) != 1 ||
                       PyArray_DIM((PyArrayObject *)bias, 0) != n))
         return NULL;
-    if (runs_on(op->slot, dt, kwargs, 2.0 * (double)m * (double)n * (double)k) != ON_CPU)
+    PyObject *out;
+    if (runs_on(op->slot, dt, kwargs, 2.0 * (double)m * (double)n * (double)k, &out) != ON_CPU)
         return NULL;
-    return run_linear(op, dt, nd, PyArray_DATA(x), PyArray_DATA(w),
-                      have_bias ? PyArray_DATA((PyArrayObject *)bias) : NULL, (int)act, m, n, k);
+    return run_linear(op, dt, nd, x, w, have_bias ? (PyArrayObject *)bias : NULL, out, (int)act,
+                      m, n, k);
 }
 
 static PyObject *fastop_call(PyObject *self, PyObject *args, PyObject *kwargs)

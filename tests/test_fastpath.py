@@ -249,3 +249,51 @@ def _child_relu(x):
     for _ in range(3):
         y = accel.relu(x, backend="simd")
     return y, fast_calls("simd")
+
+
+def test_out_arguments_take_the_fast_path_with_the_same_results():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(300).astype(np.float32)
+    a, b = rng.standard_normal((20, 30)), rng.standard_normal((30, 10))
+    bias = rng.standard_normal(10)
+    cases = [
+        (accel.tanh, (x,), np.empty_like(x)),
+        (accel.matmul, (a, b), np.empty((20, 10))),
+        (accel.linear, (a, b, bias), np.empty((20, 10))),
+    ]
+    for fn, args, out in cases:
+        want = fn.__wrapped__(*args, backend="cpu")
+        fn(*args, out=out, backend="cpu")
+        _fast.take_stats()
+        assert fn(*args, out=out, backend="cpu") is out
+        assert fast_calls("cpu") == 1
+        np.testing.assert_array_equal(out, want)
+    y = x.copy()
+    assert accel.relu(y, out=y, backend="cpu") is y  # exactly in place
+    np.testing.assert_array_equal(y, np.maximum(x, 0))
+
+
+def test_out_arguments_the_fast_path_declines_still_work():
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((16, 16)).astype(np.float32)
+    b = rng.standard_normal((16, 16)).astype(np.float32)
+    want = accel.matmul(a, b)
+    accel.matmul(a, b, backend="cpu")
+    _fast.take_stats()
+    for out in (a, b):  # aliasing an input: the Python path (a copy, then the result)
+        x, y = a.copy(), b.copy()
+        target = x if out is a else y
+        assert accel.matmul(x, y, out=target, backend="cpu") is target
+        np.testing.assert_array_equal(target, want)
+    v = np.arange(-8, 8, dtype=np.float32)
+    accel.relu(v[1:], out=v[:-1], backend="cpu")  # partial overlap
+    np.testing.assert_array_equal(v[:-1], np.maximum(np.arange(-7, 8, dtype=np.float32), 0))
+    assert fast_calls("cpu") == 0
+    frozen = np.empty((16, 16), np.float32)
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError):
+        accel.matmul(a, b, out=frozen, backend="cpu")
+    with pytest.raises(ValueError):
+        accel.matmul(a, b, out=np.empty((16, 15), np.float32), backend="cpu")
+    with pytest.raises((TypeError, ValueError)):
+        accel.matmul(a, b, out=np.empty((16, 16), np.float64), backend="cpu")
