@@ -651,6 +651,38 @@ static void FN(gemm_buffer_bytes)(int64_t m, int64_t n, int64_t k, int64_t *abyt
     *bbytes = FN(round_up)(ncmax * kcmax * (int64_t)sizeof(T), 64);
 }
 
+/* Rows r0..r1 of one panel of the product: C[:, 0:nc] (+)= A[:, 0:kc] @ B-panel, with the
+ * panel packed in pb (nc columns, kc deep; pack_b) and A's blocks packed here into pa (MC x
+ * KC). a points at A's column pc, c at C's column jc, bias (or NULL) at bias[jc]. first: the
+ * panel's k starts at 0 (C is written, not continued); last: it ends at k (the epilogue runs
+ * on each tile just stored). Threads may run disjoint row ranges of one panel at once. */
+static void FN(panel_rows)(int64_t r0, int64_t r1, int64_t nc, int64_t kc, const T *a,
+                           int64_t lda, const T *pb, T *c, int64_t ldc, const T *bias, int act,
+                           int first, int last, T *pa)
+{
+    T bias_tile[NR]; /* the bias of one NR-column sliver, zero-padded past nc */
+    for (int64_t ic = r0; ic < r1; ic += MC) {
+        int64_t mc = r1 - ic < MC ? r1 - ic : MC;
+        FN(pack_a)(mc, kc, a + ic * lda, lda, pa);
+        for (int64_t jr = 0; jr < nc; jr += NR) {
+            int64_t nr = nc - jr < NR ? nc - jr : NR;
+            const T *tile_bias = NULL;
+            if (last && bias) {
+                __builtin_memset(bias_tile, 0, sizeof bias_tile);
+                __builtin_memcpy(bias_tile, bias + jr, (size_t)nr * sizeof(T));
+                tile_bias = bias_tile;
+            }
+            for (int64_t ir = 0; ir < mc; ir += MR) {
+                int64_t mr = mc - ir < MR ? mc - ir : MR;
+                T *ct = c + (ic + ir) * ldc + jr;
+                FN(micro)(kc, pa + ir * kc, pb + jr * kc, ct, ldc, first, mr, nr);
+                if (last && (bias || act != ACT_NONE))
+                    FN(epilogue_tile)(ct, ldc, mr, nr, tile_bias, act);
+            }
+        }
+    }
+}
+
 /* C = act(A @ B + bias) on an m x n block; bias (n values) may be NULL, act ACT_NONE. */
 static void FN(gemm_packed)(int64_t m, int64_t n, int64_t k, const T *a, int64_t lda,
                             const T *b, int64_t ldb, T *c, int64_t ldc, const T *bias, int act,
@@ -666,33 +698,13 @@ static void FN(gemm_packed)(int64_t m, int64_t n, int64_t k, const T *a, int64_t
         }
         return;
     }
-    T bias_tile[NR]; /* the bias of one NR-column sliver, zero-padded past n */
     for (int64_t jc = 0; jc < n; jc += NC) {
         int64_t nc = n - jc < NC ? n - jc : NC;
         for (int64_t pc = 0; pc < k; pc += KC) {
             int64_t kc = k - pc < KC ? k - pc : KC;
             FN(pack_b)(kc, nc, b + pc * ldb + jc, ldb, pb);
-            for (int64_t ic = 0; ic < m; ic += MC) {
-                int64_t mc = m - ic < MC ? m - ic : MC;
-                FN(pack_a)(mc, kc, a + ic * lda + pc, lda, pa);
-                int last = pc + kc >= k;
-                for (int64_t jr = 0; jr < nc; jr += NR) {
-                    int64_t nr = nc - jr < NR ? nc - jr : NR;
-                    const T *tile_bias = NULL;
-                    if (last && bias) {
-                        __builtin_memset(bias_tile, 0, sizeof bias_tile);
-                        __builtin_memcpy(bias_tile, bias + jc + jr, (size_t)nr * sizeof(T));
-                        tile_bias = bias_tile;
-                    }
-                    for (int64_t ir = 0; ir < mc; ir += MR) {
-                        int64_t mr = mc - ir < MR ? mc - ir : MR;
-                        T *ct = c + (ic + ir) * ldc + jc + jr;
-                        FN(micro)(kc, pa + ir * kc, pb + jr * kc, ct, ldc, pc == 0, mr, nr);
-                        if (last && (bias || act != ACT_NONE))
-                            FN(epilogue_tile)(ct, ldc, mr, nr, tile_bias, act);
-                    }
-                }
-            }
+            FN(panel_rows)(0, m, nc, kc, a + pc, lda, pb, c + jc, ldc, bias ? bias + jc : NULL,
+                           act, pc == 0, pc + kc >= k, pa);
         }
     }
 }
