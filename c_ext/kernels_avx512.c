@@ -16,6 +16,6 @@
 #define NV_F64 3
 #define KC_F64 512
 #define MC_F64 48
-#define NC_F64 1024
+#define NC_F64 2048
 #include "kernels_template.h"
 #endif
