@@ -79,7 +79,6 @@ static const accel_kernels *kernels(void) { return isas[atomic_load(&current_isa
 
 #define GEMM_PARALLEL_FLOPS (1 << 17) /* below, waking a thread costs more than it saves */
 #define GEMV_PARALLEL_BYTES (1 << 20) /* a matrix-vector product this large is split */
-#define ROW_ALIGN 48                  /* multiple of every MR */
 #define COL_ALIGN 64                  /* multiple of every NR */
 
 /* The per-core L2 cache size the system reports (glibc's sysconf; 1 MiB where it says
@@ -258,7 +257,8 @@ static double l2_bytes(void)
             int64_t want = threads;                                                            \
             if (m >= n) {                                                                      \
                 int64_t rows = (m + want - 1) / want;                                          \
-                j.tile_rows = (rows + ROW_ALIGN - 1) / ROW_ALIGN * ROW_ALIGN;                  \
+                int64_t mr = kernels()->mr_##TS; /* whole register blocks, balanced bands */   \
+                j.tile_rows = (rows + mr - 1) / mr * mr;                                       \
                 j.tiles = (m + j.tile_rows - 1) / j.tile_rows;                                 \
             } else {                                                                           \
                 int64_t cols = (n + want - 1) / want;                                          \
