@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 import threading
 
 import numpy as np
@@ -62,17 +63,28 @@ def get(name: str) -> Backend:
                 module = importlib.import_module(_MODULES[name])
                 backend = module.create()
             except ImportError as e:
-                backend = Missing(
-                    name,
-                    f"its Python module failed to import ({e}); reinstall with "
-                    "`pip install --force-reinstall accel-chain`",
-                )
+                backend = Missing(name, _import_failure(e))
             except Exception as e:  # a backend that cannot start is unavailable, with why
                 backend = Missing(
                     name, f"it failed to start ({type(e).__name__}: {e}); see `accel probe`"
                 )
             _instances[name] = backend
     return backend
+
+
+def _import_failure(e: ImportError) -> str:
+    """Why a backend's module did not import, and what to do."""
+    if e.name == "wgpu" and sys.version_info < (3, 11):
+        return (
+            "wgpu-py 0.32, which it runs on, needs Python 3.11 or later; use Python 3.11+ for "
+            "the gpu backend (cpu and simd work here)"
+        )
+    if e.name in ("wgpu", "wasmtime", "cffi"):
+        return f"{e.name} is not installed; `pip install --force-reinstall accel-chain`"
+    return (
+        f"its Python module failed to import ({e}); reinstall with "
+        "`pip install --force-reinstall accel-chain`"
+    )
 
 
 def loaded(name: str) -> Backend | None:
