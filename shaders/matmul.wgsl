@@ -1,7 +1,8 @@
 // matmul.wgsl: batched C[z] = act(A[z or 0] @ B[z or 0] + bias), row-major: matmul, and linear
 // with its epilogue. One source for a family of tiled kernels: the backend prepends the
 // variant's constants (TM x TN output tile per workgroup, RM rows x RQ vec4 columns per
-// invocation, K step TK, and WX x WY invocations = TN / (4 RQ) x TM / RM), a prelude (T),
+// invocation, K step TK, WX x WY invocations = TN / (4 RQ) x TM / RM, and DB: 1 for register
+// double-buffering of the next K step's loads), a prelude (T),
 // activations.wgsl with its ACT, and an I/O part: matmul_io_scalar.wgsl (bounds checks on
 // every scalar), matmul_io_vec4.wgsl (vec4 loads and stores where K and N are multiples of 4)
 // or matmul_io_aligned.wgsl (no bounds checks at all: M, N, K multiples of the tile).
@@ -43,8 +44,60 @@ const NT: u32 = WX * WY;  // invocations per workgroup
 const AQ: u32 = TM / 4u;  // vec4s of rows in a k-row of the A tile
 const BQ: u32 = TN / 4u;  // vec4s of columns in a k-row of the B tile
 
+const AL: u32 = (TM * TK / 4u + NT - 1u) / NT;  // A quads each invocation stages per K step
+const BL: u32 = (TK * BQ + NT - 1u) / NT;  // B vec4s each invocation stages per K step
+
 var<workgroup> a_tile: array<vec4<T>, TK * AQ>;  // [k][row / 4]
 var<workgroup> b_tile: array<vec4<T>, TK * BQ>;  // [k][col / 4]
+
+// The double-buffered staging (DB = 1): an invocation's share of one K step's A block (quads
+// of 4 consecutive k of one row) and B block (vec4s of 4 consecutive columns), fetched into
+// registers, then put into the workgroup tiles. k_end bounds K as the scalar loads do.
+fn fetch_a(dst: ptr<function, array<vec4<T>, AL>>, a_base: u32, row0: u32, k0: u32, li: u32,
+           m: u32, k: u32) {
+    for (var i = 0u; i < AL; i++) {
+        let q = li + i * NT;
+        if (q < TM * TK / 4u) {
+            let r = q / (TK / 4u);
+            let kq = (q % (TK / 4u)) * 4u;
+            (*dst)[i] = load_a(a_base, row0 + r, k0 + kq, m, params.k_end, k);
+        }
+    }
+}
+
+fn fetch_b(dst: ptr<function, array<vec4<T>, BL>>, b_base: u32, col0: u32, k0: u32, li: u32,
+           n: u32) {
+    for (var i = 0u; i < BL; i++) {
+        let q = li + i * NT;
+        if (q < TK * BQ) {
+            let kk = q / BQ;
+            let cq = (q % BQ) * 4u;
+            (*dst)[i] = load_b(b_base, k0 + kk, col0 + cq, params.k_end, n, n);
+        }
+    }
+}
+
+fn put_a(src: ptr<function, array<vec4<T>, AL>>, li: u32) {
+    for (var i = 0u; i < AL; i++) {
+        let q = li + i * NT;
+        if (q < TM * TK / 4u) {
+            let r = q / (TK / 4u);
+            let kq = (q % (TK / 4u)) * 4u;
+            for (var e = 0u; e < 4u; e++) {
+                a_tile[(kq + e) * AQ + r / 4u][r % 4u] = (*src)[i][e];
+            }
+        }
+    }
+}
+
+fn put_b(src: ptr<function, array<vec4<T>, BL>>, li: u32) {
+    for (var i = 0u; i < BL; i++) {
+        let q = li + i * NT;
+        if (q < TK * BQ) {
+            b_tile[(q / BQ) * BQ + q % BQ] = (*src)[i];
+        }
+    }
+}
 
 @compute @workgroup_size(WX, WY)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
@@ -72,23 +125,42 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
         }
     }
 
+    // DB = 1: register double-buffering. The next K step's A and B values are fetched from
+    // global memory into registers while this step computes from workgroup memory, so the
+    // loads' latency hides behind the fmas (one barrier pair per step, as without). The same
+    // values reach the same fmas in the same order: the same bits.
+    var a_next: array<vec4<T>, AL>;
+    var b_next: array<vec4<T>, BL>;
+    if (DB == 1u && params.k_begin < params.k_end) {
+        fetch_a(&a_next, a_base, row0, params.k_begin, li, m, k);
+        fetch_b(&b_next, b_base, col0, params.k_begin, li, n);
+    }
     for (var k0 = params.k_begin; k0 < params.k_end; k0 += TK) {
-        // A block: TM rows x TK k, as vec4s of 4 consecutive k of one row
-        for (var q = li; q < TM * TK / 4u; q += NT) {
-            let r = q / (TK / 4u);
-            let kq = (q % (TK / 4u)) * 4u;
-            let quad = load_a(a_base, row0 + r, k0 + kq, m, params.k_end, k);
-            for (var e = 0u; e < 4u; e++) {
-                a_tile[(kq + e) * AQ + r / 4u][r % 4u] = quad[e];
+        if (DB == 1u) {
+            put_a(&a_next, li);
+            put_b(&b_next, li);
+        } else {
+            // A block: TM rows x TK k, as vec4s of 4 consecutive k of one row
+            for (var q = li; q < TM * TK / 4u; q += NT) {
+                let r = q / (TK / 4u);
+                let kq = (q % (TK / 4u)) * 4u;
+                let quad = load_a(a_base, row0 + r, k0 + kq, m, params.k_end, k);
+                for (var e = 0u; e < 4u; e++) {
+                    a_tile[(kq + e) * AQ + r / 4u][r % 4u] = quad[e];
+                }
+            }
+            // B block: TK k x TN columns, as vec4s of 4 consecutive columns
+            for (var q = li; q < TK * BQ; q += NT) {
+                let kk = q / BQ;
+                let cq = (q % BQ) * 4u;
+                b_tile[kk * BQ + cq / 4u] = load_b(b_base, k0 + kk, col0 + cq, params.k_end, n, n);
             }
         }
-        // B block: TK k x TN columns, as vec4s of 4 consecutive columns
-        for (var q = li; q < TK * BQ; q += NT) {
-            let kk = q / BQ;
-            let cq = (q % BQ) * 4u;
-            b_tile[kk * BQ + cq / 4u] = load_b(b_base, k0 + kk, col0 + cq, params.k_end, n, n);
-        }
         workgroupBarrier();
+        if (DB == 1u && k0 + TK < params.k_end) {
+            fetch_a(&a_next, a_base, row0, k0 + TK, li, m, k);
+            fetch_b(&b_next, b_base, col0, k0 + TK, li, n);
+        }
         for (var kk = 0u; kk < TK; kk++) {
             var bv: array<vec4<T>, RQ>;
             for (var j = 0u; j < RQ; j++) {

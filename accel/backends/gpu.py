@@ -63,10 +63,13 @@ _SOFTWARE_NAMES = ("llvmpipe", "lavapipe", "swiftshader", "warp", "software")
 # columns per invocation, K step TK. Each also has an aligned form (no bounds checks) used when
 # M, N and K are multiples of its tile. All give the same bits: only the speed differs, by GPU.
 MATMUL_VARIANTS: dict[str, dict[str, int]] = {
-    "t64x64_r4x4": {"TM": 64, "TN": 64, "RM": 4, "RQ": 1, "TK": 16},
-    "t128x64_r8x4": {"TM": 128, "TN": 64, "RM": 8, "RQ": 1, "TK": 16},
-    "t128x128_r8x8": {"TM": 128, "TN": 128, "RM": 8, "RQ": 2, "TK": 16},
-    "t32x32_r4x4": {"TM": 32, "TN": 32, "RM": 4, "RQ": 1, "TK": 16},  # small matrices
+    "t64x64_r4x4": {"TM": 64, "TN": 64, "RM": 4, "RQ": 1, "TK": 16, "DB": 0},
+    "t128x64_r8x4": {"TM": 128, "TN": 64, "RM": 8, "RQ": 1, "TK": 16, "DB": 0},
+    "t128x128_r8x8": {"TM": 128, "TN": 128, "RM": 8, "RQ": 2, "TK": 16, "DB": 0},
+    "t32x32_r4x4": {"TM": 32, "TN": 32, "RM": 4, "RQ": 1, "TK": 16, "DB": 0},  # small matrices
+    # register double-buffering: the next K step's loads in flight during this step's fmas
+    "t128x128_r8x8_db": {"TM": 128, "TN": 128, "RM": 8, "RQ": 2, "TK": 16, "DB": 1},
+    "t64x64_r4x4_db": {"TM": 64, "TN": 64, "RM": 4, "RQ": 1, "TK": 16, "DB": 1},
 }
 DEFAULT_VARIANT = "t128x128_r8x8"  # 8 x 8 per invocation: the fastest class on most GPUs
 MID_VARIANT = "t64x64_r4x4"
@@ -565,7 +568,9 @@ class GpuBackend(Backend):
             aligned = quads and m % v["TM"] == 0 and n % v["TN"] == 0 and k % v["TK"] == 0
             io = "matmul_io_aligned" if aligned else "matmul_io_vec4" if quads else (
                 "matmul_io_scalar")  # fmt: skip
-            consts = tuple((key, v[key]) for key in ("TM", "TN", "RM", "RQ", "TK", "WX", "WY"))
+            consts = tuple(
+                (key, v[key]) for key in ("TM", "TN", "RM", "RQ", "TK", "WX", "WY", "DB")
+            )
             pipeline = self._pipeline("matmul", "matmul", dtype, (io,), act, consts=consts)
             size = dtype.itemsize
             a_items = batch if a_batch else 1
