@@ -107,6 +107,17 @@ def time_gpu_variants(sizes: tuple[int, ...], repeat: int = 3) -> dict[str, dict
     return rates
 
 
+def choose_gpu_variants(rates: dict[str, dict[int, float]], sizes: tuple[int, ...]
+                        ) -> tuple[str, str]:  # fmt: skip
+    """(for large products, for small ones) from time_gpu_variants' rates: the least total time
+    over the sizes past the smallest (all of them when there is one), and the fastest at the
+    smallest."""
+    small = max(rates, key=lambda name: rates[name][sizes[0]])
+    large_sizes = sizes[1:] or sizes
+    cost = {name: sum(2.0 * n**3 / (r[n] * 1e9) for n in large_sizes) for name, r in rates.items()}
+    return min(cost, key=cost.get), small
+
+
 def calibrate_gpu_variants(progress: bool = True) -> list[dict]:
     """Times every gpu matmul variant on this adapter (software adapters included: strict
     backend="gpu" runs there) and keeps two: the fastest for products with few tiles (the
@@ -118,9 +129,7 @@ def calibrate_gpu_variants(progress: bool = True) -> list[dict]:
     if progress:
         bench._progress(1, 1, "gpu matmul variants")
     rates = time_gpu_variants(sizes)
-    small = max(rates, key=lambda name: rates[name][sizes[0]])
-    cost = {name: sum(2.0 * n**3 / (r[n] * 1e9) for n in sizes[1:]) for name, r in rates.items()}
-    large = min(cost, key=cost.get)
+    large, small = choose_gpu_variants(rates, sizes)
     return [{"adapter": gpu.adapter_key, "variant": large, "small_variant": small,
              "gflops": {name: {str(n): round(v, 2) for n, v in r.items()}
                         for name, r in rates.items()}}]  # fmt: skip

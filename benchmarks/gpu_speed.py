@@ -60,9 +60,8 @@ def main() -> None:
         print(f"{'best / torch':16}" + "".join(f"{best[n] / torch_rates[n]:12.3f}" for n in sizes))
     else:
         print("torch with CUDA not present: no cuBLAS comparison")
-    small = max(rates, key=lambda name: rates[name][sizes[0]])
-    cost = {name: sum(2.0 * n**3 / (r[n] * 1e9) for n in sizes[1:]) for name, r in rates.items()}
-    print(f"calibrate would choose {min(cost, key=cost.get)} (large), {small} (small); in force "
+    large, small = calibrate.choose_gpu_variants(rates, sizes)
+    print(f"calibrate would choose {large} (large), {small} (small); in force "
           f"now: {d['matmul_variant']['name']} ({d['matmul_variant']['why']})")  # fmt: skip
     x = np.random.default_rng(0).standard_normal(1000).astype(np.float32)
     p50, p95, p99 = percentiles_us(lambda: accel.relu(x, backend="gpu"))
