@@ -477,7 +477,7 @@ static T FN(dot)(const T *a, const T *b, int64_t n)
 /* ------------------------------------------------------------------------------------------ */
 /* matmul                                                                                      */
 
-/* The epilogue of a linear layer on an mr x nr tile of C just stored (still in L1): bias (the
+/* The epilogue of a linear layer on an mr x nr block of C just stored (still in L1): bias (the
  * tile's NR columns, zero-padded) added and the activation applied. Kept out of the
  * micro-kernel, whose register allocation it would disturb (measured: the WebAssembly build's
  * matmul lost 40% with the epilogue inlined there). */
@@ -674,11 +674,13 @@ static void FN(panel_rows)(int64_t r0, int64_t r1, int64_t nc, int64_t kc, const
             }
             for (int64_t ir = 0; ir < mc; ir += MR) {
                 int64_t mr = mc - ir < MR ? mc - ir : MR;
-                T *ct = c + (ic + ir) * ldc + jr;
-                FN(micro)(kc, pa + ir * kc, pb + jr * kc, ct, ldc, first, mr, nr);
-                if (last && (bias || act != ACT_NONE))
-                    FN(epilogue_tile)(ct, ldc, mr, nr, tile_bias, act);
+                FN(micro)(kc, pa + ir * kc, pb + jr * kc, c + (ic + ir) * ldc + jr, ldc, first,
+                          mr, nr);
             }
+            /* the epilogue on the mc x NR sliver just stored (in L1: 12-48 KiB), one call per
+             * sliver rather than per register block (WebAssembly's blocks are 8 x 4) */
+            if (last && (bias || act != ACT_NONE))
+                FN(epilogue_tile)(c + ic * ldc + jr, ldc, mc, nr, tile_bias, act);
         }
     }
 }
