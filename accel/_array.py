@@ -136,6 +136,21 @@ def wrap(backend: backends.Backend, buf: Any, shape: tuple[int, ...], dtype: np.
     return Array(backend, buf, shape, dtype)
 
 
+_new_array = object.__new__
+
+
+def host_result(backend: backends.Backend, arr: np.ndarray) -> Array:
+    """A new ndarray as an Array of a host-memory backend, with none of __init__'s checks (the
+    compiled fast path's results, which are exact, C-contiguous float ndarrays)."""
+    a = _new_array(Array)
+    a._backend = backend
+    a._buf = arr
+    a._spilled = False
+    a.shape = arr.shape
+    a.dtype = arr.dtype
+    return a
+
+
 def _default_backend(dtype: np.dtype) -> backends.Backend:
     """Where auto would run large work of this dtype."""
     from . import _cost

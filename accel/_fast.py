@@ -65,6 +65,18 @@ def _bind_simd(b: Any) -> bool:
     return True
 
 
+_host_backend: Any = None  # the cpu backend whose Arrays the fast path takes
+
+
+def _configure_host(b: Any) -> None:
+    """Lets the fast path take cpu Arrays (ndarrays inside) of backend object b."""
+    global _host_backend
+    from ._array import Array, host_result
+
+    _fastpath.configure_host(Array, b, host_result)
+    _host_backend = b
+
+
 _ON = {"cpu": 0, "simd": 1}
 _TARGET = {"cpu": 1, "simd": 2}
 
@@ -78,6 +90,8 @@ def allow(op: str, dtype: np.dtype, b: Any, strict: bool, upper: float) -> None:
         return
     if b.name == "cpu" and not _configure(b):
         return
+    if b.name == "cpu" and strict and _host_backend is not b:
+        _configure_host(b)
     if b.name == "simd" and (slot >= SLOT_MATMUL or not _bind_simd(b)):
         return
     _fastpath.set_bound(slot, 0 if dtype == np.float32 else 1, _TARGET[b.name] if strict else 0,

@@ -66,6 +66,10 @@ static long long moved_calls, moved_bytes; /* simd: copies in and out of its mem
 static double lat[BACKENDS_N][SLOTS][2][RING];
 static unsigned lat_n[BACKENDS_N][SLOTS][2], tick;
 static int frames; /* use_backend blocks active anywhere: while any is, nothing is fast */
+/* cpu Arrays: accel.Array, the registered cpu backend object whose Arrays are ndarrays in
+ * _buf, and host_result(backend, ndarray) -> an Array there (set by accel/_fast.py) */
+static PyObject *array_type, *cpu_backend, *host_result;
+static PyObject *s_buf, *s_backend_attr, *s_spilled, *s_shape;
 
 /* -- simd: one call of the module's elementwise export through wasmtime's C API ------------
  * The simd backend hands over, per thread, its instance's context and exports and a scratch
@@ -101,6 +105,9 @@ static double now(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+
+/* Set while a call's operands include cpu Arrays (their ndarrays substituted) */
+static int host_arrays;
 
 /* The target of this call from backend= (None, "cpu" or "simd"), and out= (None, or an
  * exact ndarray left in *out for the caller to check); -1 when the call is not the common
@@ -143,6 +150,11 @@ static int target_of(int slot, PyObject *kwargs, PyObject **out)
 static int runs_on(int slot, int dt, PyObject *kwargs, double work, PyObject **out)
 {
     int target = target_of(slot, kwargs, out);
+    if (host_arrays) { /* cpu Arrays: the data decides (strictly cpu), out= as Python does */
+        if (target == SIMD || *out)
+            return -1;
+        target = CPU;
+    }
     if (target < 0 || !(work <= bound[target][slot][dt]))
         return -1;
     return target == AUTO ? auto_on[slot][dt] : target == SIMD ? ON_SIMD : ON_CPU;
@@ -442,13 +454,97 @@ static PyObject *try_linear(FastOp *op, PyObject *args, PyObject *kwargs)
                       m, n, k);
 }
 
+/* An exact accel.Array on the registered cpu backend, unspilled, whose _buf is an ndarray of
+ * its shape: that ndarray (a new reference); NULL (nothing raised) for anything else */
+static PyObject *host_ndarray(PyObject *x)
+{
+    if (!cpu_backend || (PyObject *)Py_TYPE(x) != array_type)
+        return NULL;
+    PyObject *b = PyObject_GetAttr(x, s_backend_attr);
+    PyObject *spilled = b ? PyObject_GetAttr(x, s_spilled) : NULL;
+    PyObject *buf = spilled ? PyObject_GetAttr(x, s_buf) : NULL;
+    PyObject *shape = buf ? PyObject_GetAttr(x, s_shape) : NULL;
+    int ok = shape && b == cpu_backend && spilled == Py_False && PyArray_CheckExact(buf) &&
+             PyTuple_Check(shape) && PyTuple_Size(shape) == PyArray_NDIM((PyArrayObject *)buf);
+    for (Py_ssize_t i = 0; ok && i < PyTuple_Size(shape); i++) {
+        PyObject *d = PyTuple_GetItem(shape, i);
+        ok = PyLong_Check(d) && PyLong_AsSsize_t(d) == PyArray_DIM((PyArrayObject *)buf, (int)i);
+    }
+    if (PyErr_Occurred())
+        PyErr_Clear();
+    Py_XDECREF(b);
+    Py_XDECREF(spilled);
+    Py_XDECREF(shape);
+    if (!ok) {
+        Py_XDECREF(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+/* args with each cpu Array replaced by its ndarray (a new tuple in *swapped), 1; 0 when there
+ * are no Arrays; -1 when there is an Array this path does not take (another backend's) */
+static int swap_host_arrays(PyObject *args, PyObject **swapped)
+{
+    Py_ssize_t n = PyTuple_Size(args);
+    *swapped = NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *x = PyTuple_GetItem(args, i);
+        if (!array_type || (PyObject *)Py_TYPE(x) != array_type)
+            continue;
+        PyObject *nd = host_ndarray(x);
+        if (!nd) {
+            Py_XDECREF(*swapped);
+            *swapped = NULL;
+            return -1;
+        }
+        if (!*swapped) { /* a new tuple (a slice of all of args would be args itself) */
+            *swapped = PyTuple_New(n);
+            if (!*swapped) {
+                PyErr_Clear();
+                Py_DECREF(nd);
+                return -1;
+            }
+            for (Py_ssize_t j = 0; j < n; j++) {
+                PyObject *item = PyTuple_GetItem(args, j);
+                Py_INCREF(item);
+                PyTuple_SetItem(*swapped, j, item);
+            }
+        }
+        PyTuple_SetItem(*swapped, i, nd); /* steals nd, releases the Array's slot */
+    }
+    return *swapped ? 1 : 0;
+}
+
 static PyObject *fastop_call(PyObject *self, PyObject *args, PyObject *kwargs)
 {
     FastOp *op = (FastOp *)self;
-    PyObject *r = op->slot == SLOT_MATMUL   ? try_matmul(op, args, kwargs)
-                  : op->slot == SLOT_DOT    ? try_dot(op, args, kwargs)
-                  : op->slot == SLOT_LINEAR ? try_linear(op, args, kwargs)
-                                            : try_unary(op, args, kwargs);
+    PyObject *swapped;
+    int arrays = swap_host_arrays(args, &swapped);
+    if (arrays >= 0 && kwargs && op->slot == SLOT_LINEAR) { /* an Array bias= by keyword */
+        PyObject *kb = PyDict_GetItemWithError(kwargs, s_bias);
+        if (kb && array_type && (PyObject *)Py_TYPE(kb) == array_type)
+            arrays = -1;
+        PyErr_Clear();
+    }
+    PyObject *r = NULL;
+    if (arrays >= 0) {
+        PyObject *use = arrays ? swapped : args;
+        host_arrays = arrays;
+        r = op->slot == SLOT_MATMUL   ? try_matmul(op, use, kwargs)
+            : op->slot == SLOT_DOT    ? try_dot(op, use, kwargs)
+            : op->slot == SLOT_LINEAR ? try_linear(op, use, kwargs)
+                                      : try_unary(op, use, kwargs);
+        host_arrays = 0;
+        Py_XDECREF(swapped);
+        if (r && arrays && PyArray_CheckExact(r)) { /* results stay where the inputs live */
+            PyObject *wrapped = PyObject_CallFunctionObjArgs(host_result, cpu_backend, r, NULL);
+            Py_DECREF(r);
+            if (!wrapped)
+                return NULL;
+            r = wrapped;
+        }
+    }
     if (r)
         return r;
     return PyObject_Call(op->fallback, args, kwargs);
@@ -592,6 +688,25 @@ static PyObject *configure_simd(PyObject *module, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* configure_host(accel.Array, the cpu backend object or None, host_result) */
+static PyObject *configure_host(PyObject *module, PyObject *args)
+{
+    (void)module;
+    PyObject *at, *cb, *hr;
+    if (!PyArg_ParseTuple(args, "OOO", &at, &cb, &hr))
+        return NULL;
+    PyObject *keep[3] = {at, cb == Py_None ? NULL : cb, hr};
+    PyObject *old[3] = {array_type, cpu_backend, host_result};
+    for (int i = 0; i < 3; i++)
+        Py_XINCREF(keep[i]);
+    array_type = keep[0];
+    cpu_backend = keep[1];
+    host_result = keep[2];
+    for (int i = 0; i < 3; i++)
+        Py_XDECREF(old[i]);
+    Py_RETURN_NONE;
+}
+
 /* set_bound(slot, dtype index, target, on, work): the largest work the fast path takes for
  * calls with backend= None (target 0: the selection's first choice, which is backend `on`,
  * 0 cpu or 1 simd), "cpu" (1) or "simd" (2) */
@@ -675,6 +790,7 @@ static PyMethodDef methods[] = {
     {"make", make, METH_VARARGS, "make(slot, fallback): a fast entry point"},
     {"configure", configure, METH_VARARGS, "configure(addresses, activation ids)"},
     {"configure_simd", configure_simd, METH_VARARGS, "configure_simd(call, ..., binder)"},
+    {"configure_host", configure_host, METH_VARARGS, "configure_host(Array, cpu, host_result)"},
     {"set_bound", set_bound, METH_VARARGS, "set_bound(slot, dtype, target, on, work)"},
     {"reset", reset, METH_NOARGS, "no call is fast until bounds are set again"},
     {"frames", frames_delta, METH_VARARGS, "frames(+1 or -1): use_backend blocks"},
@@ -701,6 +817,10 @@ PyMODINIT_FUNC PyInit__fastpath(void)
     s_out = PyUnicode_InternFromString("out");
     s_cpu = PyUnicode_InternFromString("cpu");
     s_simd = PyUnicode_InternFromString("simd");
+    s_buf = PyUnicode_InternFromString("_buf");
+    s_backend_attr = PyUnicode_InternFromString("_backend");
+    s_spilled = PyUnicode_InternFromString("_spilled");
+    s_shape = PyUnicode_InternFromString("shape");
     s_activation = PyUnicode_InternFromString("activation");
     s_bias = PyUnicode_InternFromString("bias");
     return PyModule_Create(&module_def);

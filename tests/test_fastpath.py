@@ -297,3 +297,41 @@ def test_out_arguments_the_fast_path_declines_still_work():
         accel.matmul(a, b, out=np.empty((16, 15), np.float32), backend="cpu")
     with pytest.raises((TypeError, ValueError)):
         accel.matmul(a, b, out=np.empty((16, 16), np.float64), backend="cpu")
+
+
+def test_cpu_arrays_take_the_fast_path_and_stay_arrays():
+    rng = np.random.default_rng(6)
+    x, w = rng.standard_normal((5, 8)), rng.standard_normal((8, 3))
+    bias = rng.standard_normal(3)
+    X, W, B = (accel.asarray(v, backend="cpu") for v in (x, w, bias))
+    for call in (
+        lambda: accel.linear(X, W, B, activation="tanh"),
+        lambda: accel.matmul(X, W),
+        lambda: accel.matmul(X, w),  # mixed: the numpy operand joins the Array's backend
+        lambda: accel.relu(X),
+    ):
+        call()
+        _fast.take_stats()
+        fast = call()
+        assert fast_calls("cpu") == 1
+        assert isinstance(fast, accel.Array) and fast.backend == "cpu"
+    want = accel.linear.__wrapped__(X, W, B, activation="tanh")
+    np.testing.assert_array_equal(accel.linear(X, W, B, activation="tanh").numpy(), want.numpy())
+    assert type(accel.dot(accel.asarray(x[0], backend="cpu"), x[0])) is np.float64
+    with pytest.raises(ValueError, match=r"\.to\("):
+        accel.matmul(X, W, backend="simd")  # contradicts where the data is
+    out = accel.asarray(np.empty((5, 3)), backend="cpu")
+    assert accel.matmul(X, W, out=out) is out  # out= an Array: the Python path
+    np.testing.assert_array_equal(out.numpy(), accel.matmul(x, w))
+
+
+@simd_only
+def test_other_backends_arrays_keep_the_python_path():
+    x = np.linspace(-2, 2, 12).reshape(3, 4)
+    S = accel.asarray(x, backend="simd")
+    accel.relu(S)
+    _fast.take_stats()
+    r = accel.relu(S)
+    assert isinstance(r, accel.Array) and r.backend == "simd"
+    np.testing.assert_array_equal(r.numpy(), np.maximum(x, 0))
+    assert fast_calls("cpu") == 0 and fast_calls("simd") == 0
