@@ -23,6 +23,8 @@ from ._errors import AccelError
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
+_FLOATS = (_F32, _F64)
+_host_placed: dict[str, backends.Backend] = {}  # name -> host-memory backend placed to
 
 
 class Array:
@@ -167,6 +169,7 @@ def _default_backend(dtype: np.dtype) -> backends.Backend:
 def place(x: np.ndarray, b: backends.Backend) -> Array:
     """A C-contiguous, native float ndarray as an Array on backend b (uploaded, counted)."""
     if b.host_memory:
+        _host_placed[b.name] = b
         return Array(b, x, x.shape, x.dtype)
     if x.nbytes > resident_limit(b, x.dtype):
         return Array(b, x.copy(), x.shape, x.dtype, spilled=True)
@@ -187,6 +190,12 @@ def asarray(x: Any, *, backend: str | None = None, dtype: Any = None) -> Array:
     places it where auto would run large work. dtype: float32 or float64 (default: x's; other
     dtypes raise TypeError). The data is copied, except on cpu, where a C-contiguous array of
     the right dtype may be shared."""
+    if backend is not None and dtype is None and type(x) is np.ndarray:
+        # the common case on a host-memory backend already placed to: shared, as place() does
+        b = _host_placed.get(backend)
+        if (b is not None and x.dtype in _FLOATS and x.dtype.isnative and x.flags.c_contiguous
+                and x.flags.aligned and backends.loaded(backend) is b):  # fmt: skip
+            return host_result(b, x)
     from ._ops import float_array
 
     if isinstance(x, Array):
