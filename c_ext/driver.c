@@ -180,60 +180,6 @@ static double l2_bytes(void)
                 gemv_task_##TS(&j, t);                                                         \
     }                                                                                          \
                                                                                                \
-    /* products read where they are, with no packing (kernels' gemm_direct): tasks are bands \
-     * of rows of one item, the epilogue applied to each row after its band */                \
-    typedef struct {                                                                           \
-        const accel_kernels *ks;                                                               \
-        const T *a, *b, *bias;                                                                 \
-        T *c;                                                                                  \
-        int act;                                                                               \
-        int64_t m, n, k, a_stride, b_stride, parts, step, cols;                                \
-    } direct_job_##TS;                                                                         \
-                                                                                               \
-    static void direct_task_##TS(void *ctx, int64_t task)                                      \
-    {                                                                                          \
-        direct_job_##TS *j = ctx;                                                              \
-        int64_t item = task / j->parts, part = task % j->parts;                                \
-        int64_t r0 = 0, r1 = j->m, c0 = 0, c1 = j->n;                                          \
-        if (j->cols) {                                                                         \
-            c0 = part * j->cols;                                                               \
-            c1 = c0 + j->cols < j->n ? c0 + j->cols : j->n;                                    \
-        } else {                                                                               \
-            r0 = part * j->step;                                                               \
-            r1 = r0 + j->step < j->m ? r0 + j->step : j->m;                                    \
-        }                                                                                      \
-        T *c = j->c + item * j->m * j->n + r0 * j->n + c0;                                     \
-        j->ks->gemm_direct_##TS(r1 - r0, c1 - c0, j->k, j->a + item * j->a_stride + r0 * j->k, \
-                                j->k, j->b + item * j->b_stride + c0, j->n, c, j->n);          \
-        if (j->bias || j->act != ACT_NONE)                                                     \
-            for (int64_t i = 0; i < r1 - r0; i++)                                              \
-                j->ks->bias_act_##TS(c + i * j->n, c1 - c0, j->bias ? j->bias + c0 : NULL,     \
-                                     j->act);                                                  \
-    }                                                                                          \
-                                                                                               \
-    static void direct_##TS(const T *a, const T *b, T *c, const T *bias, int act,              \
-                            int64_t batch, int64_t m, int64_t n, int64_t k, int64_t a_stride,  \
-                            int64_t b_stride)                                                  \
-    {                                                                                          \
-        direct_job_##TS j = {kernels(), a, b, bias, c, act, m, n, k, a_stride, b_stride, 1, m, 0}; \
-        double flops = 2.0 * (double)m * (double)n * (double)k * (double)batch;                \
-        int threads = accel_get_num_threads();                                                 \
-        if (threads > 1 && flops >= GEMM_PARALLEL_FLOPS && batch < threads) {                  \
-            if (m >= 4 * threads * j.ks->mr_##TS || n < 2 * COL_ALIGN) {                       \
-                j.step = ((m + threads - 1) / threads + 3) / 4 * 4; /* bands of rows */        \
-                j.parts = (m + j.step - 1) / j.step;                                           \
-            } else { /* few rows: bands of columns, each thread reading its part of B */      \
-                j.cols = ((n + threads - 1) / threads + COL_ALIGN - 1) / COL_ALIGN * COL_ALIGN; \
-                j.parts = (n + j.cols - 1) / j.cols;                                           \
-            }                                                                                  \
-        }                                                                                      \
-        if (flops >= GEMM_PARALLEL_FLOPS)                                                      \
-            accel_parallel_for(direct_task_##TS, &j, batch * j.parts);                         \
-        else                                                                                   \
-            for (int64_t t = 0; t < batch * j.parts; t++)                                      \
-                direct_task_##TS(&j, t);                                                       \
-    }                                                                                          \
-                                                                                               \
     int accel_linear_##TS(const T *a, const T *b, T *c, const T *bias, int act, int64_t batch, \
                           int64_t m, int64_t n, int64_t k, int64_t a_batch_stride,             \
                           int64_t b_batch_stride)                                              \
@@ -242,26 +188,27 @@ static double l2_bytes(void)
             gemv_##TS(a, b, c, bias, act, batch, m, n, k, a_batch_stride, b_batch_stride);     \
             return 0;                                                                          \
         }                                                                                      \
-        if (k > 0 &&                                                                           \
-            accel_direct_suits(m, n, k, sizeof(T), kernels()->mr_##TS, l2_bytes(), 2, 4)) {    \
-            direct_##TS(a, b, c, bias, act, batch, m, n, k, a_batch_stride, b_batch_stride);   \
-            return 0;                                                                          \
-        }                                                                                      \
-        gemm_job_##TS j = {kernels()->gemm_##TS, a, b, bias, c, act, m, n, k, a_batch_stride,  \
-                           b_batch_stride, 1, 0, 0, 0};                                        \
+        /* unpacked (gemm_direct) or packed (gemm): the same tasks, bands of C */              \
+        const accel_kernels *ks = kernels();                                                   \
+        int direct = k > 0 && accel_direct_suits(m, n, k, sizeof(T), ks->mr_##TS, l2_bytes(), \
+                                                 2, 4);                                        \
+        gemm_job_##TS j = {direct ? ks->gemm_direct_##TS : ks->gemm_##TS, a, b, bias, c, act,  \
+                           m, n, k, a_batch_stride, b_batch_stride, 1, 0, 0, 0};               \
         int threads = accel_get_num_threads();                                                 \
         double flops = 2.0 * (double)m * (double)n * (double)k;                                \
         if (threads > 1 && flops * (double)batch >= GEMM_PARALLEL_FLOPS &&                     \
             (batch < 2 * threads || flops >= 8.0 * GEMM_PARALLEL_FLOPS)) {                     \
-            /* split each item into bands along the longer side of C */                        \
-            int64_t want = threads;                                                            \
-            if (m >= n) {                                                                      \
-                int64_t rows = (m + want - 1) / want;                                          \
-                int64_t mr = kernels()->mr_##TS; /* whole register blocks, balanced bands */   \
+            /* split each item into bands of rows (whole register blocks, balanced) or of     \
+             * columns: along the longer side of C when packed; unpacked, rows unless there   \
+             * are few (each band then reads its part of B only) */                           \
+            int64_t mr = ks->mr_##TS;                                                          \
+            int by_rows = direct ? m >= 4 * threads * mr || n < 2 * COL_ALIGN : m >= n;        \
+            if (by_rows) {                                                                     \
+                int64_t rows = (m + threads - 1) / threads;                                    \
                 j.tile_rows = (rows + mr - 1) / mr * mr;                                       \
                 j.tiles = (m + j.tile_rows - 1) / j.tile_rows;                                 \
             } else {                                                                           \
-                int64_t cols = (n + want - 1) / want;                                          \
+                int64_t cols = (n + threads - 1) / threads;                                    \
                 j.tile_cols = (cols + COL_ALIGN - 1) / COL_ALIGN * COL_ALIGN;                  \
                 j.tiles = (n + j.tile_cols - 1) / j.tile_cols;                                 \
             }                                                                                  \

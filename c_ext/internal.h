@@ -32,11 +32,13 @@ typedef struct {
                          float *y);
     void (*gemv_row_f64)(int64_t n, int64_t k, const double *x, const double *b, int64_t ldb,
                          double *y);
-    /* C = A B for small products, unpacked */
-    void (*gemm_direct_f32)(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
-                            const float *b, int64_t ldb, float *c, int64_t ldc);
-    void (*gemm_direct_f64)(int64_t m, int64_t n, int64_t k, const double *a, int64_t lda,
-                            const double *b, int64_t ldb, double *c, int64_t ldc);
+    /* gemm's contract, unpacked (A and B read where they are; kernels_type.h's gemm_direct) */
+    int (*gemm_direct_f32)(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                           const float *b, int64_t ldb, float *c, int64_t ldc,
+                           const float *bias, int act);
+    int (*gemm_direct_f64)(int64_t m, int64_t n, int64_t k, const double *a, int64_t lda,
+                           const double *b, int64_t ldb, double *c, int64_t ldc,
+                           const double *bias, int act);
     /* y[i * ldy] = A[i, 0:k] . x for i < m */
     void (*gemv_col_f32)(int64_t m, int64_t k, const float *a, int64_t lda, const float *x,
                          float *y, int64_t ldy);

@@ -910,6 +910,19 @@ static void FN(gemm_direct)(int64_t m, int64_t n, int64_t k, const T *a, int64_t
         FN(direct_rows_1)(n, k, a + i0 * lda, lda, b, ldb, last, c + i0 * ldc, ldc);
 }
 
+/* gemm_direct with gemm's contract: C = act(A B + bias), the epilogue on each row after (the
+ * native driver's tasks call this or gemm; the wasm module's linear export calls it too) */
+static int FN(gemm_direct_linear)(int64_t m, int64_t n, int64_t k, const T *a, int64_t lda,
+                                  const T *b, int64_t ldb, T *c, int64_t ldc, const T *bias,
+                                  int act)
+{
+    FN(gemm_direct)(m, n, k, a, lda, b, ldb, c, ldc);
+    if (bias || act != ACT_NONE)
+        for (int64_t i = 0; i < m; i++)
+            FN(bias_act_row)(c + i * ldc, n, bias, act);
+    return 0;
+}
+
 /* A matrix times one column: y[i] = A[i, 0:k] . x for i < m (row stride lda): each a dot. */
 static void FN(gemv_col)(int64_t m, int64_t k, const T *a, int64_t lda, const T *x, T *y,
                          int64_t ldy)

@@ -108,9 +108,7 @@
                 for (int32_t r = 0; r < m && (bias || act != ACT_NONE); r++)                   \
                     bias_act_row_##TS(ci + r, 1, bias, act);                                   \
             } else if (accel_direct_suits(m, n, k, sizeof(T), SIMD_MR, DIRECT_L2, 0, 2)) {  \
-                gemm_direct_##TS(m, n, k, ai, k, bi, n, ci, n); /* no packing */               \
-                for (int32_t r = 0; r < m && (bias || act != ACT_NONE); r++)                   \
-                    bias_act_row_##TS(ci + (int64_t)r * n, n, bias, act);                      \
+                gemm_direct_linear_##TS(m, n, k, ai, k, bi, n, ci, n, bias, act);              \
             } else {                                                                           \
                 gemm_packed_##TS(m, n, k, ai, k, bi, n, ci, n, bias, act, (T *)scratch,        \
                                  (T *)(scratch + abytes));                                     \
