@@ -88,29 +88,30 @@
         gemm_buffer_bytes_##TS(m, n, k, &abytes, &bbytes);                                     \
         return abytes + bbytes;                                                                \
     }                                                                                          \
-    /* c[i] (m x n) = act(a[i] (m x k) @ b[i] (k x n) + bias) for i < batch, row-major; the     \
-     * batch strides are in elements (0 broadcasts); bias is 0 or n values; act an ACT_ id */  \
+    /* c[i] (m x n) = act(a[i] (m x k) @ b[i] (k x n) + bias) for i < batch, row-major; B and C \
+     * have ldb elements per row (n, or more for a band of columns); the batch strides are in  \
+     * elements (0 broadcasts; C's is m * ldb); bias is 0 or n values; act an ACT_ id */       \
     void EXPORT(linear_##TS)(const T *a, const T *b, T *c, const T *bias, int32_t act,         \
                              int32_t batch, int32_t m, int32_t n, int32_t k, int32_t a_stride, \
-                             int32_t b_stride, char *scratch)                                  \
+                             int32_t b_stride, char *scratch, int32_t ldb)                     \
     {                                                                                          \
         int64_t abytes, bbytes;                                                                \
         gemm_buffer_bytes_##TS(m, n, k, &abytes, &bbytes);                                     \
         for (int32_t i = 0; i < batch; i++) {                                                  \
             const T *ai = a + (int64_t)i * a_stride, *bi = b + (int64_t)i * b_stride;          \
-            T *ci = c + (int64_t)i * m * n;                                                    \
+            T *ci = c + (int64_t)i * m * ldb;                                                  \
             if (m == 1 && k > 0) { /* a row times a matrix: B streamed once, no packing */     \
-                gemv_row_##TS(n, k, ai, bi, n, ci);                                            \
+                gemv_row_##TS(n, k, ai, bi, ldb, ci);                                          \
                 if (bias || act != ACT_NONE)                                                   \
                     bias_act_row_##TS(ci, n, bias, act);                                       \
-            } else if (n == 1 && k > 0) { /* a matrix times a column: a dot per row */         \
+            } else if (n == 1 && ldb == 1 && k > 0) { /* a matrix times a column: dots */      \
                 gemv_col_##TS(m, k, ai, k, bi, ci, 1);                                         \
                 for (int32_t r = 0; r < m && (bias || act != ACT_NONE); r++)                   \
                     bias_act_row_##TS(ci + r, 1, bias, act);                                   \
             } else if (accel_direct_suits(m, n, k, sizeof(T), SIMD_MR, DIRECT_L2, 0, 2)) {  \
-                gemm_direct_linear_##TS(m, n, k, ai, k, bi, n, ci, n, bias, act);              \
+                gemm_direct_linear_##TS(m, n, k, ai, k, bi, ldb, ci, ldb, bias, act);          \
             } else {                                                                           \
-                gemm_packed_##TS(m, n, k, ai, k, bi, n, ci, n, bias, act, (T *)scratch,        \
+                gemm_packed_##TS(m, n, k, ai, k, bi, ldb, ci, ldb, bias, act, (T *)scratch,    \
                                  (T *)(scratch + abytes));                                     \
             }                                                                                  \
         }                                                                                      \

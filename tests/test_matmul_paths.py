@@ -25,6 +25,7 @@ SHAPES = [
     (32, 32, 33), (33, 32, 32), (40, 40, 40), (41, 41, 41),  # past the smallest, threads
     (100, 100, 100), (97, 131, 61), (300, 64, 300), (600, 70, 50),  # unpacked, bands of rows
     (16, 2000, 700), (48, 1024, 600), (5, 300, 1000),  # unpacked, bands of columns
+    (8, 8000, 33), (1, 30000, 100),  # simd's bands of columns (a last band 1 wide; M = 1)
     (60, 1024, 600), (13, 11000, 40), (200, 1100, 520),  # packed (B or A past the caches)
 ]  # fmt: skip
 

@@ -765,10 +765,26 @@ class SimdBackend(Backend):
                     bi = b.offset + i * b_batch * size
                     ci = c.offset + (i * m * n + r0 * n) * size
                     inst.calls[f"linear_{sfx}"](ai, bi, ci, bias_at, act, 1, r1 - r0, n, k, 0, 0,
-                                                scratch)  # fmt: skip
+                                                scratch, n)  # fmt: skip
                 inst.trim()
 
             self._parallel([lambda r0=r0: run(r0) for r0 in range(0, m, rows)])
+            return
+        if bands > 1 and batch < bands and n >= 32:  # few rows: bands of columns
+            cols = _round_up(-(-n // bands), 16)
+
+            def run_cols(j0: int) -> None:
+                w = min(cols, n - j0)
+                inst = self._instance()
+                scratch = inst.reserve(int(inst.calls[f"gemm_scratch_{sfx}"](m, w, k)))
+                inst.calls[f"linear_{sfx}"](
+                    a.offset, b.offset + j0 * size, c.offset + j0 * size,
+                    bias_at + j0 * size if bias is not None else 0, act, batch, m, w, k, a_batch,
+                    b_batch, scratch, n,
+                )  # fmt: skip
+                inst.trim()
+
+            self._parallel([lambda j0=j0: run_cols(j0) for j0 in range(0, n, cols)])
             return
         if bands > 1 and batch >= 2:  # small matrices, many of them: items across threads
             per = -(-batch // bands)
@@ -782,7 +798,7 @@ class SimdBackend(Backend):
             inst.calls[f"linear_{sfx}"](
                 a.offset + i0 * a_batch * size, b.offset + i0 * b_batch * size,
                 c.offset + i0 * m * n * size, bias_at, act, i1 - i0, m, n, k, a_batch, b_batch,
-                scratch,
+                scratch, n,
             )  # fmt: skip
             inst.trim()
 
