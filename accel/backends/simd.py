@@ -479,6 +479,7 @@ class SimdBackend(Backend):
         self._pool: ThreadPoolExecutor | None = None
         self._pool_busy = threading.Lock()
         self._memories: dict[str, tuple] = {}  # variant -> (shared memory, heap)
+        self._scratch_sizes: dict[tuple[str, int, int, int], int] = {}
         self.use_variant("relaxed" if self.relaxed_simd else "plain")
 
     # -- the module and its memory ---------------------------------------------------------------
@@ -747,6 +748,17 @@ class SimdBackend(Backend):
 
         return math.fsum(self._parallel([lambda i0=i0: run(i0) for i0 in range(0, n, step)]))
 
+    def _scratch_bytes(self, inst: _Instance, sfx: str, m: int, n: int, k: int) -> int:
+        """The packing scratch the module's linear needs for an m x n x k product (its own
+        gemm_scratch export, remembered: one call through wasmtime fewer per product)."""
+        key = (sfx, m, n, k)
+        nbytes = self._scratch_sizes.get(key)
+        if nbytes is None:
+            if len(self._scratch_sizes) > 4096:
+                self._scratch_sizes.clear()
+            nbytes = self._scratch_sizes[key] = int(inst.calls[f"gemm_scratch_{sfx}"](m, n, k))
+        return nbytes
+
     def linear(self, a, b, c, bias, act, batch, m, n, k, a_batch, b_batch, dtype) -> None:
         self._check(a, b, c, bias)
         sfx, size = _SUFFIX[dtype], dtype.itemsize
@@ -759,7 +771,7 @@ class SimdBackend(Backend):
             def run(r0: int) -> None:
                 r1 = min(r0 + rows, m)
                 inst = self._instance()
-                scratch = inst.reserve(int(inst.calls[f"gemm_scratch_{sfx}"](r1 - r0, n, k)))
+                scratch = inst.reserve(self._scratch_bytes(inst, sfx, r1 - r0, n, k))
                 for i in range(batch):
                     ai = a.offset + (i * a_batch + r0 * k) * size
                     bi = b.offset + i * b_batch * size
@@ -776,7 +788,7 @@ class SimdBackend(Backend):
             def run_cols(j0: int) -> None:
                 w = min(cols, n - j0)
                 inst = self._instance()
-                scratch = inst.reserve(int(inst.calls[f"gemm_scratch_{sfx}"](m, w, k)))
+                scratch = inst.reserve(self._scratch_bytes(inst, sfx, m, w, k))
                 inst.calls[f"linear_{sfx}"](
                     a.offset, b.offset + j0 * size, c.offset + j0 * size,
                     bias_at + j0 * size if bias is not None else 0, act, batch, m, w, k, a_batch,
@@ -794,7 +806,7 @@ class SimdBackend(Backend):
 
         def run_items(i0: int, i1: int) -> None:
             inst = self._instance()
-            scratch = inst.reserve(int(inst.calls[f"gemm_scratch_{sfx}"](m, n, k)))
+            scratch = inst.reserve(self._scratch_bytes(inst, sfx, m, n, k))
             inst.calls[f"linear_{sfx}"](
                 a.offset + i0 * a_batch * size, b.offset + i0 * b_batch * size,
                 c.offset + i0 * m * n * size, bias_at, act, i1 - i0, m, n, k, a_batch, b_batch,
