@@ -107,7 +107,7 @@ static double now(void)
 }
 
 /* Set while a call's operands include cpu Arrays (their ndarrays substituted) */
-static int host_arrays;
+static _Thread_local int host_arrays; /* (per thread: a binder call may switch threads) */
 
 /* The target of this call from backend= (None, "cpu" or "simd"), and out= (None, or an
  * exact ndarray left in *out for the caller to check); -1 when the call is not the common
