@@ -674,6 +674,12 @@ static void FN(panel_rows)(int64_t r0, int64_t r1, int64_t nc, int64_t kc, const
             }
             for (int64_t ir = 0; ir < mc; ir += MR) {
                 int64_t mr = mc - ir < MR ? mc - ir : MR;
+#ifndef ACCEL_FREESTANDING
+                if (!first && ir + MR < mc) /* the next block's C, loaded at its start */
+                    for (int r = 0; r < MR; r++)
+                        for (int v = 0; v < NR; v += 64 / (int)sizeof(T))
+                            __builtin_prefetch(c + (ic + ir + MR + r) * ldc + jr + v);
+#endif
                 FN(micro)(kc, pa + ir * kc, pb + jr * kc, c + (ic + ir) * ldc + jr, ldc, first,
                           mr, nr);
             }
