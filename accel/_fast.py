@@ -2,14 +2,14 @@
 
 The public relu, sigmoid, tanh, gelu, silu, matmul, dot and linear are FastOp objects when the
 extension was built (with a C compiler and numpy's headers): a call that is the common case
-(exact ndarrays, C-contiguous, aligned, native float32/float64, no out=, backend None, "cpu"
-or, for the activations, "simd") and that the dispatcher has already resolved to that backend
-for its op, dtype and size runs the kernel directly (cpu's C entry points; the simd module's
-export on the calling thread's instance, through wasmtime's C API); every other call is the
-Python function, unchanged.
+(exact ndarrays, C-contiguous, aligned, native float32/float64, or cpu Arrays; out= None or an
+ndarray the kernel may write; backend None, "cpu" or, for the activations, "simd") and that
+the dispatcher has already resolved to that backend for its op, dtype and size runs the kernel
+directly (cpu's C entry points; the simd module's export on the calling thread's instance,
+through wasmtime's C API); every other call is the Python function, unchanged.
 
 What the fast path may take is set here from the dispatcher's own decisions (`allow`, called
-when a call has run on cpu as the first choice of its selection) and withdrawn whenever
+when a call has run on cpu or simd as the first choice of its selection) and withdrawn whenever
 anything that decides changes (`reset`: set_backend, a backend replaced or failing, a
 calibration; `frames`: any use_backend block open in any thread). Its calls are counted in C
 and merged into accel.stats().
@@ -25,7 +25,7 @@ import numpy as np
 
 try:
     from . import _fastpath
-except ImportError:  # not built (Python 3.10, no compiler): every call takes the Python path
+except ImportError:  # not built (no compiler, or no numpy at build): the Python path always
     _fastpath = None
 
 SLOT_MATMUL, SLOT_DOT, SLOT_LINEAR = 5, 6, 7
