@@ -765,7 +765,10 @@ class SimdBackend(Backend):
         bias_at = 0 if bias is None else bias.offset
         flops = 2 * m * n * k * batch
         bands = self.threads if flops >= _PARALLEL_FLOPS and self.threads > 1 else 1
-        if bands > 1 and m >= 16:  # bands of rows of every item
+        # bands of rows or of columns, along the longer side of C (like the native driver):
+        # each band packs its part of one operand and all of the other
+        by_rows = m >= 16 and (m >= n or n < 32 or batch >= bands)
+        if bands > 1 and by_rows:  # bands of rows of every item
             rows = _round_up(-(-m // bands), 8)
 
             def run(r0: int) -> None:
@@ -782,7 +785,7 @@ class SimdBackend(Backend):
 
             self._parallel([lambda r0=r0: run(r0) for r0 in range(0, m, rows)])
             return
-        if bands > 1 and batch < bands and n >= 32:  # few rows: bands of columns
+        if bands > 1 and batch < bands and n >= 32:  # bands of columns
             cols = _round_up(-(-n // bands), 16)
 
             def run_cols(j0: int) -> None:
