@@ -26,7 +26,7 @@ class _Record:
 
     def __init__(self) -> None:
         self._calls = itertools.count()
-        self.extra = 0  # calls counted by the compiled fast path, merged in
+        self.extra = 0  # calls counted in bulk, under the lock (transfers; the fast path)
         self._bytes = 0
         self.fallbacks = 0
         self.tick = 0
@@ -82,14 +82,15 @@ def add_transfer(kind: str, backend: str, nbytes: int) -> None:
         rec._bytes += nbytes
 
 
-def add_transfers(backend: str, up: int, down: int) -> None:
-    """One upload of `up` bytes and one download of `down` bytes, under one lock."""
+def add_transfers(backend: str, up: int, down: int, calls: int = 1) -> None:
+    """`calls` uploads of `up` bytes in all and as many downloads of `down` bytes, under one
+    lock (more than one: what the compiled fast path counted)."""
     ups = _records.get(("upload", backend)) or _record("upload", backend)
     downs = _records.get(("download", backend)) or _record("download", backend)
     with _lock:
-        next(ups._calls)
+        ups.extra += calls
         ups._bytes += up
-        next(downs._calls)
+        downs.extra += calls
         downs._bytes += down
 
 
@@ -128,12 +129,7 @@ def _merge_fast() -> None:
             rec.extra += calls
             rec.latencies.extend(times)
     if moved_calls:
-        ups = _records.get(("upload", "simd")) or _record("upload", "simd")
-        downs = _records.get(("download", "simd")) or _record("download", "simd")
-        with _lock:
-            for rec in (ups, downs):
-                rec.extra += moved_calls
-                rec._bytes += moved_bytes
+        add_transfers("simd", moved_bytes, moved_bytes, moved_calls)
 
 
 def reset_stats() -> None:

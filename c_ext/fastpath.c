@@ -351,16 +351,25 @@ static PyObject *run_linear(FastOp *op, int dt, int nd, PyArrayObject *x, PyArra
     return c;
 }
 
-static PyObject *try_matmul(FastOp *op, PyObject *args, PyObject *kwargs)
+/* Exactly two positional arguments, arrays of one dtype with nd dimensions each: the dtype
+ * index, with *a and *b set; -1 for anything else */
+static int operand_pair(PyObject *args, int nd, PyArrayObject **a, PyArrayObject **b)
 {
     if (PyTuple_Size(args) != 2)
-        return NULL;
+        return -1;
     int dt = pair_index(args);
     if (dt < 0)
-        return NULL;
-    PyArrayObject *a = (PyArrayObject *)PyTuple_GetItem(args, 0);
-    PyArrayObject *b = (PyArrayObject *)PyTuple_GetItem(args, 1);
-    if (PyArray_NDIM(a) != 2 || PyArray_NDIM(b) != 2)
+        return -1;
+    *a = (PyArrayObject *)PyTuple_GetItem(args, 0);
+    *b = (PyArrayObject *)PyTuple_GetItem(args, 1);
+    return PyArray_NDIM(*a) == nd && PyArray_NDIM(*b) == nd ? dt : -1;
+}
+
+static PyObject *try_matmul(FastOp *op, PyObject *args, PyObject *kwargs)
+{
+    PyArrayObject *a, *b;
+    int dt = operand_pair(args, 2, &a, &b);
+    if (dt < 0)
         return NULL;
     int64_t m = PyArray_DIM(a, 0), k = PyArray_DIM(a, 1), n = PyArray_DIM(b, 1);
     PyObject *out;
@@ -372,14 +381,9 @@ static PyObject *try_matmul(FastOp *op, PyObject *args, PyObject *kwargs)
 
 static PyObject *try_dot(FastOp *op, PyObject *args, PyObject *kwargs)
 {
-    if (PyTuple_Size(args) != 2)
-        return NULL;
-    int dt = pair_index(args);
+    PyArrayObject *a, *b;
+    int dt = operand_pair(args, 1, &a, &b);
     if (dt < 0)
-        return NULL;
-    PyArrayObject *a = (PyArrayObject *)PyTuple_GetItem(args, 0);
-    PyArrayObject *b = (PyArrayObject *)PyTuple_GetItem(args, 1);
-    if (PyArray_NDIM(a) != 1 || PyArray_NDIM(b) != 1)
         return NULL;
     int64_t n = PyArray_DIM(a, 0);
     PyObject *out;

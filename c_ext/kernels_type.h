@@ -878,8 +878,8 @@ static void FN(gemm_direct)(int64_t m, int64_t n, int64_t k, const T *a, int64_t
     T pad[DIRECT_K * VL];
     int64_t j_tail = n / VL * VL;
     if (k > DIRECT_K && j_tail < n) {
-        /* columns up to j_tail whole; the rest a DIRECT_K rows of k at a time, C carrying
-         * the sums */
+        /* columns up to j_tail whole; the rest DIRECT_K rows of k at a time, C carrying the
+         * sums */
         if (j_tail > 0)
             FN(gemm_direct)(m, j_tail, k, a, lda, b, ldb, c, ldc);
         int64_t w = n - j_tail;
