@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 
+import numpy as np
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -122,3 +123,22 @@ def test_the_shared_memory_fallback_engages_when_wasmtime_moves(simd, monkeypatc
     broken = simd_module.SimdBackend()
     reason = broken.unavailable_reason()
     assert reason is not None and "shared memory" in reason
+
+
+def test_remembered_scratch_sizes_are_the_build_in_force(simd):
+    """The packing scratch a product needs differs between the builds (their register blocks
+    differ): after a switch, every remembered size is the new module's own."""
+    import accel
+
+    before = simd.variant()
+    rng = np.random.default_rng(0)
+    a, b = rng.random((5, 300), np.float32), rng.random((300, 700), np.float32)
+    try:
+        for variant in simd.variants() * 2:
+            simd.use_variant(variant)
+            accel.matmul(a, b, backend="simd")
+            inst = simd._instance()
+            for (sfx, m, n, k), nbytes in simd._scratch_sizes.items():
+                assert nbytes == int(inst.calls[f"gemm_scratch_{sfx}"](m, n, k))
+    finally:
+        simd.use_variant(before)

@@ -479,6 +479,8 @@ class SimdBackend(Backend):
         self._pool: ThreadPoolExecutor | None = None
         self._pool_busy = threading.Lock()
         self._memories: dict[str, tuple] = {}  # variant -> (shared memory, heap)
+        # (suffix, m, n, k) -> the packing scratch of the module in force (per build: their
+        # register blocks differ)
         self._scratch_sizes: dict[tuple[str, int, int, int], int] = {}
         self.use_variant("relaxed" if self.relaxed_simd else "plain")
 
@@ -508,6 +510,7 @@ class SimdBackend(Backend):
             self._memories[name] = (memory, _Heap(memory, base))
         self.memory, self.heap = self._memories[name]
         self._local = threading.local()
+        self._scratch_sizes.clear()  # they were the other build's
         _fast.reset()  # the fast path's bindings are to the old instances
 
     def variants(self) -> tuple[str, ...]:
