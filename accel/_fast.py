@@ -30,7 +30,7 @@ except ImportError:  # not built (no compiler, or no numpy at build): the Python
 
 SLOT_MATMUL, SLOT_DOT, SLOT_LINEAR = 5, 6, 7
 _SLOTS: dict[str, int] = {}  # op name -> slot, as wrap() registers them
-_configured = False
+_configured: Any = None  # the cpu backend object whose kernels and Arrays the fast path takes
 
 
 def wrap(name: str, slot: int, fallback: Callable[..., Any]) -> Callable[..., Any]:
@@ -42,15 +42,19 @@ def wrap(name: str, slot: int, fallback: Callable[..., Any]) -> Callable[..., An
 
 
 def _configure(cpu: Any) -> bool:
+    """Points the fast path at this cpu backend object's C entry points and its Arrays; False
+    when b has no native kernels (a replacement registered under "cpu")."""
     global _configured
-    if not _configured:
+    if _configured is not cpu:
         addresses = cpu.kernel_addresses()
         if addresses is None:
             return False
+        from ._array import Array, host_result
         from ._optable import ACTIVATIONS
 
         _fastpath.configure(addresses, {name: op.act_id for name, op in ACTIVATIONS.items()})
-        _configured = True
+        _fastpath.configure_host(Array, cpu, host_result)
+        _configured = cpu
     return True
 
 
@@ -63,18 +67,6 @@ def _bind_simd(b: Any) -> bool:
     call, error_delete, trap_delete, raw_size = entry
     _fastpath.configure_simd(call, error_delete, trap_delete, raw_size, b.fast_binding)
     return True
-
-
-_host_backend: Any = None  # the cpu backend whose Arrays the fast path takes
-
-
-def _configure_host(b: Any) -> None:
-    """Lets the fast path take cpu Arrays (ndarrays inside) of backend object b."""
-    global _host_backend
-    from ._array import Array, host_result
-
-    _fastpath.configure_host(Array, b, host_result)
-    _host_backend = b
 
 
 _ON = {"cpu": 0, "simd": 1}
@@ -90,8 +82,6 @@ def allow(op: str, dtype: np.dtype, b: Any, strict: bool, upper: float) -> None:
         return
     if b.name == "cpu" and not _configure(b):
         return
-    if b.name == "cpu" and strict and _host_backend is not b:
-        _configure_host(b)
     if b.name == "simd" and (slot >= SLOT_MATMUL or not _bind_simd(b)):
         return
     _fastpath.set_bound(slot, 0 if dtype == np.float32 else 1, _TARGET[b.name] if strict else 0,
