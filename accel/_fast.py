@@ -43,7 +43,7 @@ def wrap(name: str, slot: int, fallback: Callable[..., Any]) -> Callable[..., An
 
 def _configure(cpu: Any) -> bool:
     """Points the fast path at this cpu backend object's C entry points and its Arrays; False
-    when b has no native kernels (a replacement registered under "cpu")."""
+    when it has no native kernels (a replacement registered under "cpu")."""
     global _configured
     if _configured is not cpu:
         addresses = cpu.kernel_addresses()
