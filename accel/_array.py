@@ -142,8 +142,8 @@ _new_array = object.__new__
 
 
 def host_result(backend: backends.Backend, arr: np.ndarray) -> Array:
-    """A new ndarray as an Array of a host-memory backend, with none of __init__'s checks (the
-    compiled fast path's results, which are exact, C-contiguous float ndarrays)."""
+    """A C-contiguous float ndarray as an Array of a host-memory backend (sharing it), with
+    none of __init__'s normalising: placed numpy data and the compiled fast path's results."""
     a = _new_array(Array)
     a._backend = backend
     a._buf = arr
@@ -170,7 +170,7 @@ def place(x: np.ndarray, b: backends.Backend) -> Array:
     """A C-contiguous, native float ndarray as an Array on backend b (uploaded, counted)."""
     if b.host_memory:
         _host_placed[b.name] = b
-        return Array(b, x, x.shape, x.dtype)
+        return host_result(b, x)
     if x.nbytes > resident_limit(b, x.dtype):
         return Array(b, x.copy(), x.shape, x.dtype, spilled=True)
     flat = x.reshape(-1)
