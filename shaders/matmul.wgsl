@@ -99,6 +99,66 @@ fn put_b(src: ptr<function, array<vec4<T>, BL>>, li: u32) {
     }
 }
 
+// An invocation's block of C: RM rows x RQ vec4s of columns, in registers.
+alias Acc = array<array<vec4<T>, RQ>, RM>;
+
+// The block's starting values: zero, or (flags bit 0) the C a previous K chunk stored.
+fn start_acc(acc: ptr<function, Acc>, c_base: u32, my_row: u32, col0: u32, lx: u32, m: u32,
+             n: u32) {
+    let accumulate = (params.flags & 1u) != 0u;
+    for (var r = 0u; r < RM; r++) {
+        for (var j = 0u; j < RQ; j++) {
+            (*acc)[r][j] = vec4<T>(T(0.0));
+            if (accumulate && my_row + r < m) {
+                (*acc)[r][j] = load_c(c_base, my_row + r, col0 + (lx + j * WX) * 4u, n);
+            }
+        }
+    }
+}
+
+// Stores the block, after the bias and the activation once K is done (flags bits 1 and 2).
+// relu and the identity apply here; the other activations (much longer code) in a second pass
+// over the stored block: inside these loops they stop the shader compiler from unrolling them
+// (llvmpipe), and a loop that is not unrolled indexes acc at run time, which keeps acc in memory
+// instead of registers for the whole kernel (3x slower there). The same values: the same bits.
+const INLINE_ACT: bool = ACT <= 0;
+
+fn store_acc(acc: ptr<function, Acc>, c_base: u32, my_row: u32, col0: u32, lx: u32, m: u32,
+             n: u32) {
+    let epilogue = (params.flags & 2u) != 0u;
+    let with_bias = (params.flags & 4u) != 0u;
+    for (var j = 0u; j < RQ; j++) {
+        let col = col0 + (lx + j * WX) * 4u;
+        var bias_v = vec4<T>(T(0.0));
+        if (epilogue && with_bias) {
+            bias_v = load_bias(col, n);
+        }
+        for (var r = 0u; r < RM; r++) {
+            if (my_row + r < m) {
+                var v = (*acc)[r][j];
+                if (epilogue) {
+                    if (with_bias) {
+                        v = v + bias_v;
+                    }
+                    if (INLINE_ACT) {
+                        v = activate4(v, params.zero);
+                    }
+                }
+                store_c(c_base, my_row + r, col, n, v);
+            }
+        }
+    }
+    if (epilogue && !INLINE_ACT) {
+        for (var j = 0u; j < RQ; j++) {
+            let col = col0 + (lx + j * WX) * 4u;
+            for (var r = 0u; r < RM && my_row + r < m; r++) {
+                let v = load_c(c_base, my_row + r, col, n);
+                store_c(c_base, my_row + r, col, n, activate4(v, params.zero));
+            }
+        }
+    }
+}
+
 @compute @workgroup_size(WX, WY)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
@@ -114,16 +174,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     // this invocation's rows: row0 + lid.y * RM + r; its columns: the vec4s lid.x + j * WX
     let my_row = row0 + lid.y * RM;
 
-    var acc: array<array<vec4<T>, RQ>, RM>;
-    let accumulate = (params.flags & 1u) != 0u;
-    for (var r = 0u; r < RM; r++) {
-        for (var j = 0u; j < RQ; j++) {
-            acc[r][j] = vec4<T>(T(0.0));
-            if (accumulate && my_row + r < m) {
-                acc[r][j] = load_c(c_base, my_row + r, col0 + (lid.x + j * WX) * 4u, n);
-            }
-        }
-    }
+    var acc: Acc;
+    start_acc(&acc, c_base, my_row, col0, lid.x, m, n);
 
     // DB = 1: register double-buffering. The next K step's A and B values are fetched from
     // global memory into registers while this step computes from workgroup memory, so the
@@ -179,25 +231,48 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
         workgroupBarrier();
     }
 
-    let epilogue = (params.flags & 2u) != 0u;
-    let with_bias = (params.flags & 4u) != 0u;
-    for (var j = 0u; j < RQ; j++) {
-        let col = col0 + (lid.x + j * WX) * 4u;
-        var bias_v = vec4<T>(T(0.0));
-        if (epilogue && with_bias) {
-            bias_v = load_bias(col, n);
+    store_acc(&acc, c_base, my_row, col0, lid.x, m, n);
+}
+
+// The direct form (variants with no staging, TK = 4): each invocation reads its operands from
+// global memory, with no workgroup memory and no barriers: per 4 k, a quad of each of its RM
+// rows of A and 4 x RQ vec4s of B. On adapters that run invocations as SIMD lanes of a CPU
+// (llvmpipe), barriers and workgroup memory cost more than the loads they save, and small
+// products have more workgroups to spread over the cores. The same fmas in the same order as
+// main: the same bits.
+@compute @workgroup_size(WX, WY)
+fn main_direct(@builtin(workgroup_id) wid: vec3<u32>,
+               @builtin(local_invocation_id) lid: vec3<u32>) {
+    let m = params.m;
+    let n = params.n;
+    let k = params.k;
+    let item = wid.z + params.batch_offset;
+    let a_base = item * params.a_batch;
+    let b_base = item * params.b_batch;
+    let c_base = item * m * n;
+    let row0 = (wid.y + params.row_tile0) * TM;
+    let col0 = (wid.x + params.col_tile0) * TN;
+    let my_row = row0 + lid.y * RM;
+
+    var acc: Acc;
+    start_acc(&acc, c_base, my_row, col0, lid.x, m, n);
+    for (var k0 = params.k_begin; k0 < params.k_end; k0 += 4u) {
+        var bv: array<array<vec4<T>, RQ>, 4>;
+        for (var e = 0u; e < 4u; e++) {
+            for (var j = 0u; j < RQ; j++) {
+                bv[e][j] = load_b(b_base, k0 + e, col0 + (lid.x + j * WX) * 4u, params.k_end,
+                                  n, n);
+            }
         }
         for (var r = 0u; r < RM; r++) {
-            if (my_row + r < m) {
-                var v = acc[r][j];
-                if (epilogue) {
-                    if (with_bias) {
-                        v = v + bias_v;
-                    }
-                    v = activate4(v, params.zero);
-                }
-                store_c(c_base, my_row + r, col, n, v);
+            let av = load_a(a_base, my_row + r, k0, m, params.k_end, k);
+            for (var j = 0u; j < RQ; j++) {
+                acc[r][j] = fma(vec4<T>(av.x), bv[0][j], acc[r][j]);
+                acc[r][j] = fma(vec4<T>(av.y), bv[1][j], acc[r][j]);
+                acc[r][j] = fma(vec4<T>(av.z), bv[2][j], acc[r][j]);
+                acc[r][j] = fma(vec4<T>(av.w), bv[3][j], acc[r][j]);
             }
         }
     }
+    store_acc(&acc, c_base, my_row, col0, lid.x, m, n);
 }

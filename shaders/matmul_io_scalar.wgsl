@@ -1,5 +1,11 @@
 // matmul_io_scalar.wgsl: matmul's bindings and its loads and stores of four consecutive
 // elements, one scalar at a time with a bounds check each: any M, N, K.
+//
+// No loops and no branches in the loads: each element is read unconditionally and selected
+// away outside the matrix (WGSL bounds every storage read, so an index past the buffer reads
+// some element of it or zero, never outside). Branches and loops here, inlined into the K
+// loop, stop shader compilers from unrolling the loops that index the register block
+// (llvmpipe then keeps it in memory: 5x slower).
 @group(0) @binding(0) var<storage, read> a: array<T>;
 @group(0) @binding(1) var<storage, read> b: array<T>;
 @group(0) @binding(2) var<storage, read_write> c: array<T>;
@@ -8,53 +14,51 @@
 // x[row, col .. col + 3] of a matrix with `stride` elements per row at base, zero where
 // row >= rows or col >= limit
 fn load_a(base: u32, row: u32, col: u32, rows: u32, limit: u32, stride: u32) -> vec4<T> {
-    var v = vec4<T>(T(0.0));
-    if (row < rows) {
-        for (var q = 0u; q < 4u; q++) {
-            if (col + q < limit) {
-                v[q] = a[base + row * stride + col + q];
-            }
-        }
-    }
-    return v;
+    let at = base + row * stride + col;
+    let inside = row < rows;
+    return vec4<T>(select(T(0.0), a[at], inside && col < limit),
+                   select(T(0.0), a[at + 1u], inside && col + 1u < limit),
+                   select(T(0.0), a[at + 2u], inside && col + 2u < limit),
+                   select(T(0.0), a[at + 3u], inside && col + 3u < limit));
 }
 
 fn load_b(base: u32, row: u32, col: u32, rows: u32, limit: u32, stride: u32) -> vec4<T> {
-    var v = vec4<T>(T(0.0));
-    if (row < rows) {
-        for (var q = 0u; q < 4u; q++) {
-            if (col + q < limit) {
-                v[q] = b[base + row * stride + col + q];
-            }
-        }
-    }
-    return v;
+    let at = base + row * stride + col;
+    let inside = row < rows;
+    return vec4<T>(select(T(0.0), b[at], inside && col < limit),
+                   select(T(0.0), b[at + 1u], inside && col + 1u < limit),
+                   select(T(0.0), b[at + 2u], inside && col + 2u < limit),
+                   select(T(0.0), b[at + 3u], inside && col + 3u < limit));
 }
 
 fn load_c(base: u32, row: u32, col: u32, cols: u32) -> vec4<T> {
-    var v = vec4<T>(T(0.0));
-    for (var q = 0u; q < 4u; q++) {
-        if (col + q < cols) {
-            v[q] = c[base + row * cols + col + q];
-        }
-    }
-    return v;
+    let at = base + row * cols + col;
+    return vec4<T>(select(T(0.0), c[at], col < cols),
+                   select(T(0.0), c[at + 1u], col + 1u < cols),
+                   select(T(0.0), c[at + 2u], col + 2u < cols),
+                   select(T(0.0), c[at + 3u], col + 3u < cols));
 }
 
 fn load_bias(col: u32, cols: u32) -> vec4<T> {
-    var v = vec4<T>(T(0.0));
-    for (var q = 0u; q < 4u; q++) {
-        if (col + q < cols) {
-            v[q] = bias[col + q];
-        }
-    }
-    return v;
+    return vec4<T>(select(T(0.0), bias[col], col < cols),
+                   select(T(0.0), bias[col + 1u], col + 1u < cols),
+                   select(T(0.0), bias[col + 2u], col + 2u < cols),
+                   select(T(0.0), bias[col + 3u], col + 3u < cols));
 }
 
+// stores stay conditional: a store past the buffer may land anywhere in it
 fn store_c(base: u32, row: u32, col: u32, cols: u32, v: vec4<T>) {
-    for (var q = 0u; q < 4u; q++) {
-        if (col + q < cols) {
-            c[base + row * cols + col + q] = v[q];
-        }
+    let at = base + row * cols + col;
+    if (col < cols) {
+        c[at] = v.x;
+    }
+    if (col + 1u < cols) {
+        c[at + 1u] = v.y;
+    }
+    if (col + 2u < cols) {
+        c[at + 2u] = v.z;
+    }
+    if (col + 3u < cols) {
+        c[at + 3u] = v.w;
     }
 }

@@ -70,10 +70,18 @@ MATMUL_VARIANTS: dict[str, dict[str, int]] = {
     # register double-buffering: the next K step's loads in flight during this step's fmas
     "t128x128_r8x8_db": {"TM": 128, "TN": 128, "RM": 8, "RQ": 2, "TK": 16, "DB": 1},
     "t64x64_r4x4_db": {"TM": 64, "TN": 64, "RM": 4, "RQ": 1, "TK": 16, "DB": 1},
+    # direct (DIRECT 1, entry main_direct): no workgroup memory, no barriers, operands read
+    # from global memory; 8 invocations per workgroup. For adapters that are CPUs (llvmpipe
+    # runs a workgroup as SIMD lanes: 2-3x the tiled kernels there) and for products with few
+    # tiles.
+    "d8x32_r8x4": {"TM": 8, "TN": 32, "RM": 8, "RQ": 1, "TK": 4, "DB": 0, "DIRECT": 1},
+    "d16x16_r8x4": {"TM": 16, "TN": 16, "RM": 8, "RQ": 1, "TK": 4, "DB": 0, "DIRECT": 1},
 }
 DEFAULT_VARIANT = "t128x128_r8x8"  # 8 x 8 per invocation: the fastest class on most GPUs
 MID_VARIANT = "t64x64_r4x4"
 SMALL_VARIANT = "t32x32_r4x4"
+# llvmpipe, every size: 2-3x the tiled kernels below 512, level with the best of them above
+SOFTWARE_VARIANT = "d8x32_r8x4"
 
 # Each limit the backend needs, requested at the adapter's maximum.
 _LIMITS = (
@@ -554,6 +562,8 @@ class GpuBackend(Backend):
         if self.calibrated_variant is not None:
             large_choice, small_choice = self.calibrated_variant
             return (small_choice if tiles < 16 else large_choice), self.variant_source
+        if self.software:
+            return SOFTWARE_VARIANT, "default for an adapter that runs on the CPU (no calibration)"
         if tiles < 16:
             return SMALL_VARIANT, "default for fewer than 16 tiles of 128 x 128 (no calibration)"
         if tiles < 64:
@@ -571,7 +581,8 @@ class GpuBackend(Backend):
             consts = tuple(
                 (key, v[key]) for key in ("TM", "TN", "RM", "RQ", "TK", "WX", "WY", "DB")
             )
-            pipeline = self._pipeline("matmul", "matmul", dtype, (io,), act, consts=consts)
+            entry = "main_direct" if v.get("DIRECT") else "main"
+            pipeline = self._pipeline("matmul", "matmul", dtype, (io,), act, entry, consts)
             size = dtype.itemsize
             a_items = batch if a_batch else 1
             b_items = batch if b_batch else 1
