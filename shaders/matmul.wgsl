@@ -240,9 +240,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 // (llvmpipe), barriers and workgroup memory cost more than the loads they save, and small
 // products have more workgroups to spread over the cores. The same fmas in the same order as
 // main: the same bits.
-@compute @workgroup_size(WX, WY)
-fn main_direct(@builtin(workgroup_id) wid: vec3<u32>,
-               @builtin(local_invocation_id) lid: vec3<u32>) {
+//
+// Its entry point main_direct comes from a part: matmul_direct_plain.wgsl, or
+// matmul_direct_subgroup.wgsl (adapters with subgroups), where `share` says that the
+// workgroup's invocations, which all have the same rows (WY = 1), are one subgroup at lanes
+// 0 .. WX - 1: invocation x then loads the quad of row x (RM <= WX) and the others take it by
+// share_quad, one load instead of RM per invocation.
+fn direct(wid: vec3<u32>, lid: vec3<u32>, share: bool) {
     let m = params.m;
     let n = params.n;
     let k = params.k;
@@ -264,13 +268,23 @@ fn main_direct(@builtin(workgroup_id) wid: vec3<u32>,
                                   n, n);
             }
         }
+        var av: array<vec4<T>, RM>;
+        if (share) {
+            let mine = load_a(a_base, my_row + lid.x, k0, m, params.k_end, k);
+            for (var r = 0u; r < RM; r++) {
+                av[r] = share_quad(mine, r);
+            }
+        } else {
+            for (var r = 0u; r < RM; r++) {
+                av[r] = load_a(a_base, my_row + r, k0, m, params.k_end, k);
+            }
+        }
         for (var r = 0u; r < RM; r++) {
-            let av = load_a(a_base, my_row + r, k0, m, params.k_end, k);
             for (var j = 0u; j < RQ; j++) {
-                acc[r][j] = fma(vec4<T>(av.x), bv[0][j], acc[r][j]);
-                acc[r][j] = fma(vec4<T>(av.y), bv[1][j], acc[r][j]);
-                acc[r][j] = fma(vec4<T>(av.z), bv[2][j], acc[r][j]);
-                acc[r][j] = fma(vec4<T>(av.w), bv[3][j], acc[r][j]);
+                acc[r][j] = fma(vec4<T>(av[r].x), bv[0][j], acc[r][j]);
+                acc[r][j] = fma(vec4<T>(av[r].y), bv[1][j], acc[r][j]);
+                acc[r][j] = fma(vec4<T>(av[r].z), bv[2][j], acc[r][j]);
+                acc[r][j] = fma(vec4<T>(av[r].w), bv[3][j], acc[r][j]);
             }
         }
     }

@@ -24,9 +24,16 @@ def gpu(need):
     g.use_variant(None)
 
 
+def use(gpu, variant):
+    """Forces the variant, or skips where this adapter cannot run it (subgroup variants)."""
+    if variant not in gpu.variants():
+        pytest.skip(f"{variant} needs a feature this adapter lacks")
+    gpu.use_variant(variant)
+
+
 @pytest.mark.parametrize("variant", list(MATMUL_VARIANTS))
 def test_each_variant_passes_the_properties(gpu, variant):
-    gpu.use_variant(variant)
+    use(gpu, variant)
     props = properties("gpu", max_examples=25)
     props["matmul"]()
     props["linear"]()
@@ -34,7 +41,7 @@ def test_each_variant_passes_the_properties(gpu, variant):
 
 @pytest.mark.parametrize("variant", list(MATMUL_VARIANTS))
 def test_sizes_that_straddle_the_tile_and_k_past_the_loop_limit(gpu, variant):
-    gpu.use_variant(variant)
+    use(gpu, variant)
     v = MATMUL_VARIANTS[variant]
     for dtype in sorted(gpu.dtypes(), key=lambda d: d.itemsize):
         rng = np.random.default_rng(1)
@@ -61,11 +68,11 @@ def test_every_variant_gives_the_same_bits(gpu):
               rng.standard_normal((k, n)).astype(np.float32)) for m, k, n in shapes]  # fmt: skip
     bias = [rng.standard_normal(b.shape[1]).astype(np.float32) for _, b in cases]
     results = {}
-    for variant in MATMUL_VARIANTS:
+    for variant in gpu.variants():
         gpu.use_variant(variant)
         results[variant] = [accel.linear(a, b, c, activation="gelu", backend="gpu")
                             for (a, b), c in zip(cases, bias, strict=True)]  # fmt: skip
-    first = results.pop(next(iter(MATMUL_VARIANTS)))
+    first = results.pop(gpu.variants()[0])
     for variant, got in results.items():
         for x, y in zip(first, got, strict=True):
             assert np.array_equal(x, y), variant
@@ -95,3 +102,39 @@ def test_calibrate_chooses_per_adapter_and_the_probe_says_why(gpu, tmp_path, mon
     monkeypatch.undo()
     _cost.reload()
     gpu.calibration_changed()
+
+
+def test_subgroup_kernel_falls_back_to_plain_loads_with_the_same_bits(gpu, monkeypatch):
+    """The subgroup entry shares A's quads only when the workgroup is one subgroup with lanes
+    equal to local indices and has an invocation per row (RM <= WX); a variant with 4
+    invocations for 8 rows must take its plain loads, and both give the plain kernel's bits."""
+    if not gpu.subgroups:
+        pytest.skip("this adapter has no subgroups")
+    few_lanes = {"TM": 8, "TN": 16, "RM": 8, "RQ": 1, "TK": 4, "DB": 0, "DIRECT": 1, "SG": 1}
+    monkeypatch.setitem(MATMUL_VARIANTS, "test_d8x16_r8x4_sg", few_lanes)
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((37, 70)).astype(np.float32)
+    b = rng.standard_normal((70, 45)).astype(np.float32)
+    got = {}
+    for variant in ("d8x32_r8x4", "d8x32_r8x4_sg", "test_d8x16_r8x4_sg"):
+        gpu.use_variant(variant)
+        got[variant] = accel.linear(a, b, activation="tanh", backend="gpu")
+    reference.check_linear(a, b, None, "tanh", got["d8x32_r8x4"], "gpu")
+    for variant, c in got.items():
+        assert np.array_equal(c, got["d8x32_r8x4"]), variant
+
+
+def test_software_adapters_default_to_the_direct_kernel(gpu):
+    if not gpu.software:
+        pytest.skip("a hardware adapter")
+    name, why = gpu.matmul_variant(4096, 4096)
+    if gpu.calibrated_variant is None:
+        assert MATMUL_VARIANTS[name].get("DIRECT") and "CPU" in why
+        assert MATMUL_VARIANTS[name].get("SG", 0) == (1 if gpu.subgroups else 0)
+
+
+def test_variants_this_adapter_cannot_run_are_refused(gpu, monkeypatch):
+    monkeypatch.setattr(gpu, "subgroups", False)
+    assert "d8x32_r8x4_sg" not in gpu.variants()
+    with pytest.raises(ValueError, match="cannot run"):
+        gpu.use_variant("d8x32_r8x4_sg")
