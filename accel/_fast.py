@@ -31,6 +31,8 @@ except ImportError:  # not built (no compiler, or no numpy at build): the Python
 SLOT_MATMUL, SLOT_DOT, SLOT_LINEAR = 5, 6, 7
 _SLOTS: dict[str, int] = {}  # op name -> slot, as wrap() registers them
 _configured: Any = None  # the cpu backend object whose kernels and Arrays the fast path takes
+_simd_bound: Any = None  # the simd backend object the fast path's wasmtime calls are set up for
+_pool_of: Any = None  # the backend object whose native pool runs simd bands
 
 
 def wrap(name: str, slot: int, fallback: Callable[..., Any]) -> Callable[..., Any]:
@@ -66,7 +68,30 @@ def _bind_simd(b: Any) -> bool:
         return False
     call, error_delete, trap_delete, raw_size = entry
     _fastpath.configure_simd(call, error_delete, trap_delete, raw_size, b.fast_binding)
+    global _simd_bound
+    _simd_bound = b
     return True
+
+
+def band_runner(b: Any) -> Callable[[tuple], int] | None:
+    """For simd backend b: a function that runs bands of its linear export on the cpu backend's
+    native thread pool (tuples of (context, func, args); returns how many failed), or None
+    where there is no compiled fast path, no native cpu backend or no wasmtime C entry."""
+    global _pool_of
+    if _fastpath is None:
+        return None
+    from . import backends
+
+    cpu = backends.get("cpu")
+    if _pool_of is not cpu:
+        address = cpu.pool_address()
+        if address is None:
+            return None
+        _fastpath.configure_pool(address)
+        _pool_of = cpu
+    if _simd_bound is not b and not _bind_simd(b):
+        return None
+    return _fastpath.wasm_bands
 
 
 _ON = {"cpu": 0, "simd": 1}

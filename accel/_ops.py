@@ -496,8 +496,43 @@ def linear(x: Any, w: Any, bias: Any = None, *, activation: str | None = None,
     return _linear_call("linear", x, w, bias, act, backend, out)
 
 
+def _lean_resident(op: str, a: Any, w: Any, bias: Any, act: int) -> Array | None:
+    """The common resident call, with none of the general route's steps that do not apply: 2-D
+    Arrays of one dtype on one backend whose memory is its own (host-memory Arrays have the
+    compiled route), no backend=, no out=, nothing spilled, nothing empty. The same kernel, the
+    same strictness and the same stats; None for anything else (the general route decides)."""
+    if type(a) is not Array or type(w) is not Array:
+        return None
+    be = a._backend
+    if be.host_memory or w._backend is not be or a._spilled or w._spilled:
+        return None
+    if bias is not None and (type(bias) is not Array or bias._backend is not be or
+                             bias._spilled or bias.dtype != a.dtype):  # fmt: skip
+        return None
+    (m, k), (k2, n) = (a.shape, w.shape) if len(a.shape) == len(w.shape) == 2 else ((0, 0), (1, 0))
+    dtype = a.dtype
+    if k != k2 or w.dtype != dtype or m * n * k == 0 or (bias is not None and bias.shape != (n,)):
+        return None
+    bias_buf = None if bias is None else bias._buf
+
+    def call(be: backends.Backend) -> Any:
+        c = be.empty(m * n, dtype)
+        try:
+            be.linear(a._buf, w._buf, c, bias_buf, act, 1, m, n, k, 0, 0, dtype)
+        except BaseException:
+            be.release(c)
+            raise
+        return c
+
+    return wrap(be, _dispatch.run_on(be, op, call), (m, n), dtype)
+
+
 def _linear_call(op: str, a: Any, b: Any, bias: Any, act: int, backend: str | None,
                  out: Any) -> Any:  # fmt: skip
+    if out is None and backend is None:
+        lean = _lean_resident(op, a, b, bias, act)
+        if lean is not None:
+            return lean
     b_arr = _array_backend((a, b, bias, out), backend)
     if b_arr is not None and b_arr.host_memory and out is None and not _spilled(a, b, bias):
         # Arrays in host memory are ndarrays: the numpy route (with its compiled entry),

@@ -45,4 +45,8 @@ int accel_isa_select(int index);      /* 0 on success, -1 when unsupported here 
 void accel_set_num_threads(int n);
 int accel_get_num_threads(void);
 
+/* Runs fn(ctx, i) for i < ntasks on the pool (internal.h says how); exported so that the simd
+ * backend's bands run on the same threads (accel._fastpath calls it by address). */
+void accel_parallel_for(void (*fn)(void *ctx, int64_t task), void *ctx, int64_t ntasks);
+
 #endif

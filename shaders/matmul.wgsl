@@ -159,23 +159,36 @@ fn store_acc(acc: ptr<function, Acc>, c_base: u32, my_row: u32, col0: u32, lx: u
     }
 }
 
+// Where an invocation works: its batch item's operands (element offsets), its workgroup's
+// tile (row0, col0) and its first row (its rows: my_row + r; its columns: the vec4s
+// lid.x + j * WX of the tile).
+struct Block {
+    a_base: u32,
+    b_base: u32,
+    c_base: u32,
+    row0: u32,
+    col0: u32,
+    my_row: u32,
+}
+
+// The invocation's Block, with its register block started (start_acc)
+fn begin(wid: vec3<u32>, lid: vec3<u32>, acc: ptr<function, Acc>) -> Block {
+    let item = wid.z + params.batch_offset;
+    let row0 = (wid.y + params.row_tile0) * TM;
+    let at = Block(item * params.a_batch, item * params.b_batch, item * params.m * params.n,
+                   row0, (wid.x + params.col_tile0) * TN, row0 + lid.y * RM);
+    start_acc(acc, at.c_base, at.my_row, at.col0, lid.x, params.m, params.n);
+    return at;
+}
+
 @compute @workgroup_size(WX, WY)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
     let m = params.m;
     let n = params.n;
     let k = params.k;
-    let item = wid.z + params.batch_offset;
-    let a_base = item * params.a_batch;
-    let b_base = item * params.b_batch;
-    let c_base = item * m * n;
-    let row0 = (wid.y + params.row_tile0) * TM;
-    let col0 = (wid.x + params.col_tile0) * TN;
-    // this invocation's rows: row0 + lid.y * RM + r; its columns: the vec4s lid.x + j * WX
-    let my_row = row0 + lid.y * RM;
-
     var acc: Acc;
-    start_acc(&acc, c_base, my_row, col0, lid.x, m, n);
+    let at = begin(wid, lid, &acc);
 
     // DB = 1: register double-buffering. The next K step's A and B values are fetched from
     // global memory into registers while this step computes from workgroup memory, so the
@@ -184,8 +197,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     var a_next: array<vec4<T>, AL>;
     var b_next: array<vec4<T>, BL>;
     if (DB == 1u && params.k_begin < params.k_end) {
-        fetch_a(&a_next, a_base, row0, params.k_begin, li, m, k);
-        fetch_b(&b_next, b_base, col0, params.k_begin, li, n);
+        fetch_a(&a_next, at.a_base, at.row0, params.k_begin, li, m, k);
+        fetch_b(&b_next, at.b_base, at.col0, params.k_begin, li, n);
     }
     for (var k0 = params.k_begin; k0 < params.k_end; k0 += TK) {
         if (DB == 1u) {
@@ -196,7 +209,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
             for (var q = li; q < TM * TK / 4u; q += NT) {
                 let r = q / (TK / 4u);
                 let kq = (q % (TK / 4u)) * 4u;
-                let quad = load_a(a_base, row0 + r, k0 + kq, m, params.k_end, k);
+                let quad = load_a(at.a_base, at.row0 + r, k0 + kq, m, params.k_end, k);
                 for (var e = 0u; e < 4u; e++) {
                     a_tile[(kq + e) * AQ + r / 4u][r % 4u] = quad[e];
                 }
@@ -205,13 +218,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
             for (var q = li; q < TK * BQ; q += NT) {
                 let kk = q / BQ;
                 let cq = (q % BQ) * 4u;
-                b_tile[kk * BQ + cq / 4u] = load_b(b_base, k0 + kk, col0 + cq, params.k_end, n, n);
+                b_tile[kk * BQ + cq / 4u] = load_b(at.b_base, k0 + kk, at.col0 + cq, params.k_end,
+                                                   n, n);
             }
         }
         workgroupBarrier();
         if (DB == 1u && k0 + TK < params.k_end) {
-            fetch_a(&a_next, a_base, row0, k0 + TK, li, m, k);
-            fetch_b(&b_next, b_base, col0, k0 + TK, li, n);
+            fetch_a(&a_next, at.a_base, at.row0, k0 + TK, li, m, k);
+            fetch_b(&b_next, at.b_base, at.col0, k0 + TK, li, n);
         }
         for (var kk = 0u; kk < TK; kk++) {
             var bv: array<vec4<T>, RQ>;
@@ -231,7 +245,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
         workgroupBarrier();
     }
 
-    store_acc(&acc, c_base, my_row, col0, lid.x, m, n);
+    store_acc(&acc, at.c_base, at.my_row, at.col0, lid.x, m, n);
 }
 
 // The direct form (variants with no staging, TK = 4): each invocation reads its operands from
@@ -250,33 +264,25 @@ fn direct(wid: vec3<u32>, lid: vec3<u32>, share: bool) {
     let m = params.m;
     let n = params.n;
     let k = params.k;
-    let item = wid.z + params.batch_offset;
-    let a_base = item * params.a_batch;
-    let b_base = item * params.b_batch;
-    let c_base = item * m * n;
-    let row0 = (wid.y + params.row_tile0) * TM;
-    let col0 = (wid.x + params.col_tile0) * TN;
-    let my_row = row0 + lid.y * RM;
-
     var acc: Acc;
-    start_acc(&acc, c_base, my_row, col0, lid.x, m, n);
+    let at = begin(wid, lid, &acc);
     for (var k0 = params.k_begin; k0 < params.k_end; k0 += 4u) {
         var bv: array<array<vec4<T>, RQ>, 4>;
         for (var e = 0u; e < 4u; e++) {
             for (var j = 0u; j < RQ; j++) {
-                bv[e][j] = load_b(b_base, k0 + e, col0 + (lid.x + j * WX) * 4u, params.k_end,
-                                  n, n);
+                let col = at.col0 + (lid.x + j * WX) * 4u;
+                bv[e][j] = load_b(at.b_base, k0 + e, col, params.k_end, n, n);
             }
         }
         var av: array<vec4<T>, RM>;
         if (share) {
-            let mine = load_a(a_base, my_row + lid.x, k0, m, params.k_end, k);
+            let mine = load_a(at.a_base, at.my_row + lid.x, k0, m, params.k_end, k);
             for (var r = 0u; r < RM; r++) {
                 av[r] = share_quad(mine, r);
             }
         } else {
             for (var r = 0u; r < RM; r++) {
-                av[r] = load_a(a_base, my_row + r, k0, m, params.k_end, k);
+                av[r] = load_a(at.a_base, at.my_row + r, k0, m, params.k_end, k);
             }
         }
         for (var r = 0u; r < RM; r++) {
@@ -288,5 +294,5 @@ fn direct(wid: vec3<u32>, lid: vec3<u32>, share: bool) {
             }
         }
     }
-    store_acc(&acc, c_base, my_row, col0, lid.x, m, n);
+    store_acc(&acc, at.c_base, at.my_row, at.col0, lid.x, m, n);
 }

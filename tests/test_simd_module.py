@@ -142,3 +142,61 @@ def test_remembered_scratch_sizes_are_the_build_in_force(simd):
                 assert nbytes == int(inst.calls[f"gemm_scratch_{sfx}"](m, n, k))
     finally:
         simd.use_variant(before)
+
+
+def _band_cases():
+    rng = np.random.default_rng(5)
+    for dtype in (np.float32, np.float64):
+        # rows (m >= n), columns (n > m), a batch of column bands; each past the parallel size
+        for *lead, m, k, n in ((300, 200, 120), (64, 256, 256), (3, 20, 128, 400)):
+            a = rng.standard_normal((*lead, m, k)).astype(dtype)
+            w = rng.standard_normal((k, n)).astype(dtype)
+            bias = rng.standard_normal(n).astype(dtype)
+            yield a, w, bias
+
+
+def test_bands_on_the_native_pool_give_the_bits_of_one_thread(simd, monkeypatch):
+    """Large products run as bands on the cpu backend's native pool (each band on an instance
+    of its own), or on the Python pool where there is none: every way gives the bits of the
+    whole product run in one call."""
+    import accel
+    from accel import _fast
+
+    if simd.threads < 2:
+        pytest.skip("one thread: no bands")
+    if _fast.band_runner(simd) is None and "cpu" in REQUIRE:
+        pytest.fail("the native band runner is missing where the cpu backend is required")
+    for a, w, bias in _band_cases():
+        native = accel.linear(a, w, bias, activation="tanh", backend="simd")
+        monkeypatch.setattr(_fast, "band_runner", lambda b: None)
+        python_pool = accel.linear(a, w, bias, activation="tanh", backend="simd")
+        monkeypatch.setattr(simd, "threads", 1)
+        one = accel.linear(a, w, bias, activation="tanh", backend="simd")
+        monkeypatch.undo()
+        assert np.array_equal(native, one) and np.array_equal(python_pool, one)
+
+
+def test_bands_from_many_threads_and_in_a_forked_child(simd):
+    """Callers that find the band instances busy run on their own threads' instances; a forked
+    child makes its own band instances for its own pool."""
+    import concurrent.futures
+    import os
+
+    import accel
+
+    cases = list(_band_cases())
+    expected = [accel.linear(a, w, bias, backend="simd") for a, w, bias in cases]
+
+    def check(_):
+        return all(np.array_equal(accel.linear(a, w, bias, backend="simd"), e)
+                   for (a, w, bias), e in zip(cases, expected, strict=True))  # fmt: skip
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(check, range(8)))
+    if not hasattr(os, "fork"):
+        return
+    pid = os.fork()
+    if pid == 0:  # the child: exit status 0 only if every band result is right
+        os._exit(0 if check(0) else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0

@@ -138,6 +138,11 @@ class Backend(ABC):
         linear, dot; float32 then float64), for a backend whose kernels are native C."""
         return None
 
+    def pool_address(self) -> int | None:
+        """The address of a native thread pool's parallel-for (accel_parallel_for's C
+        signature), which other backends may run their bands on (None: it has none)."""
+        return None
+
     def fast_entry(self) -> tuple[int, int, int, int] | None:
         """For a backend whose kernels run in a WebAssembly module: the addresses of wasmtime's
         wasmtime_func_call_unchecked, wasmtime_error_delete and wasm_trap_delete, and the size

@@ -162,6 +162,13 @@ class CpuBackend(Backend):
             for s in ("f32", "f64")
         )
 
+    def pool_address(self) -> int | None:
+        if self._reason is not None:
+            return None
+        return int(
+            self._ffi.cast("uintptr_t", self._ffi.addressof(self._lib, "accel_parallel_for"))
+        )
+
     # -- the numpy path: host arrays are this backend's buffers; straight to the C ----------
     def host_elementwise(self, act: int, x: np.ndarray, y: np.ndarray) -> None:
         dt = x.dtype

@@ -19,10 +19,15 @@ supported the relaxed build (fused multiply-add) runs, otherwise plain SIMD128.
 
 Calls go through wasmtime's unchecked call with a preallocated argument array (about 1 us),
 not `Func.__call__` (15-30 us of type checks); if wasmtime-py's bindings move, the public call.
-Large work is split across threads (ctypes releases the GIL during a call).
+Large work is split across threads. A product's bands run on the cpu backend's native thread
+pool where there is one (accel._fastpath calls the linear export of a band instance per task,
+through wasmtime's C API, with the GIL released): handing work to Python threads costs about
+90 us per call on two cores, as much as a 64 x 256 x 256 product. Elsewhere they run on a
+Python thread pool (ctypes releases the GIL during a call).
 
-Fork: a child gets a new thread pool and new locks. Interpreter exit: wasmtime's objects are
-not freed at shutdown (a daemon thread or an atexit handler may still be calling).
+Fork: a child gets a new thread pool, new band instances and new locks. Interpreter exit:
+wasmtime's objects are not freed at shutdown (a daemon thread or an atexit handler may still be
+calling).
 """
 
 from __future__ import annotations
@@ -80,8 +85,12 @@ _RELAXED_PROBE = (
     " local.get 0 local.get 1 local.get 2 f32x4.relaxed_madd))"
 )
 
-# Work below these sizes runs in the calling thread: a thread hand-off costs more.
+# Work below these sizes runs in the calling thread: a thread hand-off costs more. On the cpu
+# backend's native pool bands pay from about 0.5 MFLOP (64 x 64 x 256: 98 -> 67 us; 48 x 64 x
+# 64: 38 -> 35), on Python threads from about 4.
 _PARALLEL_FLOPS = 1 << 22
+_NATIVE_PARALLEL_FLOPS = 1 << 19
+_SCRATCH_ARG = 11  # where the linear export takes its scratch offset
 _PARALLEL_ELEMENTS = 1 << 16
 _DOT_PART = 1 << 18  # dot is summed in parts of this size (a function of n alone)
 _PIECE = 1 << 17  # numpy-path elementwise work moves through memory this many elements at a time
@@ -510,6 +519,7 @@ class SimdBackend(Backend):
             self._memories[name] = (memory, _Heap(memory, base))
         self.memory, self.heap = self._memories[name]
         self._local = threading.local()
+        self._band_instances: list[_Instance] = []  # see _bands
         self._scratch_sizes.clear()  # they were the other build's
         _fast.reset()  # the fast path's bindings are to the old instances
 
@@ -651,6 +661,43 @@ class SimdBackend(Backend):
         finally:
             self._pool_busy.release()
 
+    def _bands(self, sfx: str, bands: list[tuple[int, int, int, tuple]], run) -> None:
+        """Runs bands of one product, each a call of the linear export: (m, n, k of the band,
+        its arguments with None for the scratch offset). With `run` (_fast.band_runner's) on
+        the cpu backend's native pool, each band on an instance of its own, the band instances
+        one caller at a time; else, or while another caller has them, on the Python pool, each
+        band on its thread's instance."""
+        if run is not None and self._pool_busy.acquire(blocking=False):
+            try:
+                instances = self._band_instances
+                while len(instances) < len(bands):
+                    instances.append(_Instance(self))
+                tasks = []
+                for inst, (bm, bn, bk, args) in zip(instances, bands, strict=False):
+                    call = inst.calls[f"linear_{sfx}"]
+                    if call.path != "unchecked":
+                        break
+                    scratch = inst.reserve(self._scratch_bytes(inst, sfx, bm, bn, bk))
+                    values = (*args[:_SCRATCH_ARG], scratch, *args[_SCRATCH_ARG + 1 :])
+                    tasks.append((call.context_address, call.func_address, values))
+                else:
+                    if run(tuple(tasks)):
+                        raise BackendRuntimeError("the simd module trapped in a linear band")
+                    for inst in instances:
+                        if inst.scratch_bytes > _SCRATCH_KEEP:
+                            inst.trim()
+                    return
+            finally:
+                self._pool_busy.release()
+
+        def one(bm: int, bn: int, bk: int, args: tuple) -> None:
+            inst = self._instance()
+            scratch = inst.reserve(self._scratch_bytes(inst, sfx, bm, bn, bk))
+            inst.calls[f"linear_{sfx}"](*args[:_SCRATCH_ARG], scratch, *args[_SCRATCH_ARG + 1 :])
+            inst.trim()
+
+        self._parallel([lambda band=band: one(*band) for band in bands])
+
     def after_fork(self) -> None:
         """The child has one thread: no pool workers, and any lock may have been held."""
         if self._reason is not None:
@@ -659,6 +706,7 @@ class SimdBackend(Backend):
         self._pool_busy = threading.Lock()
         for _memory, heap in self._memories.values():
             heap.lock = threading.Lock()
+        self._band_instances = []  # made again in the child, as its pool's threads are
 
     # -- state -----------------------------------------------------------------------------------
     def unavailable_reason(self) -> str | None:
@@ -767,12 +815,24 @@ class SimdBackend(Backend):
         sfx, size = _SUFFIX[dtype], dtype.itemsize
         bias_at = 0 if bias is None else bias.offset
         flops = 2 * m * n * k * batch
-        bands = self.threads if flops >= _PARALLEL_FLOPS and self.threads > 1 else 1
+        # bands of one product go to the native pool from far smaller sizes (see _bands)
+        runner = None
+        if batch == 1 and self.threads > 1 and flops >= _NATIVE_PARALLEL_FLOPS:
+            runner = _fast.band_runner(self)
+        least = _NATIVE_PARALLEL_FLOPS if runner is not None else _PARALLEL_FLOPS
+        bands = self.threads if flops >= least and self.threads > 1 else 1
         # bands of rows or of columns, along the longer side of C (like the native driver):
         # each band packs its part of one operand and all of the other
         by_rows = m >= 16 and (m >= n or n < 32 or batch >= bands)
-        if bands > 1 and by_rows:  # bands of rows of every item
+        if bands > 1 and by_rows and batch == 1:  # bands of rows
             rows = _round_up(-(-m // bands), 8)
+            self._bands(sfx, [
+                (r1 - r0, n, k, (a.offset + r0 * k * size, b.offset, c.offset + r0 * n * size,
+                                 bias_at, act, 1, r1 - r0, n, k, 0, 0, None, n))
+                for r0 in range(0, m, rows) for r1 in [min(r0 + rows, m)]
+            ], runner)  # fmt: skip
+            return
+        if bands > 1 and by_rows:  # bands of rows of every item
 
             def run(r0: int) -> None:
                 r1 = min(r0 + rows, m)
@@ -786,23 +846,17 @@ class SimdBackend(Backend):
                                                 scratch, n)  # fmt: skip
                 inst.trim()
 
+            rows = _round_up(-(-m // bands), 8)
             self._parallel([lambda r0=r0: run(r0) for r0 in range(0, m, rows)])
             return
         if bands > 1 and batch < bands and n >= 32:  # bands of columns
             cols = _round_up(-(-n // bands), 16)
-
-            def run_cols(j0: int) -> None:
-                w = min(cols, n - j0)
-                inst = self._instance()
-                scratch = inst.reserve(self._scratch_bytes(inst, sfx, m, w, k))
-                inst.calls[f"linear_{sfx}"](
-                    a.offset, b.offset + j0 * size, c.offset + j0 * size,
-                    bias_at + j0 * size if bias is not None else 0, act, batch, m, w, k, a_batch,
-                    b_batch, scratch, n,
-                )  # fmt: skip
-                inst.trim()
-
-            self._parallel([lambda j0=j0: run_cols(j0) for j0 in range(0, n, cols)])
+            self._bands(sfx, [
+                (m, w, k, (a.offset, b.offset + j0 * size, c.offset + j0 * size,
+                           bias_at + j0 * size if bias is not None else 0, act, batch, m, w, k,
+                           a_batch, b_batch, None, n))
+                for j0 in range(0, n, cols) for w in [min(cols, n - j0)]
+            ], runner)  # fmt: skip
             return
         if bands > 1 and batch >= 2:  # small matrices, many of them: items across threads
             per = -(-batch // bands)
@@ -820,7 +874,10 @@ class SimdBackend(Backend):
             )  # fmt: skip
             inst.trim()
 
-        self._parallel([lambda g=g: run_items(*g) for g in groups])
+        if len(groups) == 1:
+            run_items(0, batch)
+        else:
+            self._parallel([lambda g=g: run_items(*g) for g in groups])
 
     # -- the numpy path: through each thread's scratch, no allocation --------------------------
     def host_elementwise(self, act: int, x: np.ndarray, y: np.ndarray) -> None:
