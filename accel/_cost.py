@@ -83,6 +83,8 @@ class CostModel:
         self.params: dict[tuple[str, str, str], tuple[float, float]] = {}
         # adapter (name | driver) -> (matmul variant for large products, for small ones)
         self.gpu_variants: dict[str, tuple[str, str]] = {}
+        # L2s of B the cpu's unpacked matmul takes on this machine (None: the default)
+        self.cpu_direct_reread: float | None = None
         self.source = "built-in defaults"
         p = path()
         if p is not None and p.exists():
@@ -96,6 +98,8 @@ class CostModel:
                         large = str(rec["variant"])
                         small = str(rec.get("small_variant", large))
                         self.gpu_variants[str(rec["adapter"])] = (large, small)
+                    if doc.get("cpu_direct") is not None:
+                        self.cpu_direct_reread = float(doc["cpu_direct"]["reread"])
                     self.source = str(p)
                 else:
                     self.source = f"built-in defaults ({p} is for another machine or version)"

@@ -68,6 +68,7 @@ def calibrate(progress: bool = True) -> dict:
         "measured": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "params": params,
         "gpu_matmul": calibrate_gpu_variants(progress),
+        "cpu_direct": calibrate_cpu_direct(),
     }
     path = _cost.path()
     if path is not None:
@@ -82,6 +83,50 @@ def calibrate(progress: bool = True) -> dict:
             b.calibration_changed()
     _dispatch.invalidate()
     return {"path": str(path), **doc}
+
+
+# Products whose B fills 0.5-4 L2s of common machines: where the unpacked path wins on some
+# and loses 3x on others (c_ext/driver.c)
+CPU_DIRECT_SHAPES = ((512, 512, 512, "float32"), (256, 1024, 1024, "float32"),
+                     (64, 784, 512, "float64"), (512, 512, 512, "float64"))  # fmt: skip
+
+
+def time_cpu_direct(repeat: int = 5) -> dict[float, float]:
+    """{L2s of B the unpacked path may take: seconds for CPU_DIRECT_SHAPES, each the median of
+    `repeat` calls}, each bound tried in turn and the bound in force restored."""
+    import numpy as np
+
+    import accel
+
+    from .backends.cpu import DIRECT_REREAD_TRIALS
+
+    cpu = backends.get("cpu")
+    rng = np.random.default_rng(0)
+    cases = [(rng.standard_normal((m, k)).astype(dt), rng.standard_normal((k, n)).astype(dt))
+             for m, k, n, dt in CPU_DIRECT_SHAPES]  # fmt: skip
+    before = cpu.details()["direct_reread"]
+    totals: dict[float, float] = {}
+    try:
+        for _round in range(2):  # alternating rounds: a drifting machine favours neither
+            for reread in DIRECT_REREAD_TRIALS:
+                cpu.set_direct_reread(reread)
+                seconds = sum(float(np.median(bench.time_calls(
+                    lambda a=a, b=b: accel.matmul(a, b, backend="cpu"), repeat, 0.05)))
+                    for a, b in cases)  # fmt: skip
+                totals[reread] = min(totals.get(reread, seconds), seconds)
+    finally:
+        cpu.set_direct_reread(before)
+    return totals
+
+
+def calibrate_cpu_direct() -> dict | None:
+    """The cpu's unpacked-path bound that ran CPU_DIRECT_SHAPES faster on this machine (the
+    paths give the same bits: only speed differs), or None without native cpu kernels."""
+    if backends.get("cpu").unavailable_reason() is not None:
+        return None
+    totals = time_cpu_direct()
+    best = min(totals, key=totals.get)
+    return {"reread": best, "seconds": {str(r): round(t, 6) for r, t in totals.items()}}
 
 
 def time_gpu_variants(sizes: tuple[int, ...], repeat: int = 3) -> dict[str, dict[int, float]]:

@@ -41,6 +41,11 @@ int accel_isa_supported(int index);   /* 1 when this CPU and OS can run it */
 int accel_isa_current(void);          /* index in use */
 int accel_isa_select(int index);      /* 0 on success, -1 when unsupported here */
 
+/* How many L2 caches B may fill and still go unpacked (read once per register block of rows;
+ * driver.c says why it depends on the machine); `accel calibrate` chooses it. */
+void accel_set_direct_reread(double l2s);
+double accel_get_direct_reread(void);
+
 /* Threads of the persistent pool, the caller included. */
 void accel_set_num_threads(int n);
 int accel_get_num_threads(void);

@@ -4,7 +4,7 @@
  * Packing pays where a block of A or a panel of B would otherwise come from far away, again
  * and again. The direct kernel reads all of B once per MR rows of A, and each block of MR rows
  * of A once per NR columns; so it wins while a block of MR rows of A stays in L2 and B either
- * stays within two L2s or is read only a few times (few rows). Measured on Zen 5 (1 MiB L2):
+ * stays in L2 or is read only a few times (few rows). Measured on Zen 5 (1 MiB L2):
  * 1.1-1.8x the packed path from 64 x 256 x 32 to 512^3, 4096 x 4096 x 64 and 16 x 1024 x 1024;
  * the packed path ahead from 1024^3 and 256 x 1024 x 1024 float64 on. Products up to 32^3
  * always go direct (they fit in L1 and L2 as they are).
@@ -17,7 +17,8 @@
 #define SMALL_PRODUCT (32.0 * 32.0 * 32.0) /* M N K up to this: unpacked, one thread */
 
 /* B may be read once per MR rows where it fits in `reread` L2s, or where that is at most
- * `passes` times (and B fits in 32 L2s). Native code: 2 and 4. WebAssembly under Cranelift
+ * `passes` times (and B fits in 32 L2s). Native code: 0.5 (2 where `accel calibrate` finds
+ * it faster: driver.c) and 4. WebAssembly under Cranelift
  * broadcasts from memory slowly: 0 and 2 (16 x 1024 x 1024 in bands of 8 rows: 1.45x the
  * packed path; 32-row bands of 64 x 784 x 512: 0.8x). */
 static inline int accel_direct_suits(int64_t m, int64_t n, int64_t k, double size, int mr,

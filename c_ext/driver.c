@@ -81,6 +81,23 @@ static const accel_kernels *kernels(void) { return isas[atomic_load(&current_isa
 #define GEMV_PARALLEL_BYTES (1 << 20) /* a matrix-vector product this large is split */
 #define COL_ALIGN 64                  /* multiple of every NR */
 
+/* How many L2s B may fill and still go unpacked when it is read once per MR rows (direct.h).
+ * Measured: Zen 5 (1 MiB L2, a fast L3) gains up to 2 (B up to 2 MiB: 1.1-1.8x the packed
+ * path); an Intel Xeon with 2 MiB L2s and a slow mesh L3 loses 3x past 0.5 (1024^3 float32:
+ * 0.30x numpy at 2, 0.92x at 0.5). The default is the safe one; `accel calibrate` measures
+ * both and sets the faster (the paths give the same bits). */
+static _Atomic double direct_reread = 0.5;
+
+void accel_set_direct_reread(double l2s)
+{
+    atomic_store(&direct_reread, l2s < 0 ? 0 : l2s > 8 ? 8 : l2s);
+}
+
+double accel_get_direct_reread(void)
+{
+    return atomic_load(&direct_reread);
+}
+
 /* The per-core L2 cache size the system reports (glibc's sysconf; 1 MiB where it says
  * nothing), clamped to what caches are */
 static double l2_bytes(void)
@@ -191,7 +208,7 @@ static double l2_bytes(void)
         /* unpacked (gemm_direct) or packed (gemm): the same tasks, bands of C */              \
         const accel_kernels *ks = kernels();                                                   \
         int direct = k > 0 && accel_direct_suits(m, n, k, sizeof(T), ks->mr_##TS, l2_bytes(), \
-                                                 2, 4);                                        \
+                                                 atomic_load(&direct_reread), 4);              \
         gemm_job_##TS j = {direct ? ks->gemm_direct_##TS : ks->gemm_##TS, a, b, bias, c, act,  \
                            m, n, k, a_batch_stride, b_batch_stride, 1, 0, 0, 0};               \
         int threads = accel_get_num_threads();                                                 \

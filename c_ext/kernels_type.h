@@ -872,6 +872,9 @@ __attribute__((noinline)) static void FN(direct_rows_1)(int64_t n, int64_t k, co
  * L1 and L2 as they are); k is split where the padded copy would pass DIRECT_K rows (the
  * partial sums go through C, which continues the same chains). */
 #define DIRECT_K 256
+#ifndef DIRECT_PANEL
+#define DIRECT_PANEL (256.0 * 1024.0) /* bytes of B per panel: within any L2 beside A's rows */
+#endif
 static void FN(gemm_direct)(int64_t m, int64_t n, int64_t k, const T *a, int64_t lda,
                             const T *b, int64_t ldb, T *c, int64_t ldc)
 {
@@ -908,14 +911,24 @@ static void FN(gemm_direct)(int64_t m, int64_t n, int64_t k, const T *a, int64_t
         FN(direct_pad)(n - j_tail, k, b + j_tail, ldb, pad);
         last = pad;
     }
-    int64_t i0 = 0;
-    for (; i0 + MR <= m; i0 += MR)
-        FN(direct_rows)(MR, n, k, a + i0 * lda, lda, b, ldb, last, c + i0 * ldc, ldc);
-    const int four = MR < 4 ? MR : 4;
-    for (; i0 + four <= m; i0 += four)
-        FN(direct_rows_4)(n, k, a + i0 * lda, lda, b, ldb, last, c + i0 * ldc, ldc);
-    for (; i0 < m; i0++)
-        FN(direct_rows_1)(n, k, a + i0 * lda, lda, b, ldb, last, c + i0 * ldc, ldc);
+    /* Panels of B's columns, each at most DIRECT_PANEL bytes, every row block over one panel
+     * before the next: a B past the L2 is then read from memory once, not once per MR rows
+     * (16 x 1024 x 1024 float64 read 24 MiB, at 0.66x numpy on a Xeon). */
+    int64_t panel = (int64_t)(DIRECT_PANEL / ((double)k * sizeof(T))) / NR * NR;
+    panel = panel < NR ? NR : panel;
+    for (int64_t j0 = 0; j0 < n; j0 += panel) {
+        int64_t w = n - j0 < panel ? n - j0 : panel;
+        const T *bj = b + j0;
+        T *cj = c + j0;
+        int64_t i0 = 0;
+        for (; i0 + MR <= m; i0 += MR)
+            FN(direct_rows)(MR, w, k, a + i0 * lda, lda, bj, ldb, last, cj + i0 * ldc, ldc);
+        const int four = MR < 4 ? MR : 4;
+        for (; i0 + four <= m; i0 += four)
+            FN(direct_rows_4)(w, k, a + i0 * lda, lda, bj, ldb, last, cj + i0 * ldc, ldc);
+        for (; i0 < m; i0++)
+            FN(direct_rows_1)(w, k, a + i0 * lda, lda, bj, ldb, last, cj + i0 * ldc, ldc);
+    }
 }
 
 /* gemm_direct with gemm's contract: C = act(A B + bias), the epilogue on each row after (the

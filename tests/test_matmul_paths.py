@@ -65,3 +65,52 @@ def test_rows_and_columns_on_their_own_give_the_same_bits(backend, shape, dtype)
             continue
         part = accel.matmul(a, np.ascontiguousarray(b[:, cols]), backend=backend)
         np.testing.assert_array_equal(part, whole[:, cols])
+
+
+def test_the_unpacked_bound_changes_the_path_not_the_bits(need):
+    """`accel calibrate` chooses how many L2s of B the cpu's unpacked path may take (the
+    faster on this machine); a product whose B fills 0.5-2 L2s runs unpacked under one bound
+    and packed under the other, with the same bits."""
+    cpu = need("cpu")
+    before = cpu.details()["direct_reread"]
+    l2 = 1 << 20
+    try:
+        for dtype in (np.float32, np.float64):
+            size = np.dtype(dtype).itemsize
+            n = 512
+            k = int(1.2 * l2 / (n * size))  # B: 1.2 MiB, between 0.5 and 2 L2s of 1-2 MiB
+            a, b = _operands(96, k, n, dtype, seed=11)
+            got = []
+            for reread in (0.0, 8.0):  # packed only past the smallest; unpacked
+                cpu.set_direct_reread(reread)
+                got.append(accel.matmul(a, b, backend="cpu"))
+            reference.check_matmul(a, b, got[0], "cpu")
+            np.testing.assert_array_equal(got[0], got[1])
+    finally:
+        cpu.set_direct_reread(before)
+
+
+def test_calibrate_keeps_the_faster_bound_and_the_backend_applies_it(need, tmp_path,
+                                                                    monkeypatch):  # fmt: skip
+    import json
+
+    from accel import _cost, calibrate
+
+    cpu = need("cpu")
+    path = tmp_path / "calibration.json"
+    monkeypatch.setattr(_cost, "path", lambda: path)
+    monkeypatch.setattr(calibrate, "time_cpu_direct", lambda repeat=5: {0.5: 2.0, 2.0: 1.0})
+    chosen = calibrate.calibrate_cpu_direct()
+    assert chosen["reread"] == 2.0
+    path.write_text(json.dumps({"fingerprint": _cost.fingerprint(), "params": [],
+                                "cpu_direct": chosen}))  # fmt: skip
+    try:
+        _cost.reload()
+        cpu.calibration_changed()
+        d = cpu.details()
+        assert d["direct_reread"] == 2.0 and d["direct_reread_source"] == "calibrated"
+    finally:
+        monkeypatch.undo()
+        _cost.reload()
+        cpu.calibration_changed()
+    assert cpu.details()["direct_reread_source"] in ("default", "calibrated")

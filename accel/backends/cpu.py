@@ -42,6 +42,11 @@ def build_note() -> str | None:
         return None
 
 
+# L2s of B the unpacked path takes by default, and what calibrate tries (c_ext/driver.c)
+DIRECT_REREAD = 0.5
+DIRECT_REREAD_TRIALS = (0.5, 2.0)
+
+
 class CpuBackend(Backend):
     name = "cpu"
     host_memory = True
@@ -68,6 +73,7 @@ class CpuBackend(Backend):
                 self._reason = f"ACCEL_CPU_ISA={forced!r}: {e}; unset it or name a supported one"
                 return
         self._lib.accel_set_num_threads(thread_count())
+        self.calibration_changed()
         lib = self._lib
         # dtype -> C function: adding an activation needs no line here (it has an id)
         self._linear = {dt: getattr(lib, f"accel_linear_{sfx}") for dt, sfx in _SUFFIX.items()}
@@ -91,9 +97,24 @@ class CpuBackend(Backend):
             "isa": self.isa(),
             "isas_supported": self.supported_isas(),
             "threads": int(self._lib.accel_get_num_threads()),
+            "direct_reread": float(self._lib.accel_get_direct_reread()),
+            "direct_reread_source": self.direct_source,
             "compiler": sysconfig.get_config_var("CC") or "unknown",
             "machine": platform.machine(),
         }
+
+    def calibration_changed(self) -> None:
+        """How many L2s B may fill and still go unpacked: `accel calibrate`'s choice for this
+        machine, else the default that is safe on every machine measured (driver.c)."""
+        from .. import _cost
+
+        reread = _cost.model().cpu_direct_reread
+        self._lib.accel_set_direct_reread(DIRECT_REREAD if reread is None else reread)
+        self.direct_source = "default" if reread is None else "calibrated"
+
+    def set_direct_reread(self, l2s: float) -> None:
+        """Sets the unpacked path's bound directly (calibrate's trials and tests)."""
+        self._lib.accel_set_direct_reread(float(l2s))
 
     def variants(self) -> tuple[str, ...]:
         if self._reason is not None:
