@@ -774,6 +774,11 @@ static void FN(direct_pad)(int64_t tail, int64_t k, const T *b, int64_t ldb, T *
     }
 }
 
+#ifndef DIRECT_PANEL
+#define DIRECT_PANEL (256.0 * 1024.0) /* bytes of B per panel: within any L2 beside A's rows */
+#define DIRECT_PF 8                   /* rows of B prefetched ahead where B is larger */
+#endif
+
 /* One block of gemm_direct: mr rows by nvc vectors of columns (both constants where it is
  * inlined, so that the accumulators stay in registers); `pad`, when not NULL, holds the last
  * vector's columns zero-padded (w of them are C's), read instead of B (the same fma per
@@ -791,8 +796,15 @@ static inline __attribute__((always_inline)) void FN(direct_block)(const int mr,
 #pragma GCC unroll 8
         for (int v = 0; v < nvc; v++)
             acc[r][v] = FN(splat)(0);
+    /* B's rows lie ldb apart: past a page, the hardware prefetchers do not follow them, and a
+     * B that comes from memory is read at its latency; fetch DIRECT_PF rows ahead */
+    const int far = (double)ldb * sizeof(T) * (double)k > DIRECT_PANEL;
     for (int64_t p = 0; p < k; p++) {
         const T *bp = b + p * ldb;
+        if (far && p + DIRECT_PF < k)
+#pragma GCC unroll 8
+            for (int v = 0; v < nvc; v++)
+                __builtin_prefetch(bp + DIRECT_PF * ldb + v * VL);
         VT bv[NV];
 #pragma GCC unroll 8
         for (int v = 0; v < nvc; v++)
@@ -872,9 +884,6 @@ __attribute__((noinline)) static void FN(direct_rows_1)(int64_t n, int64_t k, co
  * L1 and L2 as they are); k is split where the padded copy would pass DIRECT_K rows (the
  * partial sums go through C, which continues the same chains). */
 #define DIRECT_K 256
-#ifndef DIRECT_PANEL
-#define DIRECT_PANEL (256.0 * 1024.0) /* bytes of B per panel: within any L2 beside A's rows */
-#endif
 static void FN(gemm_direct)(int64_t m, int64_t n, int64_t k, const T *a, int64_t lda,
                             const T *b, int64_t ldb, T *c, int64_t ldc)
 {
