@@ -11,39 +11,32 @@
 @group(0) @binding(2) var<storage, read_write> c: array<T>;
 @group(0) @binding(4) var<storage, read> bias: array<T>;
 
+// v where its column col + i < limit (and inside), else zero
+fn keep(v: vec4<T>, col: u32, limit: u32, inside: bool) -> vec4<T> {
+    let lanes = vec4<bool>(col < limit, col + 1u < limit, col + 2u < limit, col + 3u < limit);
+    return select(vec4<T>(T(0.0)), v, lanes & vec4<bool>(inside));
+}
+
 // x[row, col .. col + 3] of a matrix with `stride` elements per row at base, zero where
 // row >= rows or col >= limit
 fn load_a(base: u32, row: u32, col: u32, rows: u32, limit: u32, stride: u32) -> vec4<T> {
     let at = base + row * stride + col;
-    let inside = row < rows;
-    return vec4<T>(select(T(0.0), a[at], inside && col < limit),
-                   select(T(0.0), a[at + 1u], inside && col + 1u < limit),
-                   select(T(0.0), a[at + 2u], inside && col + 2u < limit),
-                   select(T(0.0), a[at + 3u], inside && col + 3u < limit));
+    return keep(vec4<T>(a[at], a[at + 1u], a[at + 2u], a[at + 3u]), col, limit, row < rows);
 }
 
 fn load_b(base: u32, row: u32, col: u32, rows: u32, limit: u32, stride: u32) -> vec4<T> {
     let at = base + row * stride + col;
-    let inside = row < rows;
-    return vec4<T>(select(T(0.0), b[at], inside && col < limit),
-                   select(T(0.0), b[at + 1u], inside && col + 1u < limit),
-                   select(T(0.0), b[at + 2u], inside && col + 2u < limit),
-                   select(T(0.0), b[at + 3u], inside && col + 3u < limit));
+    return keep(vec4<T>(b[at], b[at + 1u], b[at + 2u], b[at + 3u]), col, limit, row < rows);
 }
 
 fn load_c(base: u32, row: u32, col: u32, cols: u32) -> vec4<T> {
     let at = base + row * cols + col;
-    return vec4<T>(select(T(0.0), c[at], col < cols),
-                   select(T(0.0), c[at + 1u], col + 1u < cols),
-                   select(T(0.0), c[at + 2u], col + 2u < cols),
-                   select(T(0.0), c[at + 3u], col + 3u < cols));
+    return keep(vec4<T>(c[at], c[at + 1u], c[at + 2u], c[at + 3u]), col, cols, true);
 }
 
 fn load_bias(col: u32, cols: u32) -> vec4<T> {
-    return vec4<T>(select(T(0.0), bias[col], col < cols),
-                   select(T(0.0), bias[col + 1u], col + 1u < cols),
-                   select(T(0.0), bias[col + 2u], col + 2u < cols),
-                   select(T(0.0), bias[col + 3u], col + 3u < cols));
+    return keep(vec4<T>(bias[col], bias[col + 1u], bias[col + 2u], bias[col + 3u]), col, cols,
+                true);
 }
 
 // stores stay conditional: a store past the buffer may land anywhere in it
