@@ -133,6 +133,10 @@ def _calibrate(args: argparse.Namespace) -> int:
     for rec in doc.get("gpu_matmul", []):
         print(f"gpu matmul on {rec['adapter']}: {rec['variant']} for large products, "
               f"{rec['small_variant']} for small ones")  # fmt: skip
+    direct = doc.get("cpu_direct")
+    if direct is not None:
+        times = ", ".join(f"{r} L2s {t * 1e3:.2f} ms" for r, t in direct["seconds"].items())
+        print(f"cpu matmul: B unpacked up to {direct['reread']} L2 caches ({times})")
     print(f"saved to {doc['path']}; auto uses it from now on")
     return 0
 

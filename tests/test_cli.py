@@ -9,6 +9,8 @@ import subprocess
 import sys
 import tempfile
 
+import pytest
+
 import accel
 
 
@@ -141,3 +143,28 @@ def test_a_failed_smoke_test_shows_its_error_and_exits_1(monkeypatch, capsys):
     assert status == 1
     assert "FAILED" in out and "a kernel that cannot run" in out + err
     _dispatch.invalidate()
+
+
+def test_calibrate_measures_saves_and_a_new_process_uses_it():
+    """`accel calibrate` as a user runs it: the cost model, the gpu matmul variant per adapter
+    and the cpu's unpacked-path bound, saved in the cache folder and in force in the next
+    process (the probe says so)."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the cache folder follows XDG_CACHE_HOME on Linux")
+    with tempfile.TemporaryDirectory() as cache:
+        env = {"XDG_CACHE_HOME": cache}
+        r = accel_cli("calibrate", env=env, timeout=600)
+        assert r.returncode == 0, r.stderr
+        assert "saved to" in r.stdout
+        path = os.path.join(cache, "accel", "calibration.json")
+        with open(path) as f:
+            doc = json.load(f)
+        assert doc["params"]
+        probe = json.loads(accel_cli("probe", "--json", env=env).stdout)
+        details = {b["name"]: b["details"] for b in probe["backends"] if b["available"]}
+        if "cpu" in details:
+            assert "cpu matmul: B unpacked up to" in r.stdout
+            assert details["cpu"]["direct_reread"] == doc["cpu_direct"]["reread"]
+            assert details["cpu"]["direct_reread_source"] == "calibrated"
+        if "gpu" in details and doc["gpu_matmul"]:
+            assert "calibrated" in details["gpu"]["matmul_variant"]["why"]
