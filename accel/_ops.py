@@ -509,7 +509,9 @@ def _lean_resident(op: str, a: Any, w: Any, bias: Any, act: int) -> Array | None
     if bias is not None and (type(bias) is not Array or bias._backend is not be or
                              bias._spilled or bias.dtype != a.dtype):  # fmt: skip
         return None
-    (m, k), (k2, n) = (a.shape, w.shape) if len(a.shape) == len(w.shape) == 2 else ((0, 0), (1, 0))
+    if len(a.shape) != 2 or len(w.shape) != 2:
+        return None
+    (m, k), (k2, n) = a.shape, w.shape
     dtype = a.dtype
     if k != k2 or w.dtype != dtype or m * n * k == 0 or (bias is not None and bias.shape != (n,)):
         return None

@@ -42,7 +42,8 @@ int accel_isa_current(void);          /* index in use */
 int accel_isa_select(int index);      /* 0 on success, -1 when unsupported here */
 
 /* How many L2 caches B may fill and still go unpacked (read once per register block of rows;
- * driver.c says why it depends on the machine); `accel calibrate` chooses it. */
+ * driver.c says why it depends on the machine); `accel calibrate` chooses it. A negative
+ * value sets the default. */
 void accel_set_direct_reread(double l2s);
 double accel_get_direct_reread(void);
 

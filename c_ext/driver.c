@@ -86,11 +86,12 @@ static const accel_kernels *kernels(void) { return isas[atomic_load(&current_isa
  * path); an Intel Xeon with 2 MiB L2s and a slow mesh L3 loses 3x past 0.5 (1024^3 float32:
  * 0.30x numpy at 2, 0.92x at 0.5). The default is the safe one; `accel calibrate` measures
  * both and sets the faster (the paths give the same bits). */
-static _Atomic double direct_reread = 0.5;
+#define DIRECT_REREAD_DEFAULT 0.5
+static _Atomic double direct_reread = DIRECT_REREAD_DEFAULT;
 
 void accel_set_direct_reread(double l2s)
 {
-    atomic_store(&direct_reread, l2s < 0 ? 0 : l2s > 8 ? 8 : l2s);
+    atomic_store(&direct_reread, l2s < 0 ? DIRECT_REREAD_DEFAULT : l2s > 8 ? 8 : l2s);
 }
 
 double accel_get_direct_reread(void)

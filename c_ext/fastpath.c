@@ -239,23 +239,17 @@ static int simd_ready(size_t nbytes)
     return nbytes <= t->bytes;
 }
 
-/* act on n elements through this thread's simd instance: 0, or -1 (nothing raised; the
- * Python path then runs the call and reports whatever went wrong) */
-static int simd_elementwise(int act, int dt, const void *x, void *y, int64_t n)
+/* Calls a wasm export with n integer arguments (at most 16): 0, or -1 on a trap or an error
+ * (freed here). A raw slot is as wide as wasmtime_val_raw_t (a union up to v128), and an i32
+ * reads the low half of its slot. */
+static int wasm_invoke(void *ctx, const void *func, const int64_t *args, int n)
 {
-    SimdThread *t = &simd_tls;
-    size_t nbytes = (size_t)n * (dt ? 8 : 4);
-    /* elementwise_fXX(act, x, y, n), in place in the scratch block; a raw slot is as wide as
-     * wasmtime_val_raw_t (a union up to v128) and an i32 reads the low half of its slot */
-    int64_t args[4] = {act, t->offset, t->offset, n};
-    unsigned char raw[4 * 32];
-    memset(raw, 0, 4 * raw_size);
-    for (int i = 0; i < 4; i++)
+    unsigned char raw[16 * 32];
+    memset(raw, 0, (size_t)n * raw_size);
+    for (int i = 0; i < n; i++)
         memcpy(raw + (size_t)i * raw_size, &args[i], 8); /* little-endian, as wasm */
-    char *at = t->base + t->offset;
-    memcpy(at, x, nbytes);
     void *trap = NULL;
-    void *error = wasm_call(t->ctx, t->func[dt], raw, 4, &trap);
+    void *error = wasm_call(ctx, func, raw, (size_t)n, &trap);
     if (error || trap) {
         if (error)
             wasm_error_delete(error);
@@ -263,6 +257,21 @@ static int simd_elementwise(int act, int dt, const void *x, void *y, int64_t n)
             wasm_trap_delete(trap);
         return -1;
     }
+    return 0;
+}
+
+/* act on n elements through this thread's simd instance: 0, or -1 (nothing raised; the
+ * Python path then runs the call and reports whatever went wrong) */
+static int simd_elementwise(int act, int dt, const void *x, void *y, int64_t n)
+{
+    SimdThread *t = &simd_tls;
+    size_t nbytes = (size_t)n * (dt ? 8 : 4);
+    /* elementwise_fXX(act, x, y, n), in place in the scratch block */
+    int64_t args[4] = {act, t->offset, t->offset, n};
+    char *at = t->base + t->offset;
+    memcpy(at, x, nbytes);
+    if (wasm_invoke(t->ctx, t->func[dt], args, 4) != 0)
+        return -1;
     memcpy(y, at, nbytes);
     moved_calls++;
     moved_bytes += (long long)nbytes;
@@ -277,7 +286,7 @@ static int simd_elementwise(int act, int dt, const void *x, void *y, int64_t n)
  * used by its task alone, and the backend lets one caller at a time use the band instances. */
 typedef void (*parallel_for_fn)(void (*)(void *, int64_t), void *, int64_t);
 static parallel_for_fn pool_for;
-#define BAND_ARGS 16
+#define BAND_ARGS 16 /* wasm_invoke's most */
 
 typedef struct {
     void *ctx;
@@ -290,19 +299,7 @@ typedef struct {
 static void run_band(void *bands, int64_t i)
 {
     WasmBand *b = (WasmBand *)bands + i;
-    unsigned char raw[BAND_ARGS * 32];
-    memset(raw, 0, (size_t)b->nargs * raw_size);
-    for (int j = 0; j < b->nargs; j++)
-        memcpy(raw + (size_t)j * raw_size, &b->args[j], 8); /* little-endian, as wasm */
-    void *trap = NULL;
-    void *error = wasm_call(b->ctx, b->func, raw, (size_t)b->nargs, &trap);
-    if (error || trap) {
-        if (error)
-            wasm_error_delete(error);
-        if (trap)
-            wasm_trap_delete(trap);
-        b->failed = 1;
-    }
+    b->failed = wasm_invoke(b->ctx, b->func, b->args, b->nargs) != 0;
 }
 
 /* configure_pool(address of accel_parallel_for, or 0 to forget it) */

@@ -99,66 +99,6 @@ fn put_b(src: ptr<function, array<vec4<T>, BL>>, li: u32) {
     }
 }
 
-// An invocation's block of C: RM rows x RQ vec4s of columns, in registers.
-alias Acc = array<array<vec4<T>, RQ>, RM>;
-
-// The block's starting values: zero, or (flags bit 0) the C a previous K chunk stored.
-fn start_acc(acc: ptr<function, Acc>, c_base: u32, my_row: u32, col0: u32, lx: u32, m: u32,
-             n: u32) {
-    let accumulate = (params.flags & 1u) != 0u;
-    for (var r = 0u; r < RM; r++) {
-        for (var j = 0u; j < RQ; j++) {
-            (*acc)[r][j] = vec4<T>(T(0.0));
-            if (accumulate && my_row + r < m) {
-                (*acc)[r][j] = load_c(c_base, my_row + r, col0 + (lx + j * WX) * 4u, n);
-            }
-        }
-    }
-}
-
-// Stores the block, after the bias and the activation once K is done (flags bits 1 and 2).
-// relu and the identity apply here; the other activations (much longer code) in a second pass
-// over the stored block: inside these loops they stop the shader compiler from unrolling them
-// (llvmpipe), and a loop that is not unrolled indexes acc at run time, which keeps acc in memory
-// instead of registers for the whole kernel (3x slower there). The same values: the same bits.
-const INLINE_ACT: bool = ACT <= 0;
-
-fn store_acc(acc: ptr<function, Acc>, c_base: u32, my_row: u32, col0: u32, lx: u32, m: u32,
-             n: u32) {
-    let epilogue = (params.flags & 2u) != 0u;
-    let with_bias = (params.flags & 4u) != 0u;
-    for (var j = 0u; j < RQ; j++) {
-        let col = col0 + (lx + j * WX) * 4u;
-        var bias_v = vec4<T>(T(0.0));
-        if (epilogue && with_bias) {
-            bias_v = load_bias(col, n);
-        }
-        for (var r = 0u; r < RM; r++) {
-            if (my_row + r < m) {
-                var v = (*acc)[r][j];
-                if (epilogue) {
-                    if (with_bias) {
-                        v = v + bias_v;
-                    }
-                    if (INLINE_ACT) {
-                        v = activate4(v, params.zero);
-                    }
-                }
-                store_c(c_base, my_row + r, col, n, v);
-            }
-        }
-    }
-    if (epilogue && !INLINE_ACT) {
-        for (var j = 0u; j < RQ; j++) {
-            let col = col0 + (lx + j * WX) * 4u;
-            for (var r = 0u; r < RM && my_row + r < m; r++) {
-                let v = load_c(c_base, my_row + r, col, n);
-                store_c(c_base, my_row + r, col, n, activate4(v, params.zero));
-            }
-        }
-    }
-}
-
 // Where an invocation works: its batch item's operands (element offsets), its workgroup's
 // tile (row0, col0) and its first row (its rows: my_row + r; its columns: the vec4s
 // lid.x + j * WX of the tile).
@@ -171,13 +111,72 @@ struct Block {
     my_row: u32,
 }
 
+// An invocation's block of C: RM rows x RQ vec4s of columns, in registers.
+alias Acc = array<array<vec4<T>, RQ>, RM>;
+
+// The block's starting values: zero, or (flags bit 0) the C a previous K chunk stored.
+fn start_acc(acc: ptr<function, Acc>, at: Block, lx: u32, m: u32, n: u32) {
+    let accumulate = (params.flags & 1u) != 0u;
+    for (var r = 0u; r < RM; r++) {
+        for (var j = 0u; j < RQ; j++) {
+            (*acc)[r][j] = vec4<T>(T(0.0));
+            if (accumulate && at.my_row + r < m) {
+                let col = at.col0 + (lx + j * WX) * 4u;
+                (*acc)[r][j] = load_c(at.c_base, at.my_row + r, col, n);
+            }
+        }
+    }
+}
+
+// Stores the block, after the bias and the activation once K is done (flags bits 1 and 2).
+// relu and the identity apply here; the other activations (much longer code) in a second pass
+// over the stored block: inside these loops they stop the shader compiler from unrolling them
+// (llvmpipe), and a loop that is not unrolled indexes acc at run time, which keeps acc in memory
+// instead of registers for the whole kernel (3x slower there). The same values: the same bits.
+const INLINE_ACT: bool = ACT <= 0;
+
+fn store_acc(acc: ptr<function, Acc>, at: Block, lx: u32, m: u32, n: u32) {
+    let epilogue = (params.flags & 2u) != 0u;
+    let with_bias = (params.flags & 4u) != 0u;
+    for (var j = 0u; j < RQ; j++) {
+        let col = at.col0 + (lx + j * WX) * 4u;
+        var bias_v = vec4<T>(T(0.0));
+        if (epilogue && with_bias) {
+            bias_v = load_bias(col, n);
+        }
+        for (var r = 0u; r < RM; r++) {
+            if (at.my_row + r < m) {
+                var v = (*acc)[r][j];
+                if (epilogue) {
+                    if (with_bias) {
+                        v = v + bias_v;
+                    }
+                    if (INLINE_ACT) {
+                        v = activate4(v, params.zero);
+                    }
+                }
+                store_c(at.c_base, at.my_row + r, col, n, v);
+            }
+        }
+    }
+    if (epilogue && !INLINE_ACT) {
+        for (var j = 0u; j < RQ; j++) {
+            let col = at.col0 + (lx + j * WX) * 4u;
+            for (var r = 0u; r < RM && at.my_row + r < m; r++) {
+                let v = load_c(at.c_base, at.my_row + r, col, n);
+                store_c(at.c_base, at.my_row + r, col, n, activate4(v, params.zero));
+            }
+        }
+    }
+}
+
 // The invocation's Block, with its register block started (start_acc)
 fn begin(wid: vec3<u32>, lid: vec3<u32>, acc: ptr<function, Acc>) -> Block {
     let item = wid.z + params.batch_offset;
     let row0 = (wid.y + params.row_tile0) * TM;
     let at = Block(item * params.a_batch, item * params.b_batch, item * params.m * params.n,
                    row0, (wid.x + params.col_tile0) * TN, row0 + lid.y * RM);
-    start_acc(acc, at.c_base, at.my_row, at.col0, lid.x, params.m, params.n);
+    start_acc(acc, at, lid.x, params.m, params.n);
     return at;
 }
 
@@ -245,7 +244,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
         workgroupBarrier();
     }
 
-    store_acc(&acc, at.c_base, at.my_row, at.col0, lid.x, m, n);
+    store_acc(&acc, at, lid.x, m, n);
 }
 
 // The direct form (variants with no staging, TK = 4): each invocation reads its operands from
@@ -294,5 +293,5 @@ fn direct(wid: vec3<u32>, lid: vec3<u32>, share: bool) {
             }
         }
     }
-    store_acc(&acc, at.c_base, at.my_row, at.col0, lid.x, m, n);
+    store_acc(&acc, at, lid.x, m, n);
 }

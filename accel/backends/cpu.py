@@ -42,8 +42,7 @@ def build_note() -> str | None:
         return None
 
 
-# L2s of B the unpacked path takes by default, and what calibrate tries (c_ext/driver.c)
-DIRECT_REREAD = 0.5
+# L2s of B the unpacked path may take that calibrate tries (the default: c_ext/driver.c's)
 DIRECT_REREAD_TRIALS = (0.5, 2.0)
 
 
@@ -109,7 +108,7 @@ class CpuBackend(Backend):
         from .. import _cost
 
         reread = _cost.model().cpu_direct_reread
-        self._lib.accel_set_direct_reread(DIRECT_REREAD if reread is None else reread)
+        self._lib.accel_set_direct_reread(-1.0 if reread is None else reread)  # -1: the default
         self.direct_source = "default" if reread is None else "calibrated"
 
     def set_direct_reread(self, l2s: float) -> None:

@@ -684,8 +684,7 @@ class SimdBackend(Backend):
                     if run(tuple(tasks)):
                         raise BackendRuntimeError("the simd module trapped in a linear band")
                     for inst in instances:
-                        if inst.scratch_bytes > _SCRATCH_KEEP:
-                            inst.trim()
+                        inst.trim()
                     return
             finally:
                 self._pool_busy.release()
@@ -824,17 +823,17 @@ class SimdBackend(Backend):
         # bands of rows or of columns, along the longer side of C (like the native driver):
         # each band packs its part of one operand and all of the other
         by_rows = m >= 16 and (m >= n or n < 32 or batch >= bands)
-        if bands > 1 and by_rows and batch == 1:  # bands of rows
+        if bands > 1 and by_rows:  # bands of rows
             rows = _round_up(-(-m // bands), 8)
-            self._bands(sfx, [
-                (r1 - r0, n, k, (a.offset + r0 * k * size, b.offset, c.offset + r0 * n * size,
-                                 bias_at, act, 1, r1 - r0, n, k, 0, 0, None, n))
-                for r0 in range(0, m, rows) for r1 in [min(r0 + rows, m)]
-            ], runner)  # fmt: skip
-            return
-        if bands > 1 and by_rows:  # bands of rows of every item
+            if batch == 1:
+                self._bands(sfx, [
+                    (r1 - r0, n, k, (a.offset + r0 * k * size, b.offset, c.offset + r0 * n * size,
+                                     bias_at, act, 1, r1 - r0, n, k, 0, 0, None, n))
+                    for r0 in range(0, m, rows) for r1 in [min(r0 + rows, m)]
+                ], runner)  # fmt: skip
+                return
 
-            def run(r0: int) -> None:
+            def run(r0: int) -> None:  # of every item
                 r1 = min(r0 + rows, m)
                 inst = self._instance()
                 scratch = inst.reserve(self._scratch_bytes(inst, sfx, r1 - r0, n, k))
@@ -846,7 +845,6 @@ class SimdBackend(Backend):
                                                 scratch, n)  # fmt: skip
                 inst.trim()
 
-            rows = _round_up(-(-m // bands), 8)
             self._parallel([lambda r0=r0: run(r0) for r0 in range(0, m, rows)])
             return
         if bands > 1 and batch < bands and n >= 32:  # bands of columns
