@@ -101,7 +101,7 @@ double accel_get_direct_reread(void)
 
 /* The per-core L2 cache size the system reports (glibc's sysconf; 1 MiB where it says
  * nothing), clamped to what caches are */
-static double l2_bytes(void)
+double accel_l2_bytes(void)
 {
     static double bytes;
     if (bytes == 0) {
@@ -208,7 +208,8 @@ static double l2_bytes(void)
         }                                                                                      \
         /* unpacked (gemm_direct) or packed (gemm): the same tasks, bands of C */              \
         const accel_kernels *ks = kernels();                                                   \
-        int direct = k > 0 && accel_direct_suits(m, n, k, sizeof(T), ks->mr_##TS, l2_bytes(), \
+        int direct = k > 0 && accel_direct_suits(m, n, k, sizeof(T), ks->mr_##TS,            \
+                                                 accel_l2_bytes(),                             \
                                                  atomic_load(&direct_reread), 4);              \
         gemm_job_##TS j = {direct ? ks->gemm_direct_##TS : ks->gemm_##TS, a, b, bias, c, act,  \
                            m, n, k, a_batch_stride, b_batch_stride, 1, 0, 0, 0};               \
@@ -220,7 +221,8 @@ static double l2_bytes(void)
              * columns: along the longer side of C when packed; unpacked, rows unless there   \
              * are few (each band then reads its part of B only) */                           \
             int64_t mr = ks->mr_##TS;                                                          \
-            int by_rows = direct ? m >= 4 * threads * mr || n < 2 * COL_ALIGN : m >= n;        \
+            int by_rows = direct ? m >= 4 * threads * mr || n < 2 * COL_ALIGN                  \
+                                 : n < 4 * COL_ALIGN * threads;                                \
             if (by_rows) {                                                                     \
                 int64_t rows = (m + threads - 1) / threads;                                    \
                 j.tile_rows = (rows + mr - 1) / mr * mr;                                       \
