@@ -640,16 +640,20 @@ static void FN(pack_a)(int64_t mc, int64_t kc, const T *a, int64_t lda, T *restr
     }
 }
 
-/* B[0:kc, 0:nc] into NR-column slivers, each stored k-major: sliver[p * NR + j]. */
+/* B[0:kc, 0:nc] into NR-column slivers, each stored k-major: sliver[p * NR + j]. B is read
+ * row by row (each row's nc values in order, which the hardware prefetches), not sliver by
+ * sliver (NR values from each of kc rows, a page apart in a large B): 16 x 1024 x 1024
+ * float64 on the Xeon 0.85x -> 0.9x numpy. */
 static void FN(pack_b)(int64_t kc, int64_t nc, const T *b, int64_t ldb, T *restrict pb)
 {
-    for (int64_t j0 = 0; j0 < nc; j0 += NR) {
-        int64_t nr = nc - j0 < NR ? nc - j0 : NR;
-        for (int64_t p = 0; p < kc; p++) {
-            __builtin_memcpy(pb, b + p * ldb + j0, (size_t)nr * sizeof(T));
+    for (int64_t p = 0; p < kc; p++) {
+        const T *row = b + p * ldb;
+        for (int64_t j0 = 0; j0 < nc; j0 += NR) {
+            int64_t nr = nc - j0 < NR ? nc - j0 : NR;
+            T *dst = pb + j0 * kc + p * NR;
+            __builtin_memcpy(dst, row + j0, (size_t)nr * sizeof(T));
             if (nr < NR)
-                __builtin_memset(pb + nr, 0, (size_t)(NR - nr) * sizeof(T));
-            pb += NR;
+                __builtin_memset(dst + nr, 0, (size_t)(NR - nr) * sizeof(T));
         }
     }
 }

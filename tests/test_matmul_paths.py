@@ -24,7 +24,8 @@ SHAPES = [
     (2, 300, 17), (3, 1000, 10), (2, 8000, 2), (4, 257, 20), (2, 2000, 16),  # long K, partial
     (32, 32, 33), (33, 32, 32), (40, 40, 40), (41, 41, 41),  # past the smallest, threads
     (100, 100, 100), (97, 131, 61), (300, 64, 300), (600, 70, 50),  # unpacked, bands of rows
-    (16, 2000, 700), (48, 1024, 600), (5, 300, 1000),  # unpacked, bands of columns
+    (12, 2000, 700), (5, 300, 1000),  # unpacked (two passes over B), bands of columns
+    (13, 2000, 700), (16, 2000, 700), (48, 1024, 600),  # packed: three passes over a large B
     (8, 8000, 33), (1, 30000, 100),  # simd's bands of columns (a last band 1 wide; M = 1)
     (60, 1024, 600), (13, 11000, 40), (200, 1100, 520),  # packed (B or A past the caches)
 ]  # fmt: skip
