@@ -559,6 +559,13 @@ static inline __attribute__((always_inline)) void FN(micro_body)(int64_t kc, con
 #endif
     for (int64_t p = 0; p < kc; p++) {
         VT b[NV];
+#ifndef ACCEL_FREESTANDING
+        /* B's sliver comes from L2 (KC x NR is larger than L1): its lines 8 k ahead, to L1
+         * (2048^3 on the Xeon: +2-3%) */
+#pragma GCC unroll 8
+        for (int v = 0; v < NR; v += 64 / (int)sizeof(T))
+            __builtin_prefetch(pb + 8 * NR + v, 0, 3);
+#endif
 #pragma GCC unroll 8
         for (int v = 0; v < NV; v++)
             b[v] = FN(load)(pb + v * VL);
