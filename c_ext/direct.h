@@ -20,12 +20,14 @@
 #define SMALL_PRODUCT (32.0 * 32.0 * 32.0) /* M N K up to this: unpacked, one thread */
 
 /* B may be read once per MR rows where it fits in `reread` L2s, or where that is at most
- * `passes` times (and B fits in 32 L2s). Native code: 0.5 (2 where `accel calibrate` finds
- * it faster: driver.c) and 2. WebAssembly under Cranelift
- * broadcasts from memory slowly: 0 and 2 (16 x 1024 x 1024 in bands of 8 rows: 1.45x the
- * packed path; 32-row bands of 64 x 784 x 512: 0.8x). */
+ * `passes` times and B fits in `far` L2s. Native code: 0.5 (2 where `accel calibrate` finds
+ * it faster: driver.c), 2 and 32 (it prefetches B's rows, which lie pages apart). WebAssembly
+ * under Cranelift broadcasts from memory slowly and cannot prefetch: 0, 1 and 2 (since the
+ * packed path packs B row by row, on the Xeon, resident float32: 16 x 1024 x 1024 in 16-row
+ * bands 15.2 GFLOP/s direct, 24.8 packed; 8 x 4096 x 1024 4.7 and 16.0; 2 x 1024 x 1024 2.0
+ * and 3.7; but 4 x 256 x 256 16.8 direct, 7.2 packed). */
 static inline int accel_direct_suits(int64_t m, int64_t n, int64_t k, double size, int mr,
-                                     double l2, double reread, double passes)
+                                     double l2, double reread, double passes, double far)
 {
     if ((double)m * (double)n * (double)k <= SMALL_PRODUCT)
         return 1;
@@ -33,7 +35,7 @@ static inline int accel_direct_suits(int64_t m, int64_t n, int64_t k, double siz
     if ((double)mr * (double)k * size > 0.5 * l2)
         return 0;
     return b_bytes <= reread * l2 ||
-           ((double)((m + mr - 1) / mr) <= passes && b_bytes <= 32.0 * l2);
+           ((double)((m + mr - 1) / mr) <= passes && b_bytes <= far * l2);
 }
 
 #endif

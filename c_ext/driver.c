@@ -210,7 +210,7 @@ double accel_l2_bytes(void)
         const accel_kernels *ks = kernels();                                                   \
         int direct = k > 0 && accel_direct_suits(m, n, k, sizeof(T), ks->mr_##TS,            \
                                                  accel_l2_bytes(),                             \
-                                                 atomic_load(&direct_reread), 2);              \
+                                                 atomic_load(&direct_reread), 2, 32);          \
         gemm_job_##TS j = {direct ? ks->gemm_direct_##TS : ks->gemm_##TS, a, b, bias, c, act,  \
                            m, n, k, a_batch_stride, b_batch_stride, 1, 0, 0, 0};               \
         int threads = accel_get_num_threads();                                                 \

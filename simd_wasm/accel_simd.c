@@ -108,7 +108,8 @@
                 gemv_col_##TS(m, k, ai, k, bi, ci, 1);                                         \
                 for (int32_t r = 0; r < m && (bias || act != ACT_NONE); r++)                   \
                     bias_act_row_##TS(ci + r, 1, bias, act);                                   \
-            } else if (accel_direct_suits(m, n, k, sizeof(T), SIMD_MR, DIRECT_L2, 0, 2)) {  \
+            } else if (accel_direct_suits(m, n, k, sizeof(T), SIMD_MR, DIRECT_L2, 0, 1,    \
+                                          1)) {                                                \
                 gemm_direct_linear_##TS(m, n, k, ai, k, bi, ldb, ci, ldb, bias, act);          \
             } else {                                                                           \
                 gemm_packed_##TS(m, n, k, ai, k, bi, ldb, ci, ldb, bias, act, 0,               \

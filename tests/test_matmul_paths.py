@@ -27,6 +27,7 @@ SHAPES = [
     (12, 2000, 700), (5, 300, 1000),  # unpacked (two passes over B), bands of columns
     (13, 2000, 700), (16, 2000, 700), (48, 1024, 600),  # packed: three passes over a large B
     (8, 8000, 33), (1, 30000, 100),  # simd's bands of columns (a last band 1 wide; M = 1)
+    (8, 512, 600), (9, 512, 600), (8, 1024, 600),  # simd: unpacked for one pass over a band's B
     (60, 1024, 600), (13, 11000, 40), (200, 1100, 520),  # packed (B or A past the caches)
 ]  # fmt: skip
 
