@@ -29,6 +29,7 @@ SHAPES = [
     (8, 8000, 33), (1, 30000, 100),  # simd's bands of columns (a last band 1 wide; M = 1)
     (8, 512, 600), (9, 512, 600), (8, 1024, 600),  # simd: unpacked for one pass over a band's B
     (60, 1024, 600), (13, 11000, 40), (200, 1100, 520),  # packed (B or A past the caches)
+    (13, 600, 2100),  # packed: B's panels (half an L2 wide, at most 2048) on any machine
 ]  # fmt: skip
 
 
