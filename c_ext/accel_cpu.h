@@ -47,6 +47,12 @@ int accel_isa_select(int index);      /* 0 on success, -1 when unsupported here 
 void accel_set_direct_reread(double l2s);
 double accel_get_direct_reread(void);
 
+/* The per-core L1 data and L2 cache sizes in bytes the system reports (32 KiB and 1 MiB where
+ * it says nothing), from which the packed matmul sizes its blocks and the unpacked path's
+ * bound is taken. */
+double accel_l1_bytes(void);
+double accel_l2_bytes(void);
+
 /* Threads of the persistent pool, the caller included. */
 void accel_set_num_threads(int n);
 int accel_get_num_threads(void);

@@ -115,6 +115,22 @@ double accel_l2_bytes(void)
     return bytes;
 }
 
+/* The per-core L1 data cache size the system reports (32 KiB where it says nothing), clamped
+ * to what caches are */
+double accel_l1_bytes(void)
+{
+    static double bytes;
+    if (bytes == 0) {
+        long v = -1;
+#ifdef _SC_LEVEL1_DCACHE_SIZE
+        v = sysconf(_SC_LEVEL1_DCACHE_SIZE);
+#endif
+        double b = v > 0 ? (double)v : 32768.0;
+        bytes = b < 16384.0 ? 16384.0 : b > 262144.0 ? 262144.0 : b;
+    }
+    return bytes;
+}
+
 #define GEMM_DRIVER(TS, T)                                                                     \
     typedef struct {                                                                           \
         int (*gemm)(int64_t, int64_t, int64_t, const T *, int64_t, const T *, int64_t, T *,   \

@@ -5,6 +5,7 @@
 #define ACCEL_INTERNAL_H
 #include <stdint.h>
 
+#include "accel_cpu.h" /* accel_l1_bytes, accel_l2_bytes */
 #include "activations.h"
 
 /* One instruction set's serial kernels. The driver (driver.c) splits work into tasks and calls
@@ -58,10 +59,6 @@ extern const accel_kernels accel_kernels_baseline;
 /* Runs fn(ctx, 0) .. fn(ctx, ntasks - 1) on the pool. Tasks must write disjoint outputs.
  * When the pool is busy with another caller's job, the caller runs every task itself, so
  * many Python threads never start more native threads than the machine has cores. */
-/* The per-core L2 cache size in bytes the system reports (driver.c; 1 MiB where it says
- * nothing). The kernels size B's packed panels from it. */
-double accel_l2_bytes(void);
-
 typedef void (*accel_task_fn)(void *ctx, int64_t task);
 void accel_parallel_for(accel_task_fn fn, void *ctx, int64_t ntasks);
 

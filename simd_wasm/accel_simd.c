@@ -85,7 +85,7 @@
     int64_t EXPORT(gemm_scratch_##TS)(int32_t m, int32_t n, int32_t k)                         \
     {                                                                                          \
         int64_t abytes, bbytes;                                                                \
-        gemm_buffer_bytes_##TS(m, n, k, 0, &abytes, &bbytes);                                  \
+        gemm_buffer_bytes_##TS(m, n, k, 0, 0, &abytes, &bbytes);                               \
         return abytes + bbytes;                                                                \
     }                                                                                          \
     /* c[i] (m x n) = act(a[i] (m x k) @ b[i] (k x n) + bias) for i < batch, row-major; B and C \
@@ -96,7 +96,7 @@
                              int32_t b_stride, char *scratch, int32_t ldb)                     \
     {                                                                                          \
         int64_t abytes, bbytes;                                                                \
-        gemm_buffer_bytes_##TS(m, n, k, 0, &abytes, &bbytes);                                  \
+        gemm_buffer_bytes_##TS(m, n, k, 0, 0, &abytes, &bbytes);                               \
         for (int32_t i = 0; i < batch; i++) {                                                  \
             const T *ai = a + (int64_t)i * a_stride, *bi = b + (int64_t)i * b_stride;          \
             T *ci = c + (int64_t)i * m * ldb;                                                  \
@@ -112,7 +112,7 @@
                                           1)) {                                                \
                 gemm_direct_linear_##TS(m, n, k, ai, k, bi, ldb, ci, ldb, bias, act);          \
             } else {                                                                           \
-                gemm_packed_##TS(m, n, k, ai, k, bi, ldb, ci, ldb, bias, act, 0,               \
+                gemm_packed_##TS(m, n, k, ai, k, bi, ldb, ci, ldb, bias, act, 0, 0,            \
                                  (T *)scratch, (T *)(scratch + abytes));                       \
             }                                                                                  \
         }                                                                                      \

@@ -89,6 +89,10 @@ class CpuBackend(Backend):
     def dtypes(self) -> frozenset[np.dtype]:
         return _DTYPES if self._reason is None else frozenset()
 
+    def cache_bytes(self) -> dict[str, int]:
+        """The per-core L1 data and L2 sizes the native code sizes the packed matmul from."""
+        return {"l1d": int(self._lib.accel_l1_bytes()), "l2": int(self._lib.accel_l2_bytes())}
+
     def details(self) -> dict:
         if self._reason is not None:
             return {}
@@ -98,6 +102,7 @@ class CpuBackend(Backend):
             "threads": int(self._lib.accel_get_num_threads()),
             "direct_reread": float(self._lib.accel_get_direct_reread()),
             "direct_reread_source": self.direct_source,
+            "cache_bytes": self.cache_bytes(),
             "compiler": sysconfig.get_config_var("CC") or "unknown",
             "machine": platform.machine(),
         }
