@@ -34,8 +34,10 @@ static inline int accel_direct_suits(int64_t m, int64_t n, int64_t k, double siz
     double b_bytes = (double)k * (double)n * size;
     if ((double)mr * (double)k * size > 0.5 * l2)
         return 0;
-    return b_bytes <= reread * l2 ||
-           ((double)((m + mr - 1) / mr) <= passes && b_bytes <= far * l2);
+    /* the unpacked kernel's passes over B: blocks of mr rows, then of 4, then single rows */
+    int64_t four = mr < 4 ? mr : 4, rest = m % mr;
+    double reads = (double)(m / mr + rest / four + rest % four);
+    return b_bytes <= reread * l2 || (reads <= passes && b_bytes <= far * l2);
 }
 
 #endif

@@ -131,6 +131,19 @@ double accel_l1_bytes(void)
     return bytes;
 }
 
+/* 2 or 3 rows times a B past half an L2 go to the matrix-vector kernel, which reads B once for
+ * all of them, row after row; the unpacked kernel would walk down strips of B's columns once
+ * per row (on the Xeon, float32: 2 x 4096 x 4096 12 -> 52 GFLOP/s, 2 x 1024 x 1024 17 -> 48).
+ * From 4 rows its register blocks are faster (4 x 4096 x 4096 float32 63 against 46; at 5 to
+ * 12 rows, three at a time, this kernel lost as often as it won). */
+#define FEW_ROWS_MAX 3
+#define FEW_ROWS_L2S 0.5
+static int few_rows(int64_t m, int64_t n, int64_t k, double size)
+{
+    return m <= FEW_ROWS_MAX && n > 1 &&
+           (double)k * (double)n * size > FEW_ROWS_L2S * accel_l2_bytes();
+}
+
 #define GEMM_DRIVER(TS, T)                                                                     \
     typedef struct {                                                                           \
         int (*gemm)(int64_t, int64_t, int64_t, const T *, int64_t, const T *, int64_t, T *,   \
@@ -179,11 +192,12 @@ double accel_l1_bytes(void)
         const T *a = j->a + item * j->a_stride, *b = j->b + item * j->b_stride;                \
         T *c = j->c + item * j->m * j->n;                                                      \
         int64_t lo = part * j->step;                                                           \
-        if (j->m == 1) {                                                                       \
+        if (j->m == 1 || j->n > 1) { /* 1 to 3 rows: bands of columns */                      \
             int64_t hi = lo + j->step < j->n ? lo + j->step : j->n;                            \
-            j->ks->gemv_row_##TS(hi - lo, j->k, a, b + lo, j->n, c + lo);                      \
-            if (j->bias || j->act != ACT_NONE)                                                 \
-                j->ks->bias_act_##TS(c + lo, hi - lo, j->bias ? j->bias + lo : NULL, j->act);  \
+            j->ks->gemv_row_##TS(j->m, hi - lo, j->k, a, j->k, b + lo, j->n, c + lo, j->n);    \
+            for (int64_t r = 0; r < j->m && (j->bias || j->act != ACT_NONE); r++)             \
+                j->ks->bias_act_##TS(c + r * j->n + lo, hi - lo, j->bias ? j->bias + lo : NULL, \
+                                     j->act);                                                  \
         } else {                                                                               \
             int64_t hi = lo + j->step < j->m ? lo + j->step : j->m;                            \
             j->ks->gemv_col_##TS(hi - lo, j->k, a + lo * j->k, j->k, b, c + lo, 1);            \
@@ -199,7 +213,7 @@ double accel_l1_bytes(void)
                           int64_t m, int64_t n, int64_t k, int64_t a_stride, int64_t b_stride) \
     {                                                                                          \
         gemv_job_##TS j = {kernels(), a, b, bias, c, act, m, n, k, a_stride, b_stride, 1, 0};  \
-        int64_t outs = m == 1 ? n : m;                                                         \
+        int64_t outs = m == 1 || n > 1 ? n : m;                                                \
         int threads = accel_get_num_threads();                                                 \
         double bytes = (double)k * (double)outs * (double)sizeof(T) * (double)batch;           \
         if (threads > 1 && bytes >= GEMV_PARALLEL_BYTES && batch < threads)                    \
@@ -218,7 +232,7 @@ double accel_l1_bytes(void)
                           int64_t m, int64_t n, int64_t k, int64_t a_batch_stride,             \
                           int64_t b_batch_stride)                                              \
     {                                                                                          \
-        if ((m == 1 || n == 1) && k > 0) {                                                     \
+        if ((m == 1 || n == 1 || few_rows(m, n, k, sizeof(T))) && k > 0) {                    \
             gemv_##TS(a, b, c, bias, act, batch, m, n, k, a_batch_stride, b_batch_stride);     \
             return 0;                                                                          \
         }                                                                                      \

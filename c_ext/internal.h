@@ -28,11 +28,12 @@ typedef struct {
     void (*elementwise_f64)(int act, const double *x, double *y, int64_t n);
     void (*softmax_f32)(const float *x, float *y, int64_t rows, int64_t cols);
     void (*softmax_f64)(const double *x, double *y, int64_t rows, int64_t cols);
-    /* y[0:n] = x[0:k] @ B[0:k, 0:n] (B row stride ldb), streaming B once */
-    void (*gemv_row_f32)(int64_t n, int64_t k, const float *x, const float *b, int64_t ldb,
-                         float *y);
-    void (*gemv_row_f64)(int64_t n, int64_t k, const double *x, const double *b, int64_t ldb,
-                         double *y);
+    /* Y[0:m, 0:n] = X[0:m, 0:k] @ B[0:k, 0:n] for m = 1 to 3 (row strides ldx, ldb, ldy),
+     * streaming B once */
+    void (*gemv_row_f32)(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx,
+                         const float *b, int64_t ldb, float *y, int64_t ldy);
+    void (*gemv_row_f64)(int64_t m, int64_t n, int64_t k, const double *x, int64_t ldx,
+                         const double *b, int64_t ldb, double *y, int64_t ldy);
     /* gemm's contract, unpacked (A and B read where they are; kernels_type.h's gemm_direct) */
     int (*gemm_direct_f32)(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                            const float *b, int64_t ldb, float *c, int64_t ldc,

@@ -795,48 +795,90 @@ static void FN(gemm_packed)(int64_t m, int64_t n, int64_t k, const T *a, int64_t
     }
 }
 
-/* One row times a matrix: y[0:n] = x[0:k] @ B[0:k, 0:n], with B (row stride ldb) streamed
- * once, row by row, unpacked, and y (n values) kept in cache: y += x[p] B[p, :] for p in order,
- * so each output is one fma chain over k, as in the gemm. A batch-1 layer is this. */
-/* y[0:n] (+)= x[p0:p0+R] @ B[p0:p0+R, 0:n] for R (a constant where inlined) rows of B: R
- * streams in flight, y loaded and stored once per R fmas, each output's chain in p order */
-static inline __attribute__((always_inline)) void FN(gemv_rows)(const int rows, int64_t n,
-                                                                int64_t full, const T *x,
-                                                                const T *b, int64_t ldb, T *y)
+/* A few rows times a matrix: Y[0:m, 0:n] = X[0:m, 0:k] @ B[0:k, 0:n] for m <= GEMV_ROWS_MAX,
+ * with B (row stride ldb) streamed once, row by row, unpacked, and Y (m rows of n values, row
+ * stride ldy) kept in cache: Y[r, :] += X[r, p] B[p, :] for p in order, so each output is one
+ * fma chain over k, as in the gemm. A layer with a batch of 1 to 3 is this: the matrix is read
+ * once for all rows, where the unpacked kernel reads it once per row (2 x 4096 x 4096 float32
+ * on the Xeon: 12 GFLOP/s in two single-row passes, 42 here). Four rows are one block of the
+ * unpacked kernel, which holds their sums in registers over all of k: faster (63 against 46). */
+#define GEMV_ROWS_MAX 3
+
+/* Y[0:nx, 0:n] (+)= X[0:nx, p0:p0+q] @ B[p0:p0+q, 0:n] for nx rows and q rows of B (constants
+ * where inlined): q streams in flight, each row of Y loaded and stored once per q fmas, each
+ * output's chain in p order */
+static inline __attribute__((always_inline)) void FN(gemv_block)(const int nx, const int q,
+                                                                 int64_t n, int64_t full,
+                                                                 const T *x, int64_t ldx,
+                                                                 const T *b, int64_t ldb, T *y,
+                                                                 int64_t ldy)
 {
-    VT xv[8];
+    VT xv[GEMV_ROWS_MAX][8];
+#pragma GCC unroll 3
+    for (int r = 0; r < nx; r++)
 #pragma GCC unroll 8
-    for (int i = 0; i < rows; i++)
-        xv[i] = FN(splat)(x[i]);
+        for (int t = 0; t < q; t++)
+            xv[r][t] = FN(splat)(x[r * ldx + t]);
     for (int64_t j = 0; j < full; j += VL) {
-        VT acc = FN(load)(y + j);
+        VT bv[8];
 #pragma GCC unroll 8
-        for (int i = 0; i < rows; i++)
-            acc = FN(fma)(xv[i], FN(load)(b + i * ldb + j), acc);
-        FN(store)(y + j, acc);
+        for (int t = 0; t < q; t++)
+            bv[t] = FN(load)(b + t * ldb + j);
+#pragma GCC unroll 3
+        for (int r = 0; r < nx; r++) {
+            VT acc = FN(load)(y + r * ldy + j);
+#pragma GCC unroll 8
+            for (int t = 0; t < q; t++)
+                acc = FN(fma)(xv[r][t], bv[t], acc);
+            FN(store)(y + r * ldy + j, acc);
+        }
     }
-    for (int64_t j = full; j < n; j++) { /* the last columns, scalar, in the same order */
-        T acc = y[j];
-        for (int i = 0; i < rows; i++)
-            acc = FN(fma1)(x[i], b[i * ldb + j], acc);
-        y[j] = acc;
-    }
+    for (int64_t j = full; j < n; j++) /* the last columns, scalar, in the same order */
+        for (int r = 0; r < nx; r++) {
+            T acc = y[r * ldy + j];
+            for (int t = 0; t < q; t++)
+                acc = FN(fma1)(x[r * ldx + t], b[t * ldb + j], acc);
+            y[r * ldy + j] = acc;
+        }
 }
 
-static void FN(gemv_row)(int64_t n, int64_t k, const T *x, const T *b, int64_t ldb, T *y)
+/* all of k for nx rows (a constant where inlined): q rows of B at a time, then one */
+static inline __attribute__((always_inline)) void FN(gemv_rows)(const int nx, const int q,
+                                                                int64_t n, int64_t k,
+                                                                const T *x, int64_t ldx,
+                                                                const T *b, int64_t ldb, T *y,
+                                                                int64_t ldy)
 {
-    int64_t full = n / VL * VL;
-    for (int64_t j = 0; j < n; j++)
-        y[j] = 0;
-    int64_t p = 0;
-    /* eight rows of B at a time (four measured 15-20% slower at 1 x 4096 x 4096 float32: y
-     * went through L1 twice as often), then four, then one */
-    for (; p + 8 <= k; p += 8)
-        FN(gemv_rows)(8, n, full, x + p, b + p * ldb, ldb, y);
-    for (; p + 4 <= k; p += 4)
-        FN(gemv_rows)(4, n, full, x + p, b + p * ldb, ldb, y);
+    int64_t full = n / VL * VL, p = 0;
+    for (; p + q <= k; p += q)
+        FN(gemv_block)(nx, q, n, full, x + p, ldx, b + p * ldb, ldb, y, ldy);
     for (; p < k; p++)
-        FN(gemv_rows)(1, n, full, x + p, b + p * ldb, ldb, y);
+        FN(gemv_block)(nx, 1, n, full, x + p, ldx, b + p * ldb, ldb, y, ldy);
+}
+
+static void FN(gemv_row)(int64_t m, int64_t n, int64_t k, const T *x, int64_t ldx,
+                         const T *b, int64_t ldb, T *y, int64_t ldy)
+{
+    for (int64_t r = 0; r < m; r++)
+        for (int64_t j = 0; j < n; j++)
+            y[r * ldy + j] = 0;
+    /* one row: eight rows of B at a time (four measured 15-20% slower at 1 x 4096 x 4096
+     * float32: y went through L1 twice as often); more rows: four, their broadcasts held in
+     * registers */
+    for (int64_t r = 0; r < m; r += GEMV_ROWS_MAX) { /* more rows: a pass per three */
+        const T *xr = x + r * ldx;
+        T *yr = y + r * ldy;
+        switch (m - r) {
+        case 1:
+            FN(gemv_rows)(1, 8, n, k, xr, ldx, b, ldb, yr, ldy);
+            break;
+        case 2:
+            FN(gemv_rows)(2, 4, n, k, xr, ldx, b, ldb, yr, ldy);
+            break;
+        default: /* GEMV_ROWS_MAX */
+            FN(gemv_rows)(3, 4, n, k, xr, ldx, b, ldb, yr, ldy);
+        }
+    }
 }
 
 /* The last, partial vector of columns j0.. of B for k rows, zero-padded: row p at pad + p * VL */
@@ -913,6 +955,7 @@ static inline __attribute__((always_inline)) void FN(direct_block)(const int mr,
     }
 }
 
+_Static_assert(GEMV_ROWS_MAX == 3, "gemv_row instantiates 1 to 3 rows");
 _Static_assert(NV >= 1 && NV <= 4, "direct_rows instantiates blocks of 1 to 4 vectors");
 
 /* The blocks of mr rows (a constant) across all n columns; pad: the last partial vector */
@@ -1092,6 +1135,7 @@ static int FN(gemm)(int64_t m, int64_t n, int64_t k, const T *a, int64_t lda, co
 #undef GELU_SPLIT_MASK
 #undef GELU_PIECES
 #undef PACK_ALL_A
+#undef GEMV_ROWS_MAX
 /* the includer's parameters too, so that it can instantiate the next dtype */
 #undef T
 #undef TS

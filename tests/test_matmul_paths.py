@@ -1,5 +1,5 @@
 """The matmul kernels' paths, shape by shape, on every backend and kernel variant: the
-matrix-vector paths (M = 1, N = 1), the unpacked path (whole register blocks, the rows past
+matrix-vector paths (M = 1 to 3, N = 1), the unpacked path (whole register blocks, the rows past
 them in blocks of 4 and 1, a partial last vector of columns, a long K with a partial vector;
 on one thread, in bands of rows, in bands of columns), the packed path (where B or a block of
 A would leave the caches; c_ext/driver.c's direct_suits) and the boundaries between them.
@@ -28,6 +28,9 @@ SHAPES = [
     (13, 2000, 700), (16, 2000, 700), (48, 1024, 600),  # packed: three passes over a large B
     (8, 8000, 33), (1, 30000, 100),  # simd's bands of columns (a last band 1 wide; M = 1)
     (8, 512, 600), (9, 512, 600), (8, 1024, 600),  # simd: unpacked for one pass over a band's B
+    (2, 1000, 300), (3, 700, 517), (3, 2000, 130),  # 2-3 rows, B past half an L2: streamed once
+    (7, 700, 300), (12, 700, 300),  # simd: up to 12 rows streamed, three at a time
+    (8, 600, 600), (10, 600, 600),  # 6+1+1 rows: three passes over B, packed; 6+4: unpacked
     (60, 1024, 600), (13, 11000, 40), (200, 1100, 520),  # packed (B or A past the caches)
     (13, 600, 2100),  # packed: B's panels (half an L2 wide, at most 2048) on any machine
 ]  # fmt: skip
