@@ -99,37 +99,27 @@ double accel_get_direct_reread(void)
     return atomic_load(&direct_reread);
 }
 
-/* The per-core L2 cache size the system reports (glibc's sysconf; 1 MiB where it says
- * nothing), clamped to what caches are */
-double accel_l2_bytes(void)
+/* The per-core L1 data (level 1) or L2 (level 2) cache size the system reports (glibc's
+ * sysconf), 32 KiB / 1 MiB where it says nothing, clamped to what such caches are. Read once;
+ * threads that race here store the same value. */
+static double cache_bytes(int level)
 {
-    static double bytes;
-    if (bytes == 0) {
+    static double memo[3];
+    if (memo[level] == 0) {
         long v = -1;
-#ifdef _SC_LEVEL2_CACHE_SIZE
-        v = sysconf(_SC_LEVEL2_CACHE_SIZE);
+#if defined(_SC_LEVEL1_DCACHE_SIZE) && defined(_SC_LEVEL2_CACHE_SIZE)
+        v = sysconf(level == 1 ? _SC_LEVEL1_DCACHE_SIZE : _SC_LEVEL2_CACHE_SIZE);
 #endif
-        double b = v > 0 ? (double)v : 1048576.0;
-        bytes = b < 262144.0 ? 262144.0 : b > 8388608.0 ? 8388608.0 : b;
+        double lo = level == 1 ? 16384.0 : 262144.0, hi = level == 1 ? 262144.0 : 8388608.0;
+        double b = v > 0 ? (double)v : level == 1 ? 32768.0 : 1048576.0;
+        memo[level] = b < lo ? lo : b > hi ? hi : b;
     }
-    return bytes;
+    return memo[level];
 }
 
-/* The per-core L1 data cache size the system reports (32 KiB where it says nothing), clamped
- * to what caches are */
-double accel_l1_bytes(void)
-{
-    static double bytes;
-    if (bytes == 0) {
-        long v = -1;
-#ifdef _SC_LEVEL1_DCACHE_SIZE
-        v = sysconf(_SC_LEVEL1_DCACHE_SIZE);
-#endif
-        double b = v > 0 ? (double)v : 32768.0;
-        bytes = b < 16384.0 ? 16384.0 : b > 262144.0 ? 262144.0 : b;
-    }
-    return bytes;
-}
+double accel_l1_bytes(void) { return cache_bytes(1); }
+
+double accel_l2_bytes(void) { return cache_bytes(2); }
 
 /* 2 or 3 rows times a B past half an L2 go to the matrix-vector kernel, which reads B once for
  * all of them, row after row; the unpacked kernel would walk down strips of B's columns once
