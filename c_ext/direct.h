@@ -9,8 +9,9 @@
  * the packed path ahead from 1024^3 and 256 x 1024 x 1024 float64 on. Since the packed path
  * reads A in place and packs B row by row, it wins from three passes over a large B on an
  * Intel Xeon (2 MiB L2): 16 x 1024 x 1024 float64 0.77x numpy direct, 0.95x packed; 24 rows
- * 0.69x -> 1.10x; 12 rows (two passes) stays direct, 1.3x. Products up to 32^3 always go
- * direct (they fit in L1 and L2 as they are).
+ * 0.69x -> 1.10x; 12 rows (two passes) stays direct, 1.3x; 8 rows (6, then 2 streamed)
+ * direct 0.99-1.15x, packed 0.91-0.98x. Products up to 32^3 always go direct (they fit in L1
+ * and L2 as they are).
  */
 #ifndef ACCEL_DIRECT_H
 #define ACCEL_DIRECT_H
@@ -34,9 +35,10 @@ static inline int accel_direct_suits(int64_t m, int64_t n, int64_t k, double siz
     double b_bytes = (double)k * (double)n * size;
     if ((double)mr * (double)k * size > 0.5 * l2)
         return 0;
-    /* the unpacked kernel's passes over B: blocks of mr rows, then of 4, then single rows */
+    /* the unpacked kernel's passes over B: blocks of mr rows, then of 4, then the last one to
+     * three rows together (kernels_type.h's gemm_direct streams B for them where it is large) */
     int64_t four = mr < 4 ? mr : 4, rest = m % mr;
-    double reads = (double)(m / mr + rest / four + rest % four);
+    double reads = (double)(m / mr + rest / four + (rest % four > 0));
     return b_bytes <= reread * l2 || (reads <= passes && b_bytes <= far * l2);
 }
 

@@ -30,7 +30,9 @@ SHAPES = [
     (8, 512, 600), (9, 512, 600), (8, 1024, 600),  # simd: unpacked for one pass over a band's B
     (2, 1000, 300), (3, 700, 517), (3, 2000, 130),  # 2-3 rows, B past half an L2: streamed once
     (7, 700, 300), (12, 700, 300),  # simd: up to 12 rows streamed, three at a time
-    (8, 600, 600), (10, 600, 600),  # 6+1+1 rows: three passes over B, packed; 6+4: unpacked
+    (8, 600, 600), (10, 600, 600),  # unpacked: 6 rows, then 2 streamed; 6+4
+    (7, 300, 300), (5, 700, 300), (11, 300, 300), (7, 300, 301),  # the last rows streamed
+    (9, 2000, 600),  # 6 + 3 streamed: two passes over a large B, unpacked; simd: packed
     (60, 1024, 600), (13, 11000, 40), (200, 1100, 520),  # packed (B or A past the caches)
     (13, 600, 2100),  # packed: B's panels (half an L2 wide, at most 2048) on any machine
 ]  # fmt: skip
