@@ -9,8 +9,10 @@
  * the compiler fuses where the target has FMA (-ffp-contract=fast). ACCEL_FREESTANDING leaves
  * out the allocating gemm wrapper. It #undefs all of these parameters at its end.
  *
- * matmul follows BLIS: B is packed into KC x NR panels that stay in L1, A into MC x KC blocks
- * that stay in L2, and an MR x NR register block of C accumulates with FMA. The exp-based
+ * matmul follows BLIS: B is packed into panels that stay in L2 (KC x NR slivers of them
+ * streamed past), A's MR-row slivers stay in L1 (read in place natively, packed for
+ * WebAssembly), and an MR x NR register block of C accumulates with FMA; a few rows times a
+ * large B stream it row by row instead (gemv_row). The exp-based
  * activations follow XNNPACK's approach: range reduction with a magic-number rounding that
  * needs no float-to-int conversion, a polynomial, and special values decided by bit tests.
  */
