@@ -42,4 +42,14 @@ static inline int accel_direct_suits(int64_t m, int64_t n, int64_t k, double siz
     return b_bytes <= reread * l2 || (reads <= passes && b_bytes <= far * l2);
 }
 
+/* 2 to `rows` rows times a B past half an L2 go to the matrix-vector kernel (kernels_type.h's
+ * gemv_row), which streams B once per three rows, row after row, where the unpacked kernel
+ * would walk down strips of B's columns once per row. Native code: 3 (driver.c says why);
+ * WebAssembly: 12 (accel_simd.c). */
+static inline int accel_rows_stream(int64_t m, int64_t n, int64_t k, double size, double l2,
+                                    int64_t rows)
+{
+    return m <= rows && n > 1 && (double)k * (double)n * size > 0.5 * l2;
+}
+
 #endif

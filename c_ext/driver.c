@@ -121,18 +121,12 @@ double accel_l1_bytes(void) { return cache_bytes(1); }
 
 double accel_l2_bytes(void) { return cache_bytes(2); }
 
-/* 2 or 3 rows times a B past half an L2 go to the matrix-vector kernel, which reads B once for
- * all of them, row after row; the unpacked kernel would walk down strips of B's columns once
- * per row (on the Xeon, float32: 2 x 4096 x 4096 12 -> 52 GFLOP/s, 2 x 1024 x 1024 17 -> 48).
- * From 4 rows its register blocks are faster (4 x 4096 x 4096 float32 63 against 46; at 5 to
- * 12 rows, three at a time, this kernel lost as often as it won). */
-#define FEW_ROWS_MAX 3
-#define FEW_ROWS_L2S 0.5
-static int few_rows(int64_t m, int64_t n, int64_t k, double size)
-{
-    return m <= FEW_ROWS_MAX && n > 1 &&
-           (double)k * (double)n * size > FEW_ROWS_L2S * accel_l2_bytes();
-}
+/* The most rows that go to the matrix-vector kernel (direct.h's accel_rows_stream): 2 or 3
+ * rows stream B once for all of them (on the Xeon, float32: 2 x 4096 x 4096 12 -> 37-52
+ * GFLOP/s, 2 x 1024 x 1024 17 -> 48). From 4 rows the unpacked kernel's register blocks are
+ * faster (4 x 4096 x 4096 float32 63 against 46; at 5 to 12 rows, three at a time, the
+ * streaming kernel lost as often as it won). */
+#define STREAM_ROWS_MAX 3
 
 #define GEMM_DRIVER(TS, T)                                                                     \
     typedef struct {                                                                           \
@@ -222,7 +216,9 @@ static int few_rows(int64_t m, int64_t n, int64_t k, double size)
                           int64_t m, int64_t n, int64_t k, int64_t a_batch_stride,             \
                           int64_t b_batch_stride)                                              \
     {                                                                                          \
-        if ((m == 1 || n == 1 || few_rows(m, n, k, sizeof(T))) && k > 0) {                    \
+        if (k > 0 && (m == 1 || n == 1 ||                                                   \
+                      accel_rows_stream(m, n, k, sizeof(T), accel_l2_bytes(),                  \
+                                        STREAM_ROWS_MAX))) {                                   \
             gemv_##TS(a, b, c, bias, act, batch, m, n, k, a_batch_stride, b_batch_stride);     \
             return 0;                                                                          \
         }                                                                                      \

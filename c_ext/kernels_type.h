@@ -12,9 +12,9 @@
  * matmul follows BLIS: B is packed into panels that stay in L2 (KC x NR slivers of them
  * streamed past), A's MR-row slivers stay in L1 (read in place natively, packed for
  * WebAssembly), and an MR x NR register block of C accumulates with FMA; a few rows times a
- * large B stream it row by row instead (gemv_row). The exp-based
- * activations follow XNNPACK's approach: range reduction with a magic-number rounding that
- * needs no float-to-int conversion, a polynomial, and special values decided by bit tests.
+ * large B stream it row by row instead (gemv_row). The exp-based activations follow
+ * XNNPACK's approach: range reduction with a magic-number rounding that needs no
+ * float-to-int conversion, a polynomial, and special values decided by bit tests.
  */
 
 #include <stddef.h>
@@ -801,7 +801,7 @@ static void FN(gemm_packed)(int64_t m, int64_t n, int64_t k, const T *a, int64_t
  * with B (row stride ldb) streamed once, row by row, unpacked, and Y (m rows of n values, row
  * stride ldy) kept in cache: Y[r, :] += X[r, p] B[p, :] for p in order, so each output is one
  * fma chain over k, as in the gemm. A layer with a batch of 1 to 3 is this: the matrix is read
- * once for all rows, where the unpacked kernel reads it once per row (2 x 4096 x 4096 float32
+ * once for all rows (once per three rows for more), where the unpacked kernel reads it once per row (2 x 4096 x 4096 float32
  * on the Xeon: 12 GFLOP/s in two single-row passes, 42 here). Four rows are one block of the
  * unpacked kernel, which holds their sums in registers over all of k: faster (63 against 46). */
 #define GEMV_ROWS_MAX 3
@@ -864,10 +864,10 @@ static void FN(gemv_row)(int64_t m, int64_t n, int64_t k, const T *x, int64_t ld
     for (int64_t r = 0; r < m; r++)
         for (int64_t j = 0; j < n; j++)
             y[r * ldy + j] = 0;
-    /* one row: eight rows of B at a time (four measured 15-20% slower at 1 x 4096 x 4096
-     * float32: y went through L1 twice as often); more rows: four, their broadcasts held in
-     * registers */
-    for (int64_t r = 0; r < m; r += GEMV_ROWS_MAX) { /* more rows: a pass per three */
+    /* a pass over B per three rows of X. One row: eight rows of B at a time (four measured
+     * 15-20% slower at 1 x 4096 x 4096 float32: y went through L1 twice as often); two or
+     * three: four rows of B, their broadcasts held in registers */
+    for (int64_t r = 0; r < m; r += GEMV_ROWS_MAX) {
         const T *xr = x + r * ldx;
         T *yr = y + r * ldy;
         switch (m - r) {

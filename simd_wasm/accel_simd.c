@@ -75,11 +75,11 @@
 #define NC 1024
 #include "../c_ext/kernels_type.h"
 
-/* Up to this many rows times a B past half the assumed L2 go to the matrix-vector kernel
- * (three rows per pass over B): the module cannot prefetch the strips of B's columns its
- * unpacked kernel walks, and packing copies all of B. Resident, on the Xeon: 2 x 1024 x 1024
- * float32 4.3 -> 19.7 GFLOP/s, 4 rows 8.1 -> 24.0, 8 rows 17.1 -> 26.4; 16 rows packed 27.6. */
-#define GEMV_FEW 12
+/* The most rows that go to the matrix-vector kernel (direct.h's accel_rows_stream; three rows
+ * per pass over B): the module cannot prefetch the strips of B's columns its unpacked kernel
+ * walks, and packing copies all of B. Resident, on the Xeon: 2 x 1024 x 1024 float32 4.3 ->
+ * 19.7 GFLOP/s, 4 rows 8.1 -> 24.0, 8 rows 17.1 -> 26.4; 16 rows packed 27.6. */
+#define STREAM_ROWS_MAX 12
 /* The L2 size direct.h's rule assumes (a module cannot ask the machine; 1 MiB is common) */
 #define DIRECT_L2 1048576.0
 
@@ -105,9 +105,9 @@
         for (int32_t i = 0; i < batch; i++) {                                                  \
             const T *ai = a + (int64_t)i * a_stride, *bi = b + (int64_t)i * b_stride;          \
             T *ci = c + (int64_t)i * m * ldb;                                                  \
-            if (k > 0 && (m == 1 || (m <= GEMV_FEW && n > 1 &&                             \
-                                     (double)k * n * sizeof(T) > 0.5 * DIRECT_L2))) {          \
-                /* one to three rows times a matrix: B streamed once, no packing */           \
+            if (k > 0 && (m == 1 || accel_rows_stream(m, n, k, sizeof(T), DIRECT_L2,           \
+                                                      STREAM_ROWS_MAX))) {                     \
+                /* a few rows times a matrix: B streamed, no packing */                        \
                 gemv_row_##TS(m, n, k, ai, k, bi, ldb, ci, ldb);                               \
                 for (int32_t r = 0; r < m && (bias || act != ACT_NONE); r++)                   \
                     bias_act_row_##TS(ci + (int64_t)r * ldb, n, bias, act);                    \
