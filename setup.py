@@ -98,7 +98,9 @@ def _fastpath_extensions() -> list[Extension]:
         sys.stderr.write("accel-chain: numpy is not importable at build time; accel._fastpath "
                          "was not built (calls are slower).\n")  # fmt: skip
         return []
-    return [Extension("accel._fastpath", ["c_ext/fastpath.c"], py_limited_api=True,
+    sources = [f"c_ext/fastpath/{name}" for name in ("module.c", "calls.c", "blocks.c")]
+    headers = ["c_ext/fastpath/fastpath.h", "c_ext/wasm_call.h"]
+    return [Extension("accel._fastpath", sources, depends=headers, py_limited_api=True,
                       include_dirs=[numpy.get_include()],
                       define_macros=[("Py_LIMITED_API", "0x030A0000")])]  # fmt: skip
 

@@ -4,8 +4,9 @@ Backends, in the order of the fallback chain: `gpu` (WGSL compute shaders throug
 `simd` (a WebAssembly SIMD128 module run by wasmtime) and `cpu` (native C through cffi).
 numpy arrays go in and come out, or `accel.Array`s keep data on a backend between calls.
 Importing accel loads neither wgpu nor wasmtime: a backend is loaded when a call first needs
-it. The documentation is in the docs/ folder of the project (docs/contract.md: the semantics
-every backend shares).
+it. The ops are made from one table (accel/_optable.py). The documentation is in the docs/
+folder of the project (docs/contract.md: the semantics every backend shares;
+docs/architecture.md: how the layers fit).
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from ._errors import (
     BackendUnavailableError,
     UnsupportedOperationError,
 )
-from ._ops import dot, gelu, linear, matmul, relu, sigmoid, silu, softmax, tanh
+from ._ops import PUBLIC as _PUBLIC
 from ._selection import BACKENDS, get_backend, set_backend, use_backend
 from ._stats import reset_stats, stats
 from ._version import __version__
+
+globals().update(_PUBLIC)  # one public function per op of the table: accel.relu, accel.matmul...
 
 
 def probe() -> dict:
@@ -43,19 +46,11 @@ __all__ = [
     "__version__",
     "asarray",
     "available_backends",
-    "dot",
-    "gelu",
     "get_backend",
-    "linear",
-    "matmul",
     "probe",
-    "relu",
     "reset_stats",
     "set_backend",
-    "sigmoid",
-    "silu",
-    "softmax",
     "stats",
-    "tanh",
     "use_backend",
+    *_PUBLIC,
 ]

@@ -1,59 +1,48 @@
 """`accel.Array`: data kept on one backend, and `accel.asarray`, which puts it there.
 
-An Array is a C-contiguous block of one backend's memory (a GPU buffer, a block of the simd
-module's linear memory, an ndarray on cpu) with a shape and a dtype. Ops whose inputs are
-Arrays run on that backend, strictly, and return Arrays there (`accel._ops`); data moves only
-when asked: `.numpy()`, `np.asarray(arr)`, `.to(backend)`. The memory goes back to the backend
-when the Array is collected. An Array too large for its backend's memory (a GPU binding, the
-4 GiB of a WebAssembly memory) is kept in host memory instead (`spilled`): ops on it still run
-on that backend, streaming it through as they would a numpy array.
+An Array is a C-contiguous buffer of one backend (an ndarray of the Array's shape on cpu, a
+block of the simd module's linear memory, a leased GPU buffer) with a shape and a dtype. The
+buffer owns the memory: it goes back to the backend when the last Array (or call) holding it
+goes. Ops whose inputs are Arrays run on that backend, strictly, and return Arrays there
+(accel._ops); data moves only when asked: `.numpy()`, `np.asarray(arr)`, `.to(backend)`. An
+Array too large for its backend's memory (a GPU binding, the 4 GiB of a WebAssembly memory)
+is kept in host memory instead (`spilled`): ops on it still run on that backend, streaming it
+through as they would a numpy array.
+
+The compiled fast path makes and reads Arrays too (accel._fast.configure_arrays): their slots
+are the contract between the two.
 """
 
 from __future__ import annotations
 
-import atexit
 import math
 from typing import Any
 
 import numpy as np
 
-from . import _dispatch, _selection, backends
+from . import _cost, _dispatch, _fast, _selection, backends
 from ._errors import AccelError
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
 _FLOATS = (_F32, _F64)
-_host_placed: dict[str, backends.Backend] = {}  # name -> host-memory backend placed to
 
 
 class Array:
     """An n-dimensional float32 or float64 array on one backend. Make one with
     `accel.asarray(x, backend=...)`; read it back with `.numpy()` or `np.asarray(arr)`."""
 
-    __slots__ = ("__weakref__", "_backend", "_buf", "_owns", "_spilled", "dtype", "shape")
+    __slots__ = ("__weakref__", "_backend", "_buf", "_spilled", "dtype", "shape")
     # numpy's ufuncs and operators defer to Array (a @ b with a numpy operand comes here)
     __array_ufunc__ = None
 
     def __init__(self, backend: backends.Backend, buf: Any, shape: tuple[int, ...],
                  dtype: np.dtype, spilled: bool = False) -> None:  # fmt: skip
-        self._owns = False
         self._backend = backend
         self._buf = buf
         self._spilled = spilled
         self.shape = tuple(int(s) for s in shape)
         self.dtype = np.dtype(dtype)
-        self._owns = not spilled and not backend.host_memory
-
-    def __del__(self) -> None:
-        # The memory returns to the backend when the Array goes (a __del__, not a
-        # weakref.finalize: that cost ~3 us per Array, a fifth of a small resident call); not
-        # once the interpreter exits (the backend may be gone already)
-        try:
-            if self._owns and not _Exiting.started:
-                self._owns = False
-                self._backend.release(self._buf)
-        except Exception:  # a lost device, or a module torn down at exit
-            pass
 
     # -- what it is ----------------------------------------------------------------------------
     @property
@@ -93,19 +82,28 @@ class Array:
         return self._read(copy=True)
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
-        if copy is False and not self._backend.host_memory and not self._spilled:
+        if copy is False and not self.in_host_memory():
             raise ValueError(f"an Array on {self.backend!r} cannot be read without a copy")
         arr = self._read(copy=bool(copy))
         return arr if dtype is None else arr.astype(dtype, copy=False)
 
+    def in_host_memory(self) -> bool:
+        """Whether the buffer is an ndarray in the host's memory (cpu, or spilled)."""
+        return self._spilled or self._backend.memory.host
+
+    def host_view(self) -> np.ndarray:
+        """The data as an ndarray of the Array's shape, without a copy (host memory only)."""
+        return self._buf.reshape(self.shape)
+
     def _read(self, copy: bool) -> np.ndarray:
-        if self._spilled or self._backend.host_memory:
-            arr = self._buf.reshape(self.shape)
+        if self.in_host_memory():
+            arr = self.host_view()
             return arr.copy() if copy else arr
         out = np.empty(self.shape, self.dtype)
         if self.size:
-            b = self._backend
-            _dispatch.run_on(b, "download", lambda b: b.download(self._buf, out), count=False)
+            memory = self._backend.memory
+            _dispatch.run_on(self._backend, "download", lambda b: memory.download(self._buf, out),
+                             count=False)  # fmt: skip
         return out
 
     def to(self, backend: str) -> Array:
@@ -122,59 +120,31 @@ class Array:
         backend of the receiving process (multiprocessing, Dask, copy.deepcopy)."""
         return (_unpickle, (self.numpy(), self.backend))
 
-    # -- operators -------------------------------------------------------------------------------
-    def __matmul__(self, other: Any) -> Array:
-        from ._ops import matmul
-
-        return matmul(self, other)
-
-    def __rmatmul__(self, other: Any) -> Array:
-        from ._ops import matmul
-
-        return matmul(other, self)
-
 
 def _unpickle(data: np.ndarray, backend: str) -> Array:
     return asarray(data, backend=backend)
 
 
-class _Exiting:
-    """Set when the interpreter starts to exit (atexit runs before module teardown)."""
-
-    started = False
-
-
-def _at_exit() -> None:
-    _Exiting.started = True
-
-
-atexit.register(_at_exit)
+_new = object.__new__
 
 
 def wrap(backend: backends.Backend, buf: Any, shape: tuple[int, ...], dtype: np.dtype) -> Array:
-    return Array(backend, buf, shape, dtype)
-
-
-_new_array = object.__new__
-
-
-def host_result(backend: backends.Backend, arr: np.ndarray) -> Array:
-    """A C-contiguous float ndarray as an Array of a host-memory backend (sharing it), with
-    none of __init__'s normalising: placed numpy data and the compiled fast path's results."""
-    a = _new_array(Array)
+    """An Array over a buffer of the backend (an ndarray of any shape on a host-memory
+    backend: it is reshaped to `shape`), with none of __init__'s normalising."""
+    a = _new(Array)
     a._backend = backend
-    a._buf = arr
-    a._owns = False
+    a._buf = buf.reshape(shape) if backend.memory.host else buf
     a._spilled = False
-    a.shape = arr.shape
-    a.dtype = arr.dtype
+    a.shape = shape
+    a.dtype = dtype
     return a
+
+
+_fast.configure_arrays(Array, wrap)
 
 
 def _default_backend(dtype: np.dtype) -> backends.Backend:
     """Where auto would run large work of this dtype."""
-    from . import _cost
-
     names = tuple(n for n in _selection.BACKENDS)
     for _upper, order in _cost.model().segments(names, "matmul", dtype)[-1:]:
         for name in order:
@@ -186,21 +156,37 @@ def _default_backend(dtype: np.dtype) -> backends.Backend:
 
 def place(x: np.ndarray, b: backends.Backend) -> Array:
     """A C-contiguous, native float ndarray as an Array on backend b (uploaded, counted)."""
-    if b.host_memory:
-        _host_placed[b.name] = b
-        return host_result(b, x)
+    if b.memory.host:
+        return wrap(b, x, x.shape, x.dtype)
     if x.nbytes > resident_limit(b, x.dtype):
         return Array(b, x.copy(), x.shape, x.dtype, spilled=True)
     flat = x.reshape(-1)
     if x.size == 0:
-        return Array(b, b.empty(0, x.dtype), x.shape, x.dtype)
-    buf = _dispatch.run_on(b, "upload", lambda b: b.upload(flat), count=False)
+        return Array(b, b.memory.alloc(0, x.dtype), x.shape, x.dtype)
+    buf = _dispatch.run_on(b, "upload", lambda b: b.memory.upload(flat), count=False)
     return Array(b, buf, x.shape, x.dtype)
 
 
 def resident_limit(b: backends.Backend, dtype: np.dtype) -> int:
     """The largest Array, in bytes, the backend keeps in its own memory."""
-    return b.max_elements(dtype) * dtype.itemsize
+    return b.memory.max_elements(dtype) * dtype.itemsize
+
+
+def float_array(x: object, what: str) -> np.ndarray:
+    """x as an ndarray of float32 or float64 (numpy's own dtype objects), in native byte order
+    and aligned for its element type; TypeError for any other dtype. An unpickled float32, a
+    big-endian one or one with dtype metadata is a float32 like any other."""
+    arr = x if type(x) is np.ndarray else np.asarray(x)
+    dt = arr.dtype
+    if dt is _F32 or dt is _F64:
+        return arr if arr.flags.aligned else arr.copy()
+    if dt.kind == "f" and dt.itemsize in (4, 8) and dt.names is None and dt.subdtype is None:
+        canonical = _F32 if dt.itemsize == 4 else _F64
+        return arr.astype(canonical)  # a byte swap, or a copy under numpy's own dtype object
+    raise TypeError(
+        f"accel supports float32 and float64 arrays; {what} has dtype {dt} "
+        "(convert it with .astype(np.float32) or .astype(np.float64))"
+    )
 
 
 def asarray(x: Any, *, backend: str | None = None, dtype: Any = None) -> Array:
@@ -208,14 +194,6 @@ def asarray(x: Any, *, backend: str | None = None, dtype: Any = None) -> Array:
     places it where auto would run large work. dtype: float32 or float64 (default: x's; other
     dtypes raise TypeError). The data is copied, except on cpu, where a C-contiguous array of
     the right dtype may be shared."""
-    if backend is not None and dtype is None and type(x) is np.ndarray:
-        # the common case on a host-memory backend already placed to: shared, as place() does
-        b = _host_placed.get(backend)
-        if (b is not None and x.dtype in _FLOATS and x.dtype.isnative and x.flags.c_contiguous
-                and x.flags.aligned and backends.loaded(backend) is b):  # fmt: skip
-            return host_result(b, x)
-    from ._ops import float_array
-
     if isinstance(x, Array):
         if dtype is not None and np.dtype(dtype) != x.dtype:
             x = x.numpy()

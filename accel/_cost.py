@@ -12,14 +12,12 @@ up its interval.
 
 from __future__ import annotations
 
-import json
 import math
-import pathlib
-import platform
 
 import numpy as np
 
-from ._version import __version__
+from . import _calibration, _notice
+from ._optable import OPS
 
 # (backend, family) -> (overhead seconds, seconds per unit of work), float32; float64 work
 # costs twice as much on the vector backends. Conservative on purpose: a calibration replaces
@@ -38,73 +36,24 @@ DEFAULTS: dict[tuple[str, str], tuple[float, float]] = {
     ("gpu", "elementwise"): (150e-6, 1 / 3e9),
     ("gpu", "softmax"): (150e-6, 1 / 2e9),
 }
-FILE_NAME = "calibration.json"
 
 
 def family(op: str) -> str:
     """The cost family of an op of the op table (linear costs as matmul)."""
-    from ._optable import OPS
-
     return "matmul" if op == "linear" else OPS[op].family
-
-
-def fingerprint() -> dict:
-    """What a calibration is valid for: a new machine, Python or accel invalidates it."""
-    return {
-        "accel": __version__,
-        "machine": platform.machine(),
-        "processor": platform.processor() or platform.machine(),
-        "python": platform.python_version(),
-        "wasmtime": _version("wasmtime"),
-        "wgpu": _version("wgpu"),
-    }
-
-
-def _version(dist: str) -> str | None:
-    from importlib import metadata  # only when a calibration is read: import stays light
-
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def path() -> pathlib.Path | None:
-    try:
-        import platformdirs
-
-        return pathlib.Path(platformdirs.user_cache_dir("accel")) / FILE_NAME
-    except Exception:  # no cache directory: defaults only
-        return None
 
 
 class CostModel:
     def __init__(self) -> None:
         self.params: dict[tuple[str, str, str], tuple[float, float]] = {}
-        # adapter (name | driver) -> (matmul variant for large products, for small ones)
-        self.gpu_variants: dict[str, tuple[str, str]] = {}
-        # L2s of B the cpu's unpacked matmul takes on this machine (None: the default)
-        self.cpu_direct_reread: float | None = None
-        self.source = "built-in defaults"
-        p = path()
-        if p is not None and p.exists():
-            try:
-                doc = json.loads(p.read_text())
-                if doc.get("fingerprint") == fingerprint():
-                    for rec in doc["params"]:
-                        key = (rec["backend"], rec["op"], rec["dtype"])
-                        self.params[key] = (float(rec["overhead_s"]), float(rec["per_unit_s"]))
-                    for rec in doc.get("gpu_matmul", []):
-                        large = str(rec["variant"])
-                        small = str(rec.get("small_variant", large))
-                        self.gpu_variants[str(rec["adapter"])] = (large, small)
-                    if doc.get("cpu_direct") is not None:
-                        self.cpu_direct_reread = float(doc["cpu_direct"]["reread"])
-                    self.source = str(p)
-                else:
-                    self.source = f"built-in defaults ({p} is for another machine or version)"
-            except (OSError, ValueError, KeyError):
-                self.source = f"built-in defaults ({p} is unreadable)"
+        self.source = _calibration.source()
+        doc = _calibration.document() or {}
+        try:
+            for rec in doc.get("params", []):
+                key = (rec["backend"], rec["op"], rec["dtype"])
+                self.params[key] = (float(rec["overhead_s"]), float(rec["per_unit_s"]))
+        except (KeyError, TypeError, ValueError):
+            self.params, self.source = {}, f"built-in defaults ({self.source} is unreadable)"
 
     def cost(self, backend: str, op: str, dtype: np.dtype, work: float) -> float:
         params = self.params.get((backend, "matmul" if op == "linear" else op, dtype.name))
@@ -155,8 +104,10 @@ def model() -> CostModel:
     return _model
 
 
-def reload() -> CostModel:
-    """Reads the calibration again (after `accel calibrate`)."""
+def _forget(kind: str) -> None:
     global _model
-    _model = CostModel()
-    return _model
+    if kind == "calibration":
+        _model = None  # read again at the next use
+
+
+_notice.subscribe(_forget)

@@ -8,6 +8,10 @@ model gives to cpu never starts the GPU. When the chosen backend fails at run ti
 is retried on the next candidate, the fallback is counted and one AccelFallbackWarning is
 issued per (backend, reason). One name is strict: it runs there or raises. Every decision is
 logged at DEBUG on the "accel" logger.
+
+Decisions are cached per (selection, op, dtype) and interval of work, and forgotten at every
+notice of accel._notice; the first choice of each interval is also handed to the compiled
+fast path (accel._fast), which then runs such calls itself.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from . import _cost, _fast, _selection, _stats, backends
+from . import _cost, _fast, _notice, _selection, _stats, backends
 from ._errors import (
     AccelError,
     AccelFallbackWarning,
@@ -32,25 +36,30 @@ from ._errors import (
     BackendUnavailableError,
     UnsupportedOperationError,
 )
+from .backends._kernels import Kernels as _Kernels
 
 R = TypeVar("R")
 log = logging.getLogger("accel")
 
 _warned: set[tuple[str, str]] = set()
 _warned_lock = threading.Lock()
-# (selection text, op, dtype) -> (bounds, rankings): rankings[i] holds for work < bounds[i]
-_plans: dict[tuple[str, str, np.dtype], tuple[list[float], list[tuple[str, ...]]]] = {}
+# (selection index, op, dtype) -> (bounds, rankings): rankings[i] holds for work < bounds[i]
+_plans: dict[tuple[int, str, np.dtype], tuple[list[float], list[tuple[str, ...]]]] = {}
 _ACCEL_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
-def invalidate() -> None:
-    """Forgets the cached rankings and first choices (a backend became usable or unusable)."""
+def _forget(kind: str) -> None:
     _plans.clear()
     _ready.clear()
-    _fast.reset()
 
 
-backends.on_change(invalidate)
+_notice.subscribe(_forget)
+
+
+def invalidate() -> None:
+    """Forgets every cached decision, here and in the compiled fast path (a backend became
+    usable or unusable)."""
+    _notice.changed("backends")
 
 
 def why_not(b: backends.Backend, dtype: np.dtype, for_auto: bool) -> str | None:
@@ -73,7 +82,7 @@ def _known_unusable(name: str, dtype: np.dtype) -> bool:
 
 
 def _rankings(sel: _selection.Selection, op: str, dtype: np.dtype):
-    key = (sel.text, op, dtype)
+    key = (sel.index, op, dtype)
     plan = _plans.get(key)
     if plan is None:
         names = tuple(n for n in sel.names if not _known_unusable(n, dtype))
@@ -156,25 +165,27 @@ def run_on(
     return result
 
 
-# (selection text, op, dtype) -> per interval of work, the backend object already found able
+# (selection index, op, dtype) -> per interval of work, the backend object already found able
 # to take the call (its first choice), or None until a call has checked it: a call in the
 # common case then costs a dict lookup, not a walk over the ranking. Cleared with the plans.
-_ready: dict[tuple[str, str, np.dtype], list] = {}
-_registered = backends._instances.get
+_ready: dict[tuple[int, str, np.dtype], list] = {}
+_registered = backends.loaded
 
 
 def _takes_every_call(b: backends.Backend) -> bool:
-    """The backend never declines (it keeps the base class's `declines`)."""
-    return type(b).declines is backends.Backend.declines
+    """The backend's kernels never decline (they keep the base class's `declines`)."""
+    return type(b.kernels).declines is _Kernels.declines
 
 
-def run(
-    op: str, dtype: np.dtype, backend: str | None, work: float, call: Callable[[object], R]
-) -> R:
+def run(op: str, dtype: np.dtype, backend: str | None, work: float,
+        call: Callable[[object], R], shape: tuple[int, ...] = ()) -> R:  # fmt: skip
     """Runs call(backend_object) on the backend the selection picks for (op, dtype) and this
-    much work (flops for matmul, elements otherwise); on failure, the next in rank."""
+    much work (flops for matmul, elements otherwise); on failure, the next in rank. shape:
+    the operand's or result's, for a backend's kernels that decline by shape."""
     sel = _selection.current(backend)
-    key = (sel.text, op, dtype)
+    if backend is not None:
+        _fast.name(backend, sel.index)
+    key = (sel.index, op, dtype)
     ready = _ready.get(key)
     if ready is not None:
         bounds = ready[0]
@@ -186,25 +197,21 @@ def run(
             try:
                 result = call(b)
             except Exception:  # the slow path books the failure and falls back (or raises)
-                return _run(sel, op, dtype, work, call, backend is not None)
+                return _run(sel, op, dtype, work, call, backend, shape)
             _stats.end(rec, time.perf_counter() - t0 if sample else None)
             return result
-    return _run(sel, op, dtype, work, call, backend is not None)
+    return _run(sel, op, dtype, work, call, backend, shape)
 
 
-def _remember(sel: _selection.Selection, op: str, dtype: np.dtype, work: float,
-              b: backends.Backend, bounds: list[float], index: int,
-              from_argument: bool) -> None:  # fmt: skip
-    """Keeps b as the first choice of its interval of work, and tells the compiled fast path
-    what it may take: calls below the first interval's bound (auto) or any (one name)."""
+def _remember(sel: _selection.Selection, op: str, dtype: np.dtype, b: backends.Backend,
+              bounds: list[float], index: int, text: str | None) -> None:  # fmt: skip
+    """Keeps b as the first choice of its interval of work, here and in the compiled fast
+    path (text: the backend= argument that named the selection, if one did)."""
     if not _takes_every_call(b):
         return
-    if from_argument:
-        if sel.strict:
-            _fast.allow(op, dtype, b, True, float("inf"))
-    elif not _selection.in_block() and (index == 0 or sel.strict):
-        _fast.allow(op, dtype, b, False, float("inf") if sel.strict else bounds[0])
-    key = (sel.text, op, dtype)
+    _fast.allow(sel.index, text, op, dtype, b, bounds[index - 1] if index else 0.0,
+                bounds[index])  # fmt: skip
+    key = (sel.index, op, dtype)
     ready = _ready.get(key)
     if ready is None or ready[0] is not bounds:
         ready = _ready[key] = [bounds, [None] * len(bounds)]
@@ -212,16 +219,16 @@ def _remember(sel: _selection.Selection, op: str, dtype: np.dtype, work: float,
 
 
 def _run(sel: _selection.Selection, op: str, dtype: np.dtype, work: float,
-         call: Callable[[object], R], from_argument: bool) -> R:  # fmt: skip
+         call: Callable[[object], R], text: str | None, shape: tuple[int, ...]) -> R:  # fmt: skip
     if sel.strict:
         b = strict_backend(sel.names[0], op, dtype)
-        declined = b.declines(op, dtype, work)
+        declined = b.kernels.declines(op, dtype, shape)
         if declined is not None:
             raise UnsupportedOperationError(f"backend {b.name!r} cannot run this {op}: {declined}")
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s %s: strict selection runs %s", op, dtype.name, b.name)
         result = run_on(b, op, call)
-        _remember(sel, op, dtype, work, b, [float("inf")], 0, from_argument)
+        _remember(sel, op, dtype, b, [float("inf")], 0, text)
         return result
     bounds, rankings = _rankings(sel, op, dtype)
     index = bisect.bisect_right(bounds, work) if len(bounds) > 1 else 0
@@ -234,7 +241,7 @@ def _run(sel: _selection.Selection, op: str, dtype: np.dtype, work: float,
         if why is not None:
             invalidate()  # made just now and unusable: from now on it is ranked without it
         else:
-            why = b.declines(op, dtype, work)
+            why = b.kernels.declines(op, dtype, shape)
         if why is not None:
             skipped.append(f"{name}: {why}")
             continue
@@ -251,7 +258,7 @@ def _run(sel: _selection.Selection, op: str, dtype: np.dtype, work: float,
             continue
         _stats.add_call(op, name, time.perf_counter() - t0)
         if not skipped and not errors:
-            _remember(sel, op, dtype, work, b, bounds, index, from_argument)
+            _remember(sel, op, dtype, b, bounds, index, text)
         return result
     detail = "; ".join(skipped + errors) or "no backend in the selection"
     raise UnsupportedOperationError(

@@ -1,136 +1,132 @@
-"""The compiled entry points for small calls (c_ext/fastpath.c), and what keeps them honest.
+"""The Python side of the compiled fast path (accel._fastpath, c_ext/fastpath/): what it may
+run, and the state it reads.
 
-The public relu, sigmoid, tanh, gelu, silu, matmul, dot and linear are FastOp objects when the
-extension was built (with a C compiler and numpy's headers): a call that is the common case
-(exact ndarrays, C-contiguous, aligned, native float32/float64, or cpu Arrays; out= None or an
-ndarray the kernel may write; backend None, "cpu" or, for the activations, "simd") and that
-the dispatcher has already resolved to that backend for its op, dtype and size runs the kernel
-directly (cpu's C entry points; the simd module's export on the calling thread's instance,
-through wasmtime's C API); every other call is the Python function, unchanged.
+Each public op is a FastOp when the extension was built (a C compiler and numpy's headers at
+install): a call that is the common case (numpy arrays or cpu/simd Arrays, C-contiguous,
+aligned, native float32/float64; `out=` None or one the kernel may write; a `backend=` the
+dispatcher has seen) runs the kernel straight from C, where the dispatcher has already chosen
+a backend for its selection, op, dtype and interval of work; every other call is the op's
+Python function, which stays the only place with semantics.
 
-What the fast path may take is set here from the dispatcher's own decisions (`allow`, called
-when a call has run on cpu or simd as the first choice of its selection) and withdrawn whenever
-anything that decides changes (`reset`: set_backend, a backend replaced or failing, a
-calibration; `frames`: any use_backend block open in any thread). Its calls are counted in C
-and merged into accel.stats().
+What the fast path executes is the dispatcher's decision, cached in C per selection (all 16
+of them have an index: accel._selection) as intervals of work with the backend that runs them.
+The dispatcher hands each decision over (`allow`); every notice of accel._notice clears them
+all. The selection in force is read in C from the same context variable that use_backend sets,
+so entering a block changes nothing here. Calls are counted in C and merged into
+accel.stats().
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from . import _notice, _selection, _stats
+from ._optable import OPS, Op
 
 try:
     from . import _fastpath
 except ImportError:  # not built (no compiler, or no numpy at build): the Python path always
     _fastpath = None
 
-SLOT_MATMUL, SLOT_DOT, SLOT_LINEAR = 5, 6, 7
-_SLOTS: dict[str, int] = {}  # op name -> slot, as wrap() registers them
-_configured: Any = None  # the cpu backend object whose kernels and Arrays the fast path takes
-_simd_bound: Any = None  # the simd backend object the fast path's wasmtime calls are set up for
-_pool_of: Any = None  # the backend object whose native pool runs simd bands
+# what a FastOp's slot runs (the same numbers as c_ext/fastpath/)
+KINDS = {"elementwise": 0, "softmax": 1, "matmul": 2, "dot": 3, "linear": 4}
+BACKEND_IDS = {"cpu": 0, "simd": 1}
+_slots: dict[str, int] = {}  # op name -> slot
+_named: set[str] = set()  # backend= texts the fast path knows
+_cpu: Any = None  # the cpu backend object whose entries the fast path calls
+_wasm: Any = None  # the simd backend's WasmEntries the fast path calls
 
 
-def wrap(name: str, slot: int, fallback: Callable[..., Any]) -> Callable[..., Any]:
+def wrap(op: Op, fallback: Callable[..., Any]) -> Callable[..., Any]:
     """The public entry point of an op: a FastOp over `fallback`, or `fallback` itself."""
-    _SLOTS[name] = slot
-    if _fastpath is None:
+    if _fastpath is None or op.family not in KINDS:
         return fallback
-    return _fastpath.make(slot, fallback)
+    slot = _slots.setdefault(op.name, len(_slots))
+    return _fastpath.make(slot, KINDS[op.family], op.act_id, fallback)
 
 
-def _configure(cpu: Any) -> bool:
-    """Points the fast path at this cpu backend object's C entry points and its Arrays; False
-    when it has no native kernels (a replacement registered under "cpu")."""
-    global _configured
-    if _configured is not cpu:
-        addresses = cpu.kernel_addresses()
-        if addresses is None:
-            return False
-        from ._array import Array, host_result
-        from ._optable import ACTIVATIONS
-
-        _fastpath.configure(addresses, {name: op.act_id for name, op in ACTIVATIONS.items()})
-        _fastpath.configure_host(Array, cpu, host_result)
-        _configured = cpu
-    return True
+def configure_arrays(array_type: type, make: Callable[..., Any]) -> None:
+    """The Array type and its maker (backend, buffer, shape, dtype) -> Array, for the calls
+    the fast path takes with Arrays in or out."""
+    if _fastpath is not None:
+        _fastpath.configure_arrays(array_type, make)
 
 
-def _bind_simd(b: Any) -> bool:
-    """Gives the fast path simd backend b's per-thread bindings (None from b: it has none, and
-    its calls keep the Python path)."""
-    entry = b.fast_entry()
-    if entry is None:
+def _configure(b: Any) -> bool:
+    """Points the fast path at backend b's compiled entries; False where it has none."""
+    global _cpu, _wasm
+    entries = b.native()
+    if entries is None:
         return False
-    call, error_delete, trap_delete, raw_size = entry
-    _fastpath.configure_simd(call, error_delete, trap_delete, raw_size, b.fast_binding)
-    global _simd_bound
-    _simd_bound = b
+    if b.name == "cpu":
+        if _cpu is not b:
+            _fastpath.configure_cpu(b, entries.kernels)
+            _cpu = b
+        return True
+    if _wasm is not entries:
+        _fastpath.configure_wasm(b, entries.call, entries.error_delete, entries.trap_delete,
+                                 entries.raw_size, entries.binder)  # fmt: skip
+        _wasm = entries
     return True
 
 
-def band_runner(b: Any) -> Callable[[tuple], int] | None:
-    """For simd backend b: a function that runs bands of its linear export on the cpu backend's
-    native thread pool (tuples of (context, func, args); returns how many failed), or None
-    where there is no compiled fast path, no native cpu backend or no wasmtime C entry."""
-    global _pool_of
+def allow(sel_index: int, text: str | None, op: str, dtype: np.dtype, b: Any, lower: float,
+          upper: float) -> None:  # fmt: skip
+    """Lets the fast path run (op, dtype) calls of the selection with work in [lower, upper)
+    on backend b: the dispatcher's first choice for them. text: the backend= string that
+    named the selection, if one did."""
+    slot = _slots.get(op)
+    on = BACKEND_IDS.get(b.name)
+    if _fastpath is None or slot is None or on is None or not _configure(b):
+        return
+    if text is not None:
+        name(text, sel_index)
+    _fastpath.allow(sel_index, slot, 0 if dtype == np.float32 else 1, on, float(lower),
+                    float(upper))  # fmt: skip
+
+
+def name(text: str, sel_index: int) -> None:
+    """Tells the fast path which selection a backend= text names."""
+    if text not in _named and _fastpath is not None:
+        if len(_named) > 256:  # texts are few; spelling variants are not kept forever
+            _named.clear()
+        _fastpath.name_selection(text, sel_index)
+        _named.add(text)
+
+
+def _changed(kind: str) -> None:
+    global _cpu, _wasm
     if _fastpath is None:
-        return None
-    from . import backends
-
-    cpu = backends.get("cpu")
-    if _pool_of is not cpu:
-        address = cpu.pool_address()
-        if address is None:
-            return None
-        _fastpath.configure_pool(address)
-        _pool_of = cpu
-    if _simd_bound is not b and not _bind_simd(b):
-        return None
-    return _fastpath.wasm_bands
-
-
-_ON = {"cpu": 0, "simd": 1}
-_TARGET = {"cpu": 1, "simd": 2}
-
-
-def allow(op: str, dtype: np.dtype, b: Any, strict: bool, upper: float) -> None:
-    """Lets the fast path take (op, dtype) calls of work below `upper` on backend b: the
-    dispatcher's first choice for them (strict: with b named by backend=)."""
-    slot = _SLOTS.get(op)
-    on = _ON.get(b.name)
-    if _fastpath is None or slot is None or on is None:
         return
-    if b.name == "cpu" and not _configure(b):
-        return
-    if b.name == "simd" and (slot >= SLOT_MATMUL or not _bind_simd(b)):
-        return
-    _fastpath.set_bound(slot, 0 if dtype == np.float32 else 1, _TARGET[b.name] if strict else 0,
-                        on, math.inf if math.isinf(upper) else float(upper))  # fmt: skip
+    _fastpath.reset(_selection.outer_index())
+    if kind in ("backends", "variant"):  # entries may be another object's now
+        _cpu = _wasm = None
 
 
-def reset() -> None:
-    if _fastpath is not None:
-        _fastpath.reset()
-
-
-def frames(delta: int) -> None:
-    if _fastpath is not None:
-        _fastpath.frames(delta)
-
-
-def take_stats() -> tuple[list[tuple[str, str, int, list[float]]], tuple[int, int]]:
+def take_stats() -> tuple[list[tuple[str, str, int, list[float]]],
+                         dict[str, tuple[int, int, int]]]:  # fmt: skip
     """(op, backend, calls, seconds of the timed ones) since the last take, and the simd
-    calls' copies: (calls, bytes each way)."""
+    calls' copies: {backend: (calls, bytes in, bytes out)}."""
     if _fastpath is None:
-        return [], (0, 0)
-    names = {slot: name for name, slot in _SLOTS.items()}
+        return [], {}
+    names = {slot: name for name, slot in _slots.items()}
+    backend_names = {v: k for k, v in BACKEND_IDS.items()}
     records, moved = _fastpath.take_stats()
-    backend_names = {v: k for k, v in _ON.items()}
-    return [
-        (names[slot], backend_names[on], calls, times) for on, slot, calls, times in records
-    ], moved
+    return [(names[slot], backend_names[on], calls, times) for on, slot, calls, times in records], {
+        "simd": moved
+    }
+
+
+if _fastpath is not None:
+    _fastpath.configure_selection(
+        _selection.context(),
+        _selection.outer_index(),
+        len(_selection.ALL),
+        len(OPS),
+        tuple(_selection.strict(name).index for name in BACKEND_IDS),
+    )
+    _notice.subscribe(_changed)
+    _stats.add_source(take_stats)

@@ -4,8 +4,11 @@ matmul's 1-D promotion and batch broadcasting, aliasing between `out` and the in
 Arrays (data kept on a backend).
 
 Backends then see C-contiguous, aligned, native-byte-order arrays of one dtype with no empty
-dimension: on the numpy path through their `host_*` methods (which split work too large for
-one kernel call), on the Array path as their own buffers.
+dimension: on the numpy path through their host route (which splits work too large for one
+kernel call), on the Array path as their own buffers.
+
+Every public function here is made from the op table, by the op's family, and handed to the
+compiled fast path (accel._fast), which takes the common small call itself.
 
 `out` may be or overlap any input: the result is as if computed into a fresh array. A kernel
 writes straight into `out` only where that is safe (elementwise, `out` exactly the input, on a
@@ -23,28 +26,11 @@ from typing import Any
 import numpy as np
 
 from . import _dispatch, _fast, _optable, _selection, backends
-from ._array import Array, place, resident_limit, wrap
+from ._array import Array, float_array, place, wrap
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
 _ACT_NONE = _optable.ACT_NONE
-
-
-def float_array(x: object, what: str) -> np.ndarray:
-    """x as an ndarray of float32 or float64 (numpy's own dtype objects), in native byte order
-    and aligned for its element type; TypeError for any other dtype. An unpickled float32, a
-    big-endian one or one with dtype metadata is a float32 like any other."""
-    arr = x if type(x) is np.ndarray else np.asarray(x)
-    dt = arr.dtype
-    if dt is _F32 or dt is _F64:
-        return arr if arr.flags.aligned else arr.copy()
-    if dt.kind == "f" and dt.itemsize in (4, 8) and dt.names is None and dt.subdtype is None:
-        canonical = _F32 if dt.itemsize == 4 else _F64
-        return arr.astype(canonical)  # a byte swap, or a copy under numpy's own dtype object
-    raise TypeError(
-        f"accel supports float32 and float64 arrays; {what} has dtype {dt} "
-        "(convert it with .astype(np.float32) or .astype(np.float64))"
-    )
 
 
 def _result_dtype(*dtypes: np.dtype) -> np.dtype:
@@ -120,28 +106,13 @@ def _array_backend(args: tuple[object, ...], backend: str | None) -> backends.Ba
     return b
 
 
-class _Operands:
-    """The buffers of a call's operands on one backend: Arrays as they are, numpy operands
-    uploaded for this call (and released after it)."""
-
-    def __init__(self, b: backends.Backend) -> None:
-        self.b = b
-        self._uploaded: list[Any] = []
-
-    def buffer(self, x: Array | np.ndarray, dtype: np.dtype) -> Any:
-        if isinstance(x, Array):
-            return x._buf
-        arr = _contiguous(x, dtype).reshape(-1)
-        if self.b.host_memory:
-            return arr
-        buf = self.b.upload(arr)
-        self._uploaded.append(buf)
-        return buf
-
-    def release(self) -> None:
-        for buf in self._uploaded:
-            self.b.release(buf)
-        self._uploaded.clear()
+def _buffer(b: backends.Backend, x: Array | np.ndarray, dtype: np.dtype) -> Any:
+    """x's buffer on backend b: an Array's own, or a numpy operand uploaded for this call (the
+    upload is given back when the call drops it)."""
+    if isinstance(x, Array):
+        return x._buf
+    arr = _contiguous(x, dtype).reshape(-1)
+    return arr if b.memory.host else b.memory.upload(arr)
 
 
 def _spilled(*args: object) -> bool:
@@ -153,38 +124,28 @@ def _host_copy(x: object) -> object:
 
 
 def _run_resident(b: backends.Backend, op: str, shape: tuple[int, ...], dtype: np.dtype,
-                  out: Array | np.ndarray | None, inputs: tuple[object, ...],
-                  kernel: Callable[[backends.Backend, _Operands, Any], None]) -> Any:  # fmt: skip
-    """Runs one op strictly on backend b, whose Arrays are among inputs/out: kernel(b,
-    operands, result buffer) fills the result; returns an Array (or out)."""
+                  out: Array | np.ndarray | None, inputs: tuple[object, ...], work: float,
+                  kernel: Callable[[backends.Backend, Any], None]) -> Any:  # fmt: skip
+    """Runs one op strictly on backend b, whose Arrays are among inputs/out: kernel(b, result
+    buffer) fills the result; returns an Array (or out)."""
     n = math.prod(shape)
     target_array = out if isinstance(out, Array) else None
     # a result buffer that is also an input would be read while written: use a fresh one
     alias = target_array is not None and any(
         isinstance(x, Array) and x._buf is target_array._buf for x in inputs
     )
-    ops = _Operands(b)
 
     def call(b: backends.Backend) -> Any:
         if n == 0:
-            return b.empty(0, dtype)
-        result = b.empty(n, dtype) if target_array is None or alias else target_array._buf
-        try:
-            kernel(b, ops, result)
-        except BaseException:
-            if target_array is None or alias:
-                b.release(result)
-            raise
+            return b.memory.alloc(0, dtype)
+        result = b.memory.alloc(n, dtype) if target_array is None or alias else target_array._buf
+        kernel(b, result)
         return result
 
-    try:
-        result = _dispatch.run_on(b, op, call)
-    finally:
-        ops.release()
+    result = _dispatch.run(op, dtype, b.name, work, call, shape)
     if target_array is not None:
         if alias and n:
-            tmp = Array(b, result, shape, dtype)
-            _copy_between(b, tmp, target_array)
+            _copy_between(b, Array(b, result, shape, dtype), target_array)
         return target_array
     arr = wrap(b, result, shape, dtype)
     if isinstance(out, np.ndarray):
@@ -195,7 +156,8 @@ def _run_resident(b: backends.Backend, op: str, shape: tuple[int, ...], dtype: n
 
 def _copy_between(b: backends.Backend, src: Array, dst: Array) -> None:
     """dst's data = src's (same shape and dtype), on their backend."""
-    _dispatch.run_on(b, "copy", lambda be: be.copy(src._buf, dst._buf, src.size, src.dtype))
+    _dispatch.run_on(b, "copy", lambda be: be.memory.copy(src._buf, dst._buf, src.size,
+                                                          src.dtype))  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
@@ -205,7 +167,7 @@ def _copy_between(b: backends.Backend, src: Array, dst: Array) -> None:
 def _unary(op: _optable.Op, x: object, backend: str | None, out: object) -> Any:
     b_arr = _array_backend((x, out), backend)
     if b_arr is not None:
-        return _unary_resident(op, b_arr, x, backend, out)
+        return _unary_resident(op, b_arr, x, out)
     if type(x) is not np.ndarray or (x.dtype is not _F32 and x.dtype is not _F64):
         x = float_array(x, "x")
     dtype = x.dtype
@@ -231,16 +193,16 @@ def _unary(op: _optable.Op, x: object, backend: str | None, out: object) -> Any:
     def call(b: backends.Backend) -> None:
         y = target
         if y is None:
-            in_place = b.host_memory and not b.may_fail_part_way
+            in_place = b.memory.host and not b.kernels.may_fail_part_way
             y = out if in_place and _direct(out) and _exactly(out, src) else np.empty_like(src)
             holder[0] = y
         if op.family == "softmax":
-            b.host_softmax(src, y, rows, cols)
+            b.host.softmax(src, y, rows, cols)
         else:
-            b.host_elementwise(op.act_id, src, y)
+            b.host.elementwise(op.act_id, src, y)
 
     holder: list[np.ndarray | None] = [None]
-    _dispatch.run(op.name, dtype, backend, x.size, call)
+    _dispatch.run(op.name, dtype, backend, x.size, call, x.shape)
     if out is None:
         return out_arr
     if holder[0] is not None and holder[0] is not out:
@@ -248,65 +210,39 @@ def _unary(op: _optable.Op, x: object, backend: str | None, out: object) -> Any:
     return out
 
 
-def _host_operands(x: Array, w: Any, bias: Any, backend: str | None):
-    """(backend, ndarrays) when x, w and bias (or None) are unspilled Arrays of one
-    host-memory backend and backend= agrees; None otherwise (the general path decides)."""
-    b = x._backend
-    if not b.host_memory or x._spilled or type(w) is not Array or w._backend is not b:
-        return None
-    if bias is not None and (type(bias) is not Array or bias._backend is not b):
-        return None
-    if w._spilled or (bias is not None and bias._spilled):
-        return None
-    if backend is not None and backend != b.name:
-        return None
-    return b, _host_view(x), _host_view(w), None if bias is None else _host_view(bias)
-
-
-def _host_view(x: Any) -> Any:
-    """An Array in host memory as its ndarray (anything else as it is)."""
-    return x._buf.reshape(x.shape) if isinstance(x, Array) else x
-
-
-def _unary_resident(op: _optable.Op, b: backends.Backend, x: object, backend: str | None,
-                    out: object) -> Any:  # fmt: skip
-    if b.host_memory and out is None and not _spilled(x):  # the numpy route, then wrapped
-        result = _PUBLIC_UNARY[op.name](_host_view(x), backend=b.name)
-        return wrap(b, result, result.shape, result.dtype)
+def _unary_resident(op: _optable.Op, b: backends.Backend, x: object, out: object) -> Any:
     xa = x if isinstance(x, Array) else float_array(x, "x")
     dtype = xa.dtype
     shape = xa.shape
     if out is not None:
         _check_out(out, shape, dtype)
     if _spilled(x, out):
-        fn = globals()[op.name]
-        result = fn(_host_copy(x), backend=b.name)
+        result = PUBLIC[op.name](_host_copy(x), backend=b.name)
         return _result_to(b, result, out)
     n = math.prod(shape)
     cols = (shape[-1] if shape else 1) if n else 1
     rows = n // cols if cols else 0
 
-    def kernel(b: backends.Backend, ops: _Operands, y: Any) -> None:
-        xb = ops.buffer(xa, dtype)
+    def kernel(b: backends.Backend, y: Any) -> None:
+        xb = _buffer(b, xa, dtype)
         if op.family == "softmax":
-            b.softmax(xb, y, rows, cols, dtype)
+            b.kernels.softmax(xb, y, rows, cols, dtype)
         else:
-            b.elementwise(op.act_id, xb, y, n, dtype)
+            b.kernels.elementwise(op.act_id, xb, y, n, dtype)
 
     inputs = (x,)
     if isinstance(out, Array) and isinstance(x, Array) and out._buf is x._buf:
         inputs = ()  # elementwise and softmax kernels may write their input in place
-    return _run_resident(b, op.name, shape, dtype, out, inputs, kernel)
+    return _run_resident(b, op.name, shape, dtype, out, inputs, n, kernel)
 
 
 def _result_to(b: backends.Backend, result: np.ndarray, out: object) -> Any:
     """A host result of an op on spilled Arrays: into out, or as an Array on b."""
     if isinstance(out, Array):
-        if out.spilled or b.host_memory:
-            out._buf.reshape(out.shape)[...] = result
+        if out.in_host_memory():
+            out.host_view()[...] = result
         else:
-            tmp = place(np.ascontiguousarray(result), b)
-            _copy_between(b, tmp, out)
+            _copy_between(b, place(np.ascontiguousarray(result), b), out)
         return out
     if isinstance(out, np.ndarray):
         out[...] = result
@@ -315,22 +251,10 @@ def _result_to(b: backends.Backend, result: np.ndarray, out: object) -> Any:
 
 
 def _make_unary(op: _optable.Op) -> Callable[..., Any]:
-    name, act, elementwise = op.name, op.act_id, op.family == "elementwise"
-    run, empty = _dispatch.run, np.empty
-
     def unary(x: Any, *, backend: str | None = None, out: Any = None) -> Any:
-        # the lean path: a contiguous, aligned float ndarray, a fresh result (no aliasing)
-        if out is None and type(x) is np.ndarray and elementwise:
-            dt = x.dtype
-            flags = x.flags
-            if (dt is _F32 or dt is _F64) and flags.c_contiguous and flags.aligned and x.size:
-                y = empty(x.shape, dt)
-                run(name, dt, backend, x.size, lambda b: b.host_elementwise(act, x, y))
-                return y
         return _unary(op, x, backend, out)
 
     where = "over the last axis of x" if op.family == "softmax" else "elementwise on x"
-    unary.__name__ = unary.__qualname__ = op.name
     unary.__doc__ = (
         f"{op.doc}\n\nComputed {where}, of any shape (0-d and empty included); the result has "
         "x's shape and dtype (float32 or float64). `out=` takes a writeable array of that "
@@ -340,61 +264,38 @@ def _make_unary(op: _optable.Op) -> Callable[..., Any]:
     return unary
 
 
-def _public_unary(name: str) -> Callable[..., Any]:
-    """The public function of an activation: the compiled fast entry over the Python one."""
-    op = _optable.OPS[name]
-    return _fast.wrap(name, op.act_id, _make_unary(op))
-
-
-relu = _public_unary("relu")
-sigmoid = _public_unary("sigmoid")
-tanh = _public_unary("tanh")
-gelu = _public_unary("gelu")
-silu = _public_unary("silu")
-softmax = _make_unary(_optable.OPS["softmax"])
-_PUBLIC_UNARY = {"relu": relu, "sigmoid": sigmoid, "tanh": tanh, "gelu": gelu, "silu": silu,
-                 "softmax": softmax}  # fmt: skip
-
-
 # ---------------------------------------------------------------------------------------------
 # dot
 
 
-def dot(a: Any, b: Any, *, backend: str | None = None) -> np.floating:
-    """Inner product of two 1-D arrays of equal length, as a numpy scalar of the result dtype
-    (float64 when either input is float64); empty vectors give 0. Arrays run on their backend."""
-    if type(a) is np.ndarray and type(b) is np.ndarray:  # the lean path
-        dt = a.dtype
-        fa, fb = a.flags, b.flags
-        if ((dt is _F32 or dt is _F64) and b.dtype is dt and a.ndim == 1 and a.shape == b.shape
-                and a.size and fa.c_contiguous and fa.aligned and fb.c_contiguous
-                and fb.aligned):  # fmt: skip
-            return dt.type(_dispatch.run("dot", dt, backend, a.size, lambda be: be.host_dot(a, b)))
-    b_arr = _array_backend((a, b), backend)
-    a_ = a if isinstance(a, Array) else float_array(a, "a")
-    b_ = b if isinstance(b, Array) else float_array(b, "b")
-    if a_.ndim != 1 or b_.ndim != 1:
-        raise ValueError(f"dot takes two 1-D arrays; got shapes {a_.shape} and {b_.shape}")
-    if a_.shape != b_.shape:
-        raise ValueError(f"dot: shapes {a_.shape} and {b_.shape} not aligned (lengths differ)")
-    dtype = _result_dtype(a_.dtype, b_.dtype)
-    n = a_.shape[0]
-    if n == 0:
-        return dtype.type(0)
-    if b_arr is not None and not _spilled(a, b) and a_.dtype == b_.dtype == dtype:
-        ops = _Operands(b_arr)
-        try:
-            r = _dispatch.run_on(b_arr, "dot", lambda be: be.dot(
-                ops.buffer(a_, dtype), ops.buffer(b_, dtype), n, dtype))  # fmt: skip
-        finally:
-            ops.release()
-        return dtype.type(r)
-    if b_arr is not None:  # spilled, or a dtype to convert: through the host, on that backend
-        backend = b_arr.name
-    ha = _contiguous(_host_copy(a_), dtype)
-    hb = _contiguous(_host_copy(b_), dtype)
-    result = _dispatch.run("dot", dtype, backend, n, lambda be: be.host_dot(ha, hb))
-    return dtype.type(result)
+def _make_dot(op: _optable.Op) -> Callable[..., Any]:
+    def dot(a: Any, b: Any, *, backend: str | None = None) -> np.floating:
+        b_arr = _array_backend((a, b), backend)
+        a_ = a if isinstance(a, Array) else float_array(a, "a")
+        b_ = b if isinstance(b, Array) else float_array(b, "b")
+        if a_.ndim != 1 or b_.ndim != 1:
+            raise ValueError(f"dot takes two 1-D arrays; got shapes {a_.shape} and {b_.shape}")
+        if a_.shape != b_.shape:
+            raise ValueError(f"dot: shapes {a_.shape} and {b_.shape} not aligned (lengths differ)")
+        dtype = _result_dtype(a_.dtype, b_.dtype)
+        n = a_.shape[0]
+        if n == 0:
+            return dtype.type(0)
+        if b_arr is not None and not _spilled(a, b) and a_.dtype == b_.dtype == dtype:
+            r = _dispatch.run("dot", dtype, b_arr.name, n, lambda be: be.kernels.dot(
+                _buffer(be, a_, dtype), _buffer(be, b_, dtype), n, dtype))  # fmt: skip
+            return dtype.type(r)
+        if b_arr is not None:  # spilled, or a dtype to convert: through the host, on that backend
+            backend = b_arr.name
+        ha = _contiguous(_host_copy(a_), dtype)
+        hb = _contiguous(_host_copy(b_), dtype)
+        return dtype.type(_dispatch.run("dot", dtype, backend, n, lambda be: be.host.dot(ha, hb)))
+
+    dot.__doc__ = (
+        f"{op.doc} Returns a numpy scalar of the result dtype (float64 when either input is "
+        "float64); empty vectors give 0. Arrays run on their backend."
+    )
+    return dot
 
 
 # ---------------------------------------------------------------------------------------------
@@ -440,110 +341,56 @@ def _batched(x: np.ndarray, promoted: tuple[int, ...], batch: tuple[int, ...], c
     return _contiguous(x, dtype).reshape(count, rows, cols)
 
 
-def matmul(a: Any, b: Any, *, backend: str | None = None, out: Any = None) -> Any:
-    """Matrix product with numpy.matmul's semantics: 1-D operands are promoted to matrices and
-    the added axis removed (1-D @ 1-D gives a numpy scalar), batch dimensions broadcast,
-    float32 with float64 gives float64. `out=` takes a writeable array of exactly the result's
-    shape and dtype, which may be or overlap an input. Arrays run on their backend and give an
-    Array."""
-    if (out is None and type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2
-            and b.ndim == 2):  # fmt: skip
-        dt = a.dtype
-        fa, fb = a.flags, b.flags
-        if ((dt is _F32 or dt is _F64) and b.dtype is dt and fa.c_contiguous and fa.aligned
-                and fb.c_contiguous and fb.aligned):  # fmt: skip
-            (m, k), (kb, n) = a.shape, b.shape
-            if k == kb and m and n and k:
-                c = np.empty((m, n), dt)
-                a3, b3, c3 = a.reshape(1, m, k), b.reshape(1, k, n), c.reshape(1, m, n)
-                _dispatch.run("matmul", dt, backend, 2.0 * m * n * k,
-                              lambda be: be.host_linear(a3, b3, c3, None, _ACT_NONE))  # fmt: skip
-                return c
-    return _linear_call("matmul", a, b, None, _ACT_NONE, backend, out)
+def _make_matmul(op: _optable.Op) -> Callable[..., Any]:
+    def matmul(a: Any, b: Any, *, backend: str | None = None, out: Any = None) -> Any:
+        return _linear_call("matmul", a, b, None, _ACT_NONE, backend, out)
+
+    matmul.__doc__ = (
+        f"{op.doc} 1-D operands are promoted to matrices and the added axis removed (1-D @ 1-D "
+        "gives a numpy scalar), batch dimensions broadcast, float32 with float64 gives float64. "
+        "`out=` takes a writeable array of exactly the result's shape and dtype, which may be "
+        "or overlap an input. Arrays run on their backend and give an Array."
+    )
+    return matmul
 
 
-def linear(x: Any, w: Any, bias: Any = None, *, activation: str | None = None,
-           backend: str | None = None, out: Any = None) -> Any:  # fmt: skip
-    """activation(x @ w + bias) in one kernel per backend: a layer of a network. x is (..., K)
-    or (K,), w (K, N), bias (N,) or None, activation None or an activation's name ("relu",
-    "sigmoid", "tanh", "gelu", "silu"). The bias and the activation are applied to each tile of
-    the product while it is in registers or cache. dtypes, `out=` and Arrays as for matmul."""
-    if type(x) is Array and out is None:  # Arrays in host memory: straight to the numpy route
-        host = _host_operands(x, w, bias, backend)
-        if host is not None:
-            b, hx, hw, hb = host
-            y = _LINEAR(hx, hw, hb, activation=activation, backend=b.name)
-            return wrap(b, y, y.shape, y.dtype)
-    act = _optable.activation_id(activation)
-    w_shape = w.shape if isinstance(w, Array) else np.shape(w)
-    if len(w_shape) != 2:
-        raise ValueError(f"linear: w must be 2-D (K, N); it has shape {tuple(w_shape)}")
-    x_shape = x.shape if isinstance(x, Array) else np.shape(x)
-    if len(x_shape) == 0:
-        raise ValueError("linear: x must have at least one dimension (..., K)")
-    if bias is not None:
-        b_shape = bias.shape if isinstance(bias, Array) else np.shape(bias)
-        if tuple(b_shape) != (w_shape[1],):
+def _make_linear(op: _optable.Op) -> Callable[..., Any]:
+    def linear(x: Any, w: Any, bias: Any = None, *, activation: str | None = None,
+               backend: str | None = None, out: Any = None) -> Any:  # fmt: skip
+        act = _optable.activation_id(activation)
+        w_shape = w.shape if isinstance(w, Array) else np.shape(w)
+        if len(w_shape) != 2:
+            raise ValueError(f"linear: w must be 2-D (K, N); it has shape {tuple(w_shape)}")
+        x_shape = x.shape if isinstance(x, Array) else np.shape(x)
+        if len(x_shape) == 0:
+            raise ValueError("linear: x must have at least one dimension (..., K)")
+        if bias is not None:
+            b_shape = bias.shape if isinstance(bias, Array) else np.shape(bias)
+            if tuple(b_shape) != (w_shape[1],):
+                raise ValueError(
+                    f"linear: bias must have shape ({w_shape[1]},) to match w "
+                    f"{tuple(w_shape)}; it has shape {tuple(b_shape)}"
+                )
+        if x_shape[-1] != w_shape[0]:
             raise ValueError(
-                f"linear: bias must have shape ({w_shape[1]},) to match w {tuple(w_shape)}; "
-                f"it has shape {tuple(b_shape)}"
+                f"linear: x has {x_shape[-1]} features (last axis of {tuple(x_shape)}) but w "
+                f"expects {w_shape[0]} (w has shape {tuple(w_shape)})"
             )
-    if x_shape[-1] != w_shape[0]:
-        raise ValueError(
-            f"linear: x has {x_shape[-1]} features (last axis of {tuple(x_shape)}) but w "
-            f"expects {w_shape[0]} (w has shape {tuple(w_shape)})"
-        )
-    return _linear_call("linear", x, w, bias, act, backend, out)
+        return _linear_call("linear", x, w, bias, act, backend, out)
 
-
-def _lean_resident(op: str, a: Any, w: Any, bias: Any, act: int) -> Array | None:
-    """The common resident call, with none of the general route's steps that do not apply: 2-D
-    Arrays of one dtype on one backend whose memory is its own (host-memory Arrays have the
-    compiled route), no backend=, no out=, nothing spilled, nothing empty. The same kernel, the
-    same strictness and the same stats; None for anything else (the general route decides)."""
-    if type(a) is not Array or type(w) is not Array:
-        return None
-    be = a._backend
-    if be.host_memory or w._backend is not be or a._spilled or w._spilled:
-        return None
-    if bias is not None and (type(bias) is not Array or bias._backend is not be or
-                             bias._spilled or bias.dtype != a.dtype):  # fmt: skip
-        return None
-    if len(a.shape) != 2 or len(w.shape) != 2:
-        return None
-    (m, k), (k2, n) = a.shape, w.shape
-    dtype = a.dtype
-    if k != k2 or w.dtype != dtype or m * n * k == 0 or (bias is not None and bias.shape != (n,)):
-        return None
-    bias_buf = None if bias is None else bias._buf
-
-    def call(be: backends.Backend) -> Any:
-        c = be.empty(m * n, dtype)
-        try:
-            be.linear(a._buf, w._buf, c, bias_buf, act, 1, m, n, k, 0, 0, dtype)
-        except BaseException:
-            be.release(c)
-            raise
-        return c
-
-    return wrap(be, _dispatch.run_on(be, op, call), (m, n), dtype)
+    names = ", ".join(f'"{n}"' for n in _optable.ACTIVATIONS)
+    linear.__doc__ = (
+        "activation(x @ w + bias) in one kernel per backend: a layer of a network. x is (..., K) "
+        f"or (K,), w (K, N), bias (N,) or None, activation None or an activation's name ({names}"
+        "). The bias and the activation are applied to each tile of the product while it is in "
+        "registers or cache. dtypes, `out=` and Arrays as for matmul."
+    )
+    return linear
 
 
 def _linear_call(op: str, a: Any, b: Any, bias: Any, act: int, backend: str | None,
                  out: Any) -> Any:  # fmt: skip
-    if out is None and backend is None:
-        lean = _lean_resident(op, a, b, bias, act)
-        if lean is not None:
-            return lean
     b_arr = _array_backend((a, b, bias, out), backend)
-    if b_arr is not None and b_arr.host_memory and out is None and not _spilled(a, b, bias):
-        # Arrays in host memory are ndarrays: the numpy route (with its compiled entry),
-        # strictly on that backend, and the result wrapped
-        public = matmul if op == "matmul" else linear
-        args = (_host_view(a), _host_view(b)) + (() if op == "matmul" else (_host_view(bias),))
-        kwargs = {} if op == "matmul" else {"activation": _optable.ACTIVATION_BY_ID.get(act)}
-        result = public(*args, backend=b_arr.name, **kwargs)
-        return result if np.ndim(result) == 0 else wrap(b_arr, result, result.shape, result.dtype)
     a_ = a if isinstance(a, Array) else float_array(a, "a" if op == "matmul" else "x")
     b_ = b if isinstance(b, Array) else float_array(b, "b" if op == "matmul" else "w")
     bias_ = None if bias is None else bias if isinstance(bias, Array) else float_array(bias, "bias")
@@ -592,7 +439,8 @@ def _linear_call(op: str, a: Any, b: Any, bias: Any, act: int, backend: str | No
     direct = out is None or (_direct(out) and not overlap)
     c3 = result.reshape(count, m, n) if direct else np.empty((count, m, n), dtype)
     flops = 2.0 * count * m * n * k
-    _dispatch.run(op, dtype, backend, flops, lambda be: be.host_linear(a3, b3, c3, bias1, act))
+    _dispatch.run(op, dtype, backend, flops, lambda be: be.host.linear(a3, b3, c3, bias1, act),
+                  shape)  # fmt: skip
     if not direct:
         result[...] = c3.reshape(shape)
     return _scalar(result, a_, b_, out)
@@ -612,38 +460,60 @@ def _linear_resident(op: str, b: backends.Backend, a: Any, w: Any, bias: Any, ac
     a_batch = m * k if math.prod(pa[:-2]) > 1 else 0
     b_batch = k * n if math.prod(pb[:-2]) > 1 else 0
 
-    def kernel(be: backends.Backend, ops: _Operands, c: Any) -> None:
-        bias_buf = None if bias is None else ops.buffer(bias, dtype)
-        if k == 0:
-            zeros = np.zeros(math.prod(shape), dtype)
-            if bias is not None or act != _ACT_NONE:
-                z2 = zeros.reshape(-1, n)
-                if bias is not None:
-                    z2 += _host_copy(bias)
-                zeros = z2.reshape(-1)
-            held = be.upload(zeros) if not be.host_memory else zeros
-            try:
-                if act != _ACT_NONE:
-                    be.elementwise(act, held, c, zeros.size, dtype)
-                else:
-                    be.copy(held, c, zeros.size, dtype)
-            finally:
-                if not be.host_memory:
-                    be.release(held)
+    def kernel(be: backends.Backend, c: Any) -> None:
+        if k == 0:  # act(0 + bias), made on the host and moved into c
+            zeros = np.zeros((math.prod(shape) // n if n else 0, n), dtype)
+            if bias is not None:
+                zeros += _host_copy(bias)
+            held = be.memory.upload(zeros.reshape(-1))
+            if act != _ACT_NONE:
+                be.kernels.elementwise(act, held, c, zeros.size, dtype)
+            else:
+                be.memory.copy(held, c, zeros.size, dtype)
             return
-        be.linear(ops.buffer(a, dtype), ops.buffer(w, dtype), c, bias_buf, act, count, m, n, k,
-                  a_batch, b_batch, dtype)  # fmt: skip
+        bias_buf = None if bias is None else _buffer(be, bias, dtype)
+        be.kernels.linear(_buffer(be, a, dtype), _buffer(be, w, dtype), c, bias_buf, act, count,
+                          m, n, k, a_batch, b_batch, dtype)  # fmt: skip
 
-    result = _run_resident(b, op, shape, dtype, out, (a, w, bias), kernel)
+    result = _run_resident(b, op, shape, dtype, out, (a, w, bias), 2.0 * count * m * n * k,
+                           kernel)  # fmt: skip
     if out is None and op == "matmul" and a.ndim == 1 and w.ndim == 1:
         return result.numpy()[()]
     return result
 
 
-matmul = _fast.wrap("matmul", _fast.SLOT_MATMUL, matmul)
-dot = _fast.wrap("dot", _fast.SLOT_DOT, dot)
-linear = _fast.wrap("linear", _fast.SLOT_LINEAR, linear)
-_LINEAR = linear
+# ---------------------------------------------------------------------------------------------
+# the public functions, one per op of the table, and the Array operators they define
 
-__all__ = ["dot", "float_array", "gelu", "linear", "matmul", "relu", "resident_limit",
-           "sigmoid", "silu", "softmax", "tanh"]  # fmt: skip
+_MAKERS = {"elementwise": _make_unary, "softmax": _make_unary, "dot": _make_dot,
+           "matmul": _make_matmul, "linear": _make_linear}  # fmt: skip
+
+
+def _public(op: _optable.Op) -> Callable[..., Any]:
+    fn = _MAKERS[op.family](op)
+    fn.__name__ = fn.__qualname__ = op.name
+    fn.__module__ = "accel"
+    return _fast.wrap(op, fn)
+
+
+PUBLIC: dict[str, Callable[..., Any]] = {name: _public(op) for name, op in _optable.OPS.items()}
+
+
+def _install_operator(name: str, fn: Callable[..., Any]) -> None:
+    def forward(self: Array, other: Any) -> Any:
+        return fn(self, other)
+
+    def reflected(self: Array, other: Any) -> Any:
+        return fn(other, self)
+
+    forward.__name__ = f"__{name}__"
+    reflected.__name__ = f"__r{name}__"
+    setattr(Array, f"__{name}__", forward)
+    setattr(Array, f"__r{name}__", reflected)
+
+
+for _op in _optable.OPS.values():
+    if _op.operator is not None:
+        _install_operator(_op.operator, PUBLIC[_op.name])
+
+__all__ = [*PUBLIC]

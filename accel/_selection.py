@@ -2,6 +2,12 @@
 
 Precedence: the `backend=` argument > the innermost `use_backend()` > `set_backend()` > the
 `ACCEL_BACKEND` environment variable (read once, at import) > "auto".
+
+There are only 16 selections ("auto" and every ordered list of distinct backends), each with a
+fixed `index`: caches of decisions (the dispatcher's, the compiled fast path's) are keyed by
+it, so that entering a `use_backend` block changes nothing they hold and costs nothing. The
+block's frames live in a context variable (local to the thread and the asyncio task) as
+tuples `(index, selection, parent)`, which the compiled fast path reads as they are.
 """
 
 from __future__ import annotations
@@ -9,12 +15,13 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
+import itertools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from . import _fast
+from . import _notice
 
 BACKENDS: tuple[str, ...] = ("gpu", "simd", "cpu")
 
@@ -26,6 +33,20 @@ class Selection:
     text: str  # normalised: "auto", "gpu" or "simd,cpu"
     names: tuple[str, ...]  # candidates in chain order (auto) or the list's order
     strict: bool  # one name: raise rather than fall back
+    index: int  # its place in ALL
+
+
+def _all_selections() -> tuple[Selection, ...]:
+    found = [Selection("auto", BACKENDS, False, 0)]
+    for size in range(1, len(BACKENDS) + 1):
+        for names in itertools.permutations(BACKENDS, size):
+            found.append(Selection(",".join(names), names, size == 1, len(found)))
+    return tuple(found)
+
+
+ALL: tuple[Selection, ...] = _all_selections()
+_BY_TEXT = {s.text: s for s in ALL}
+AUTO = ALL[0]
 
 
 @functools.lru_cache(maxsize=256)
@@ -35,7 +56,7 @@ def parse(sel: str) -> Selection:
         raise TypeError(f"a backend selection is a string, not {type(sel).__name__}")
     text = sel.strip().lower()
     if text == "auto":
-        return Selection("auto", BACKENDS, strict=False)
+        return AUTO
     names = tuple(part.strip() for part in text.split(","))
     unknown = [n for n in names if n not in BACKENDS]
     if not names or unknown:
@@ -45,21 +66,17 @@ def parse(sel: str) -> Selection:
             + ", ".join(repr(n) for n in BACKENDS)
             + " or a comma list of them such as 'simd,cpu'"
         )
-    names = tuple(dict.fromkeys(names))  # drop repeats, keep order
-    return Selection(",".join(names), names, strict=len(names) == 1)
+    return _BY_TEXT[",".join(dict.fromkeys(names))]  # repeats dropped, order kept
 
 
-class _Frame:
-    """One active use_backend: its selection and the frame it covers (a linked stack)."""
-
-    __slots__ = ("parent", "selection")
-
-    def __init__(self, selection: Selection, parent: _Frame | None) -> None:
-        self.selection = selection
-        self.parent = parent
+def strict(name: str) -> Selection:
+    """The strict selection of one backend name."""
+    return _BY_TEXT[name]
 
 
-_context: contextvars.ContextVar[_Frame | None] = contextvars.ContextVar(
+Frame = tuple  # (selection index, Selection, parent Frame | None)
+
+_context: contextvars.ContextVar[Frame | None] = contextvars.ContextVar(
     "accel_backend", default=None
 )
 _process: Selection | None = None
@@ -72,7 +89,10 @@ if _ENV_TEXT:
     except ValueError as e:  # raised at the first call, where the user sees it
         _env_error = ValueError(f"ACCEL_BACKEND: {e}")
 
-_AUTO = parse("auto")
+
+def context() -> contextvars.ContextVar[Frame | None]:
+    """The context variable of the use_backend frames (the compiled fast path reads it)."""
+    return _context
 
 
 def current(backend: str | None = None) -> Selection:
@@ -81,12 +101,25 @@ def current(backend: str | None = None) -> Selection:
         return parse(backend)
     frame = _context.get()
     if frame is not None:
-        return frame.selection
+        return frame[1]
+    return outer()
+
+
+def outer() -> Selection:
+    """The selection outside every use_backend block: set_backend's, ACCEL_BACKEND or auto."""
     if _process is not None:
         return _process
     if _env_error is not None:
         raise _env_error
-    return _env or _AUTO
+    return _env or AUTO
+
+
+def outer_index() -> int:
+    """outer()'s index, or -1 where ACCEL_BACKEND is invalid (the call must raise)."""
+    try:
+        return outer().index
+    except ValueError:
+        return -1
 
 
 def source() -> str:
@@ -113,17 +146,7 @@ def set_backend(sel: str | None) -> None:
     """Sets the process-wide selection; None goes back to ACCEL_BACKEND or "auto"."""
     global _process
     _process = None if sel is None else parse(sel)
-    from . import _dispatch  # (it imports this module)
-
-    # the first choices and the compiled fast path follow the dispatcher again from here: a
-    # selection text may equal an earlier backend= ("simd"), whose choice was remembered as
-    # strict only
-    _dispatch.invalidate()
-
-
-def in_block() -> bool:
-    """Whether a use_backend block or decorated function is active in this thread or task."""
-    return _context.get() is not None
+    _notice.changed("selection")
 
 
 class use_backend:
@@ -143,41 +166,36 @@ class use_backend:
         self._selection = parse(sel)
 
     def __enter__(self) -> use_backend:
-        _fast.frames(1)  # while any block is open, no call takes the compiled fast path
-        _context.set(_Frame(self._selection, _context.get()))
+        s = self._selection
+        _context.set((s.index, s, _context.get()))
         return self
 
     def __exit__(self, *exc: object) -> None:
         frame = _context.get()
         if frame is not None:
-            _context.set(frame.parent)
-        _fast.frames(-1)
+            _context.set(frame[2])
 
     def __call__(self, func: F) -> F:
-        selection = self._selection
+        s = self._selection
 
         if inspect.iscoroutinefunction(func):
 
             @functools.wraps(func)
             async def run_async(*args: Any, **kwargs: Any) -> Any:
-                _fast.frames(1)
-                token = _context.set(_Frame(selection, _context.get()))
+                token = _context.set((s.index, s, _context.get()))
                 try:
                     return await func(*args, **kwargs)
                 finally:
                     _context.reset(token)
-                    _fast.frames(-1)
 
             return run_async  # type: ignore[return-value]
 
         @functools.wraps(func)
         def run(*args: Any, **kwargs: Any) -> Any:
-            _fast.frames(1)
-            token = _context.set(_Frame(selection, _context.get()))
+            token = _context.set((s.index, s, _context.get()))
             try:
                 return func(*args, **kwargs)
             finally:
                 _context.reset(token)
-                _fast.frames(-1)
 
         return run  # type: ignore[return-value]

@@ -100,7 +100,7 @@ def stats() -> dict[tuple[str, str], dict[str, float | int | None]]:
     over the last few thousand timed calls (one in
     eight), microseconds). For ("upload" or "download", backend):
     "calls" and "bytes" moved into or out of that backend's memory."""
-    _merge_fast()
+    _merge_sources()
     out: dict[tuple[str, str], dict[str, float | int | None]] = {}
     for key, rec in list(_records.items()):
         if key[0] in TRANSFERS:
@@ -118,23 +118,33 @@ def stats() -> dict[tuple[str, str], dict[str, float | int | None]]:
     return out
 
 
-def _merge_fast() -> None:
-    """Folds in what the compiled fast path counted since the last look."""
-    from . import _fast
+# Counters kept elsewhere (the compiled fast path counts its calls in C), as functions that
+# return and forget what they counted: ([(op, backend, calls, [seconds of the timed ones])],
+# {backend: (calls that moved data, bytes uploaded, bytes downloaded)}). Registered by their
+# owners.
+_sources: list = []
 
-    records, (moved_calls, moved_bytes) = _fast.take_stats()
-    for op, backend, calls, times in records:
-        rec = _record(op, backend)
-        with _lock:
-            rec.extra += calls
-            rec.latencies.extend(times)
-    if moved_calls:
-        add_transfers("simd", moved_bytes, moved_bytes, moved_calls)
+
+def add_source(take) -> None:
+    """Merges what take() returns into stats() from now on (see _sources)."""
+    _sources.append(take)
+
+
+def _merge_sources() -> None:
+    for take in list(_sources):
+        records, moved = take()
+        for op, backend, calls, times in records:
+            rec = _record(op, backend)
+            with _lock:
+                rec.extra += calls
+                rec.latencies.extend(times)
+        for backend, (calls, up, down) in moved.items():
+            if calls:
+                add_transfers(backend, up, down, calls)
 
 
 def reset_stats() -> None:
-    from . import _fast
-
-    _fast.take_stats()
+    for take in list(_sources):
+        take()
     with _lock:
         _records.clear()

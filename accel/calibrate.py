@@ -11,13 +11,11 @@ them at first use; `accel probe` says which cost model is in force.
 from __future__ import annotations
 
 import datetime
-import json
-import os
 import sys
 
 import numpy as np
 
-from . import _cost, _dispatch, _selection, backends, bench
+from . import _calibration, _selection, backends, bench
 from ._optable import OPS
 
 
@@ -64,24 +62,13 @@ def calibrate(progress: bool = True) -> dict:
     if progress:
         sys.stderr.write("\n")
     doc = {
-        "fingerprint": _cost.fingerprint(),
+        "fingerprint": _calibration.fingerprint(),
         "measured": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "params": params,
         "gpu_matmul": calibrate_gpu_variants(progress),
         "cpu_direct": calibrate_cpu_direct(),
     }
-    path = _cost.path()
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(doc, indent=1))
-        os.replace(tmp, path)
-    _cost.reload()
-    for name in _selection.BACKENDS:
-        b = backends.loaded(name)
-        if b is not None:
-            b.calibration_changed()
-    _dispatch.invalidate()
+    path = _calibration.write(doc)  # read again by the cost model and every backend
     return {"path": str(path), **doc}
 
 

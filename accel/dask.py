@@ -37,7 +37,8 @@ except ImportError as e:  # pragma: no cover - the extra is not installed
 
 import accel
 
-from ._ops import _matmul_shapes, float_array
+from ._array import float_array
+from ._ops import _matmul_shapes
 from ._optable import OPS, activation_id
 
 _F32 = np.dtype(np.float32)
@@ -130,12 +131,10 @@ def _make_unary(name: str):
     return unary
 
 
-relu = _make_unary("relu")
-sigmoid = _make_unary("sigmoid")
-tanh = _make_unary("tanh")
-gelu = _make_unary("gelu")
-silu = _make_unary("silu")
-softmax = _make_unary("softmax")
+# one wrapper per elementwise op and softmax of the op table
+_UNARY = {name: _make_unary(name) for name, op in OPS.items()
+          if op.family in ("elementwise", "softmax")}  # fmt: skip
+globals().update(_UNARY)
 
 
 def matmul(a: Any, b: Any, *, backend: str | None = None) -> da.Array:
@@ -227,4 +226,4 @@ def dot(a: Any, b: Any, *, backend: str | None = None) -> da.Array:
     return parts.rechunk(-1).map_blocks(total, dtype=dtype, chunks=(), drop_axis=0)
 
 
-__all__ = ["dot", "gelu", "linear", "matmul", "relu", "sigmoid", "silu", "softmax", "tanh"]
+__all__ = ["dot", "linear", "matmul", *_UNARY]

@@ -8,6 +8,7 @@
  */
 #ifndef ACCEL_CPU_H
 #define ACCEL_CPU_H
+#include <stddef.h>
 #include <stdint.h>
 #include "activations.h"
 
@@ -60,5 +61,22 @@ int accel_get_num_threads(void);
 /* Runs fn(ctx, i) for i < ntasks on the pool (internal.h says how); exported so that the simd
  * backend's bands run on the same threads (accel._fastpath calls it by address). */
 void accel_parallel_for(void (*fn)(void *ctx, int64_t task), void *ctx, int64_t ntasks);
+
+/* One call of a WebAssembly export: the store context and function of wasmtime's C API, and
+ * its integer arguments. */
+#define ACCEL_WASM_BAND_ARGS 16
+typedef struct {
+    void *ctx;
+    void *func;
+    int nargs;
+    int failed;
+    int64_t args[16];
+} accel_wasm_band;
+
+/* Runs the n calls on the pool, one task each, through wasmtime_func_call_unchecked (call)
+ * with its error and trap destructors, given by address: the simd backend's bands. Returns
+ * how many trapped or failed. */
+int accel_wasm_bands(uintptr_t call, uintptr_t error_delete, uintptr_t trap_delete,
+                     size_t raw_size, accel_wasm_band *bands, int64_t n);
 
 #endif

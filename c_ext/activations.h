@@ -1,6 +1,8 @@
-/* activations.h: the ids of the activations, shared by the native kernels, the WebAssembly
- * module and (through cffi) Python, whose op table (accel/_optable.py) holds the same numbers;
- * a test checks that they agree. ACT_NONE is the identity (a linear layer without activation). */
+/* activations.h: the ids of the activations.
+ * generated from accel/_optable.py by `python -m accel._codegen`: do not edit.
+ * The native kernels, the WebAssembly module and (through cffi) Python share them;
+ * ACT_NONE is the identity (a linear layer without activation). ACCEL_ACTIVATIONS(X) expands
+ * X(ID, name) once per activation, in id order. */
 #ifndef ACCEL_ACTIVATIONS_H
 #define ACCEL_ACTIVATIONS_H
 enum accel_activation {
@@ -11,4 +13,10 @@ enum accel_activation {
     ACT_GELU = 3,
     ACT_SILU = 4
 };
+#define ACCEL_ACTIVATIONS(X) \
+    X(RELU, relu) \
+    X(SIGMOID, sigmoid) \
+    X(TANH, tanh) \
+    X(GELU, gelu) \
+    X(SILU, silu)
 #endif

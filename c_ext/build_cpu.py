@@ -23,19 +23,24 @@ SOURCES = [
     "kernels_avx512.c",
     "kernels_avx2.c",
     "kernels_baseline.c",
+    "wasm_bands.c",
 ]
-HEADERS = ["accel_cpu.h", "activations.h", "direct.h", "internal.h", "kernels_template.h",
-           "kernels_type.h"]  # fmt: skip
+HEADERS = ["accel_cpu.h", "activations.h", "coefficients.h", "internal.h", "kernels_template.h",
+           "kernels_type.h", "plan.h", "wasm_call.h"]  # fmt: skip
 
 
 def _cdef_text() -> str:
-    """The public headers without preprocessor lines, which cffi's cdef cannot read."""
-    lines = [
-        line
-        for name in ("activations.h", "accel_cpu.h")
-        for line in (HERE / name).read_text().splitlines()
-    ]
-    return "\n".join(line for line in lines if not line.lstrip().startswith("#"))
+    """The public headers without preprocessor directives (a directive's continued lines
+    included), which cffi's cdef cannot read."""
+    kept = []
+    for name in ("activations.h", "accel_cpu.h"):
+        continued = False
+        for line in (HERE / name).read_text().splitlines():
+            directive = continued or line.lstrip().startswith("#")
+            continued = directive and line.rstrip().endswith("\\")
+            if not directive:
+                kept.append(line)
+    return "\n".join(kept)
 
 
 def _compile_args() -> list[str]:

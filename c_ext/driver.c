@@ -13,7 +13,7 @@
 #endif
 
 #include "accel_cpu.h"
-#include "direct.h"
+#include "plan.h"
 #include "internal.h"
 
 /* Best first. */
@@ -78,14 +78,13 @@ static const accel_kernels *kernels(void) { return isas[atomic_load(&current_isa
 /* matmul: tasks are (batch item, tile of C); a tile is a band of rows or of columns           */
 
 #define GEMM_PARALLEL_FLOPS (1 << 17) /* below, waking a thread costs more than it saves */
-#define GEMV_PARALLEL_BYTES (1 << 20) /* a matrix-vector product this large is split */
-#define COL_ALIGN 64                  /* multiple of every NR */
+#define GEMV_PARALLEL_FLOPS (1 << 19) /* the matrix-vector paths: B of about 1 MiB and more */
+#define COL_ALIGN 64                  /* multiple of every NR, and whole cache lines of C */
 
-/* How many L2s B may fill and still go unpacked when it is read once per MR rows (direct.h).
- * Measured: Zen 5 (1 MiB L2, a fast L3) gains up to 2 (B up to 2 MiB: 1.1-1.8x the packed
- * path); an Intel Xeon with 2 MiB L2s and a slow mesh L3 loses 3x past 0.5 (1024^3 float32:
- * 0.30x numpy at 2, 0.92x at 0.5). The default is the safe one; `accel calibrate` measures
- * both and sets the faster (the paths give the same bits). */
+/* How many L2s B may fill and still go unpacked when it is read once per MR rows (plan.h).
+ * Up to 2 gains on some machines and loses 3x on others (docs/performance.md): the default is
+ * the safe one; `accel calibrate` measures both and sets the faster (the paths give the same
+ * bits). */
 #define DIRECT_REREAD_DEFAULT 0.5
 static _Atomic double direct_reread = DIRECT_REREAD_DEFAULT;
 
@@ -99,165 +98,133 @@ double accel_get_direct_reread(void)
     return atomic_load(&direct_reread);
 }
 
-/* The per-core L1 data (level 1) or L2 (level 2) cache size the system reports (glibc's
- * sysconf), 32 KiB / 1 MiB where it says nothing, clamped to what such caches are. Read once;
- * threads that race here store the same value. */
-static double cache_bytes(int level)
+/* The per-core L1 data (level 1) and L2 (level 2) cache sizes the system reports (glibc's
+ * sysconf), 32 KiB / 1 MiB where it says nothing, clamped to what such caches are. Read once,
+ * when the library loads, before any thread can ask. */
+static double cache_sizes[3];
+
+static double read_cache_bytes(int level)
 {
-    static double memo[3];
-    if (memo[level] == 0) {
-        long v = -1;
+    long v = -1;
 #if defined(_SC_LEVEL1_DCACHE_SIZE) && defined(_SC_LEVEL2_CACHE_SIZE)
-        v = sysconf(level == 1 ? _SC_LEVEL1_DCACHE_SIZE : _SC_LEVEL2_CACHE_SIZE);
+    v = sysconf(level == 1 ? _SC_LEVEL1_DCACHE_SIZE : _SC_LEVEL2_CACHE_SIZE);
 #endif
-        double lo = level == 1 ? 16384.0 : 262144.0, hi = level == 1 ? 262144.0 : 8388608.0;
-        double b = v > 0 ? (double)v : level == 1 ? 32768.0 : 1048576.0;
-        memo[level] = b < lo ? lo : b > hi ? hi : b;
-    }
-    return memo[level];
+    double lo = level == 1 ? 16384.0 : 262144.0, hi = level == 1 ? 262144.0 : 8388608.0;
+    double b = v > 0 ? (double)v : level == 1 ? 32768.0 : 1048576.0;
+    return b < lo ? lo : b > hi ? hi : b;
 }
 
-double accel_l1_bytes(void) { return cache_bytes(1); }
+__attribute__((constructor)) static void read_cache_sizes(void)
+{
+    cache_sizes[1] = read_cache_bytes(1);
+    cache_sizes[2] = read_cache_bytes(2);
+}
 
-double accel_l2_bytes(void) { return cache_bytes(2); }
+double accel_l1_bytes(void) { return cache_sizes[1]; }
 
-/* The most rows that go to the matrix-vector kernel (direct.h's accel_rows_stream): 2 or 3
- * rows stream B once for all of them (on the Xeon, float32: 2 x 4096 x 4096 12 -> 37-52
- * GFLOP/s, 2 x 1024 x 1024 17 -> 48). From 4 rows the unpacked kernel's register blocks are
- * faster (4 x 4096 x 4096 float32 63 against 46; at 5 to 12 rows, three at a time, the
- * streaming kernel lost as often as it won). */
+double accel_l2_bytes(void) { return cache_sizes[2]; }
+
+/* The most rows that go to the matrix-vector kernel (plan.h's ROWS path): 2 or 3 rows stream
+ * B once for all of them; from 4 rows the unpacked kernel's register blocks are faster. */
 #define STREAM_ROWS_MAX 3
+
+static accel_plan_params plan_params(double size, int64_t mr)
+{
+    accel_plan_params p = {size, mr, accel_l2_bytes(), atomic_load(&direct_reread), 2, 32,
+                           STREAM_ROWS_MAX, 0};
+    return p;
+}
 
 #define GEMM_DRIVER(TS, T)                                                                     \
     typedef struct {                                                                           \
-        int (*gemm)(int64_t, int64_t, int64_t, const T *, int64_t, const T *, int64_t, T *,   \
-                    int64_t, const T *, int);                                                  \
+        const accel_kernels *ks;                                                               \
+        int path;                                                                              \
+        accel_split split;                                                                     \
+        int64_t tiles; /* per item, for bands of rows or columns */                            \
         const T *a, *b, *bias;                                                                 \
         T *c;                                                                                  \
         int act;                                                                               \
-        int64_t m, n, k, a_stride, b_stride, tiles, tile_rows, tile_cols;                      \
+        int64_t batch, m, n, k, a_stride, b_stride;                                            \
         atomic_int failed;                                                                     \
     } gemm_job_##TS;                                                                           \
+                                                                                               \
+    /* rows [r0, r1) and columns [c0, c1) of one item's C, on the job's path */                \
+    static void gemm_block_##TS(gemm_job_##TS *j, int64_t item, int64_t r0, int64_t r1,       \
+                                int64_t c0, int64_t c1)                                        \
+    {                                                                                          \
+        const accel_kernels *ks = j->ks;                                                       \
+        int64_t n = j->n, k = j->k;                                                            \
+        const T *a = j->a + item * j->a_stride + r0 * k, *b = j->b + item * j->b_stride + c0;  \
+        T *c = j->c + item * j->m * n + r0 * n + c0;                                           \
+        const T *bias = j->bias ? j->bias + c0 : NULL;                                         \
+        if (j->path == ACCEL_PATH_ROWS) {                                                      \
+            ks->gemv_row_##TS(r1 - r0, c1 - c0, k, a, k, b, n, c, n);                          \
+            for (int64_t r = 0; r < r1 - r0 && (bias || j->act != ACT_NONE); r++)             \
+                ks->bias_act_##TS(c + r * n, c1 - c0, bias, j->act);                           \
+        } else if (j->path == ACCEL_PATH_COLUMN) { /* n == 1 */                                \
+            ks->gemv_col_##TS(r1 - r0, k, a, k, b, c, 1);                                      \
+            if (bias)                                                                          \
+                for (int64_t i = 0; i < r1 - r0; i++)                                          \
+                    c[i] = c[i] + bias[0];                                                     \
+            if (j->act != ACT_NONE)                                                            \
+                ks->elementwise_##TS(j->act, c, c, r1 - r0);                                   \
+        } else {                                                                               \
+            int (*gemm)(int64_t, int64_t, int64_t, const T *, int64_t, const T *, int64_t,     \
+                        T *, int64_t, const T *, int) =                                        \
+                j->path == ACCEL_PATH_DIRECT ? ks->gemm_direct_##TS : ks->gemm_##TS;          \
+            if (gemm(r1 - r0, c1 - c0, k, a, k, b, n, c, n, bias, j->act) != 0)                \
+                atomic_store(&j->failed, 1);                                                   \
+        }                                                                                      \
+    }                                                                                          \
                                                                                                \
     static void gemm_task_##TS(void *ctx, int64_t task)                                       \
     {                                                                                          \
         gemm_job_##TS *j = ctx;                                                                \
-        int64_t item = task / j->tiles, tile = task % j->tiles;                                \
-        int64_t r0 = 0, r1 = j->m, c0 = 0, c1 = j->n;                                          \
-        if (j->tile_rows) {                                                                    \
-            r0 = tile * j->tile_rows;                                                          \
-            r1 = r0 + j->tile_rows < j->m ? r0 + j->tile_rows : j->m;                          \
-        } else if (j->tile_cols) {                                                             \
-            c0 = tile * j->tile_cols;                                                          \
-            c1 = c0 + j->tile_cols < j->n ? c0 + j->tile_cols : j->n;                          \
+        int64_t step = j->split.step;                                                          \
+        switch (j->split.kind) {                                                               \
+        case ACCEL_SPLIT_ROWS: {                                                               \
+            int64_t r0 = task % j->tiles * step;                                               \
+            gemm_block_##TS(j, task / j->tiles, r0, r0 + step < j->m ? r0 + step : j->m, 0,    \
+                            j->n);                                                             \
+            return;                                                                            \
         }                                                                                      \
-        const T *a = j->a + item * j->a_stride + r0 * j->k;                                    \
-        const T *b = j->b + item * j->b_stride + c0;                                           \
-        T *c = j->c + item * j->m * j->n + r0 * j->n + c0;                                     \
-        if (j->gemm(r1 - r0, c1 - c0, j->k, a, j->k, b, j->n, c, j->n,                         \
-                    j->bias ? j->bias + c0 : NULL, j->act) != 0)                               \
-            atomic_store(&j->failed, 1);                                                       \
-    }                                                                                          \
-                                                                                               \
-    /* one row (M = 1) or one column (N = 1): the matrix streamed once, no packing; tasks    \
-     * are column ranges (M = 1) or row ranges (N = 1) of one item: outputs, never sums */     \
-    typedef struct {                                                                           \
-        const accel_kernels *ks;                                                               \
-        const T *a, *b, *bias;                                                                 \
-        T *c;                                                                                  \
-        int act;                                                                               \
-        int64_t m, n, k, a_stride, b_stride, parts, step;                                      \
-    } gemv_job_##TS;                                                                           \
-                                                                                               \
-    static void gemv_task_##TS(void *ctx, int64_t task)                                        \
-    {                                                                                          \
-        gemv_job_##TS *j = ctx;                                                                \
-        int64_t item = task / j->parts, part = task % j->parts;                                \
-        const T *a = j->a + item * j->a_stride, *b = j->b + item * j->b_stride;                \
-        T *c = j->c + item * j->m * j->n;                                                      \
-        int64_t lo = part * j->step;                                                           \
-        if (j->m == 1 || j->n > 1) { /* 1 to 3 rows: bands of columns */                      \
-            int64_t hi = lo + j->step < j->n ? lo + j->step : j->n;                            \
-            j->ks->gemv_row_##TS(j->m, hi - lo, j->k, a, j->k, b + lo, j->n, c + lo, j->n);    \
-            for (int64_t r = 0; r < j->m && (j->bias || j->act != ACT_NONE); r++)             \
-                j->ks->bias_act_##TS(c + r * j->n + lo, hi - lo, j->bias ? j->bias + lo : NULL, \
-                                     j->act);                                                  \
-        } else {                                                                               \
-            int64_t hi = lo + j->step < j->m ? lo + j->step : j->m;                            \
-            j->ks->gemv_col_##TS(hi - lo, j->k, a + lo * j->k, j->k, b, c + lo, 1);            \
-            if (j->bias)                                                                       \
-                for (int64_t i = lo; i < hi; i++)                                              \
-                    c[i] = c[i] + j->bias[0];                                                  \
-            if (j->act != ACT_NONE)                                                            \
-                j->ks->elementwise_##TS(j->act, c + lo, c + lo, hi - lo);                      \
+        case ACCEL_SPLIT_COLS: {                                                               \
+            int64_t c0 = task % j->tiles * step;                                               \
+            gemm_block_##TS(j, task / j->tiles, 0, j->m, c0,                                   \
+                            c0 + step < j->n ? c0 + step : j->n);                              \
+            return;                                                                            \
         }                                                                                      \
-    }                                                                                          \
-                                                                                               \
-    static void gemv_##TS(const T *a, const T *b, T *c, const T *bias, int act, int64_t batch, \
-                          int64_t m, int64_t n, int64_t k, int64_t a_stride, int64_t b_stride) \
-    {                                                                                          \
-        gemv_job_##TS j = {kernels(), a, b, bias, c, act, m, n, k, a_stride, b_stride, 1, 0};  \
-        int64_t outs = m == 1 || n > 1 ? n : m;                                                \
-        int threads = accel_get_num_threads();                                                 \
-        double bytes = (double)k * (double)outs * (double)sizeof(T) * (double)batch;           \
-        if (threads > 1 && bytes >= GEMV_PARALLEL_BYTES && batch < threads)                    \
-            j.parts = threads;                                                                 \
-        j.step = (outs + j.parts - 1) / j.parts;                                               \
-        j.step = (j.step + 63) / 64 * 64; /* whole cache lines of y */                         \
-        j.parts = (outs + j.step - 1) / j.step;                                                \
-        if (bytes >= GEMV_PARALLEL_BYTES)                                                      \
-            accel_parallel_for(gemv_task_##TS, &j, batch * j.parts);                           \
-        else                                                                                   \
-            for (int64_t t = 0; t < batch * j.parts; t++)                                      \
-                gemv_task_##TS(&j, t);                                                         \
+        default: { /* whole items */                                                           \
+            int64_t i1 = (task + 1) * step < j->batch ? (task + 1) * step : j->batch;          \
+            for (int64_t i = task * step; i < i1; i++)                                         \
+                gemm_block_##TS(j, i, 0, j->m, 0, j->n);                                       \
+        }                                                                                      \
+        }                                                                                      \
     }                                                                                          \
                                                                                                \
     int accel_linear_##TS(const T *a, const T *b, T *c, const T *bias, int act, int64_t batch, \
                           int64_t m, int64_t n, int64_t k, int64_t a_batch_stride,             \
                           int64_t b_batch_stride)                                              \
     {                                                                                          \
-        if (k > 0 && (m == 1 || n == 1 ||                                                   \
-                      accel_rows_stream(m, n, k, sizeof(T), accel_l2_bytes(),                  \
-                                        STREAM_ROWS_MAX))) {                                   \
-            gemv_##TS(a, b, c, bias, act, batch, m, n, k, a_batch_stride, b_batch_stride);     \
+        if (batch <= 0 || m <= 0 || n <= 0)                                                    \
             return 0;                                                                          \
-        }                                                                                      \
-        /* unpacked (gemm_direct) or packed (gemm): the same tasks, bands of C */              \
         const accel_kernels *ks = kernels();                                                   \
-        int direct = k > 0 && accel_direct_suits(m, n, k, sizeof(T), ks->mr_##TS,            \
-                                                 accel_l2_bytes(),                             \
-                                                 atomic_load(&direct_reread), 2, 32);          \
-        gemm_job_##TS j = {direct ? ks->gemm_direct_##TS : ks->gemm_##TS, a, b, bias, c, act,  \
-                           m, n, k, a_batch_stride, b_batch_stride, 1, 0, 0, 0};               \
-        int threads = accel_get_num_threads();                                                 \
-        double flops = 2.0 * (double)m * (double)n * (double)k;                                \
-        if (threads > 1 && flops * (double)batch >= GEMM_PARALLEL_FLOPS &&                     \
-            (batch < 2 * threads || flops >= 8.0 * GEMM_PARALLEL_FLOPS)) {                     \
-            /* split each item into bands of rows (whole register blocks, balanced) or of     \
-             * columns: along the longer side of C when packed; unpacked, rows unless there   \
-             * are few (each band then reads its part of B only) */                           \
-            int64_t mr = ks->mr_##TS;                                                          \
-            int by_rows = direct ? m >= 4 * threads * mr || n < 2 * COL_ALIGN                  \
-                                 : n < 4 * COL_ALIGN * threads;                                \
-            if (by_rows) {                                                                     \
-                int64_t rows = (m + threads - 1) / threads;                                    \
-                j.tile_rows = (rows + mr - 1) / mr * mr;                                       \
-                j.tiles = (m + j.tile_rows - 1) / j.tile_rows;                                 \
-            } else {                                                                           \
-                int64_t cols = (n + threads - 1) / threads;                                    \
-                j.tile_cols = (cols + COL_ALIGN - 1) / COL_ALIGN * COL_ALIGN;                  \
-                j.tiles = (n + j.tile_cols - 1) / j.tile_cols;                                 \
-            }                                                                                  \
-            if (j.tiles == 1) {                                                                \
-                j.tile_rows = 0;                                                               \
-                j.tile_cols = 0;                                                               \
-            }                                                                                  \
-        }                                                                                      \
-        if (flops * (double)batch >= GEMM_PARALLEL_FLOPS)                                      \
-            accel_parallel_for(gemm_task_##TS, &j, batch * j.tiles);                           \
+        accel_plan_params p = plan_params(sizeof(T), ks->mr_##TS);                            \
+        /* K = 0: the packed kernel writes act(0 + bias) */                                    \
+        int path = k > 0 ? accel_plan_path(m, n, k, &p) : ACCEL_PATH_PACKED;                   \
+        double least = path == ACCEL_PATH_ROWS || path == ACCEL_PATH_COLUMN                    \
+                           ? GEMV_PARALLEL_FLOPS                                               \
+                           : GEMM_PARALLEL_FLOPS;                                              \
+        gemm_job_##TS j = {ks, path, {0, batch, 1}, 1, a, b, bias, c, act,                     \
+                           batch, m, n, k, a_batch_stride, b_batch_stride, 0};                 \
+        j.split = accel_plan_split(batch, m, n, k, path, accel_get_num_threads(), least, 1,    \
+                                   COL_ALIGN, &p);                                             \
+        if (j.split.kind == ACCEL_SPLIT_ROWS || j.split.kind == ACCEL_SPLIT_COLS)              \
+            j.tiles = j.split.tasks / batch;                                                   \
+        if (j.split.tasks > 1)                                                                 \
+            accel_parallel_for(gemm_task_##TS, &j, j.split.tasks);                             \
         else                                                                                   \
-            for (int64_t t = 0; t < batch; t++)                                                \
-                gemm_task_##TS(&j, t);                                                         \
+            gemm_task_##TS(&j, 0);                                                             \
         return atomic_load(&j.failed) ? -1 : 0;                                                \
     }
 
@@ -372,6 +339,8 @@ ELEMENTWISE_DRIVER(f64, double)
                                                                                                \
     void accel_softmax_##TS(const T *x, T *y, int64_t rows, int64_t cols)                      \
     {                                                                                          \
+        if (rows <= 0 || cols <= 0)                                                            \
+            return;                                                                            \
         int64_t band = cols >= SOFTMAX_BAND_ELEMENTS ? 1 : SOFTMAX_BAND_ELEMENTS / cols;       \
         softmax_job_##TS j = {kernels()->softmax_##TS, x, y, rows, cols, band};                \
         accel_parallel_for(softmax_task_##TS, &j, (rows + band - 1) / band);                   \

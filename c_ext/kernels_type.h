@@ -43,32 +43,7 @@ typedef UT VU __attribute__((vector_size(VBYTES)));
 #define SILU_ZMIN -104.0f   /* below, |x| e^x is below the smallest subnormal */
 #define SILU_K 24
 #define SILU_UNSCALE 0x1p-24f
-/* expm1(r) = r + r^2 q(r) on |r| <= ln2/2; q of degree 4 fitted for least maximum relative
- * error (Lawson's iteration on Chebyshev nodes): 3e-9 before rounding, far below float32's */
-static const T FN(expm1_q)[] = {0x1p-1f, 0x1.5554dep-3f, 0x1.5555bap-5f, 0x1.120b1cp-7f,
-                                0x1.6c69f2p-10f};
-/* GELU (c_ext/tools/fit_gelu.py fits and explains these): Phi = 1/2 + x P(x^2) for |x| <= B;
- * else the tail Phi(-s) = exp(-s^2/2) / G(s), G = sqrt(2 pi) s + H(s), H in pieces: degree
- * deg[i] in s - lo[i], or (kind w) s H(s) in 1/s^2. Past SMAX the tail is below the smallest
- * normal. */
-#define GELU_B 0.5f
-#define GELU_SMAX 14.0f
 #define GELU_SPLIT_MASK 0xfffff000u /* 12 significant bits: xh^2 is exact */
-#define GELU_PIECES 3
-static const T FN(gelu_p)[] = {
-    0x1.9884540000000p-2f, -0x1.1058380000000p-4f, 0x1.46d0400000000p-7f, -0x1.373f000000000p-10f,
-    0x1.e394c80000000p-14f, -0x1.2c62e60000000p-17f};
-static const T FN(gelu_lo)[] = {0.5f, 2.0f, 4.5f};
-static const int FN(gelu_terms)[] = {8, 8, 6};
-static const int FN(gelu_w)[] = {0, 0, 1};
-static const T FN(gelu_h)[] = {
-    0x1.9b60aa0000000p+0f, -0x1.58910a0000000p-1f, 0x1.a1657c0000000p-3f, -0x1.611b680000000p-5f,
-    0x1.2d26e80000000p-8f, 0x1.54b3140000000p-11f, -0x1.7816260000000p-12f,
-    0x1.9be27c0000000p-15f, 0x1.defb820000000p-1f, -0x1.2554760000000p-2f, 0x1.30b4a60000000p-4f,
-    -0x1.0ddc0e0000000p-6f, 0x1.8f6d7a0000000p-9f, -0x1.d257440000000p-12f,
-    0x1.7a25c00000000p-15f, -0x1.3837860000000p-19f, 0x1.40d90c0000000p+1f,
-    -0x1.40bc940000000p+2f, 0x1.8d10860000000p+4f, -0x1.4fd4f40000000p+7f, 0x1.0e1bfe0000000p+10f,
-    -0x1.f2d8440000000p+11f};
 #else
 #define SIGN_BITS 0x8000000000000000ull
 #define EXP_SHIFT 52
@@ -83,47 +58,12 @@ static const T FN(gelu_h)[] = {
 #define SILU_ZMIN -745.0 /* n + SILU_K + bias stays >= 1 */
 #define SILU_K 64
 #define SILU_UNSCALE 0x1p-64
-/* Taylor to r^13: the truncation error is below 2^-56 relative on |r| <= ln2/2 */
-static const T FN(expm1_q)[] = {1.0 / 2,          1.0 / 6,           1.0 / 24,
-                                1.0 / 120,        1.0 / 720,         1.0 / 5040,
-                                1.0 / 40320,      1.0 / 362880,      1.0 / 3628800,
-                                1.0 / 39916800,   1.0 / 479001600,   1.0 / 6227020800};
-#define GELU_B 0.5
-#define GELU_SMAX 38.5
 #define GELU_SPLIT_MASK 0xfffffffff8000000ull /* 26 significant bits */
-#define GELU_PIECES 6
-static const T FN(gelu_p)[] = {
-    0x1.9884533d43651p-2, -0x1.1058377e2cee0p-4, 0x1.46d04297691dap-7, -0x1.37403f6ba10ffp-10,
-    0x1.e42b0d5216d85p-14, -0x1.3ce8fac14997dp-17, 0x1.658a2168ffef1p-21, -0x1.622263857dad1p-25,
-    0x1.3876b55bdf047p-29, -0x1.f0493aad91859p-34, 0x1.53ac0e18c73a2p-38};
-static const T FN(gelu_lo)[] = {0.5, 1.5, 3.0, 5.0, 8.0, 11.0};
-static const int FN(gelu_terms)[] = {16, 16, 15, 16, 14, 10};
-static const int FN(gelu_w)[] = {0, 0, 0, 0, 0, 1};
-static const T FN(gelu_h)[] = {
-    0x1.9b60a8f996746p+0, -0x1.5890e919d61e7p-1, 0x1.a15ea4936318dp-3, -0x1.608bcc5cc3380p-5,
-    0x1.217bf9b0e9202p-8, 0x1.d94fdef388141p-11, -0x1.242946ae956a2p-11, 0x1.083e7b8b9137bp-13,
-    -0x1.418622a2d8120p-18, -0x1.ddf3c420f00adp-18, 0x1.7881a6e467244p-19, -0x1.019d403add9efp-21,
-    -0x1.70f87c53a4234p-26, 0x1.2e3498f25e107p-25, -0x1.35e7d44f8cd88p-27, 0x1.f979cf77050aap-31,
-    0x1.197f6c99aae2cp+0, -0x1.7fdab3bc38addp-2, 0x1.aaddda8c1160bp-4, -0x1.83fbc4fcc9a1bp-6,
-    0x1.126693209b759p-8, -0x1.e4a80a2e249fap-12, -0x1.74766bad16f82p-16, 0x1.d3b3a5c6a56adp-16,
-    -0x1.18610c48d6108p-17, 0x1.953c543001dcap-20, -0x1.dfd8dcb0b7caap-24, -0x1.2597c6d2ecfdfp-25,
-    0x1.1901cdba5c149p-26, -0x1.fba438d94a735p-29, 0x1.0d72e32d3cd99p-31, -0x1.0dbcd8b23f6f5p-35,
-    0x1.6b53b7d17cc81p-1, -0x1.6a388a0eaf2aep-3, 0x1.431d35a9af251p-5, -0x1.03267cbca4068p-7,
-    0x1.73c588d624734p-10, -0x1.d3673a56277edp-13, 0x1.e789bcf2d1579p-16, -0x1.5d31c9c680b17p-19,
-    -0x1.2701a33816233p-25, 0x1.6921d8be08473p-24, -0x1.9a752bde01e83p-26, 0x1.3988a14edf4d0p-28,
-    -0x1.5d015ef682113p-31, 0x1.0375407492866p-34, -0x1.8169e9338ea6ap-39, 0x1.deb74d5bbb375p-2,
-    -0x1.4fb2fd6d33f87p-4, 0x1.bc9955e31a001p-7, -0x1.1699b66795c76p-9, 0x1.4a5bb17c03732p-12,
-    -0x1.71a554eb5fce6p-15, 0x1.83df69ba1aed9p-18, -0x1.790f2350ed7ecp-21, 0x1.4b789b4033e09p-24,
-    -0x1.f39dc7380a73fp-28, 0x1.1597aa53924a5p-31, -0x1.2bd80777afeaep-37, -0x1.288d152af8699p-38,
-    0x1.9de5faec5a36bp-41, -0x1.158470b05e5dap-44, 0x1.472f6fb35b2e8p-49, 0x1.3786b0d2236e5p-2,
-    -0x1.2626c497c9ed4p-5, 0x1.0e62b0ae60486p-8, -0x1.e4309886f087bp-12, 0x1.a659cc31cd48ap-15,
-    -0x1.66cda2c76cecbp-18, 0x1.289fe6edbfee2p-21, -0x1.dc80c40784d52p-25, 0x1.729a041385a93p-28,
-    -0x1.14845e85fe62bp-31, 0x1.81159a846539cp-35, -0x1.d293a15b00bd4p-39, 0x1.a7a5ab2f50485p-43,
-    -0x1.9c8208e51e4cbp-48, 0x1.40d931ff626ffp+1, -0x1.40d931ff5f1f5p+2, 0x1.910f7e79b205cp+4,
-    -0x1.72fb1f51f04cep+7, 0x1.ba6ad0d97a699p+10, -0x1.3f9d60b2504fcp+14, 0x1.0d6a1d656bd49p+18,
-    -0x1.fa47b59676ab9p+21, 0x1.d24a44f3485aep+25, -0x1.215999100bb0bp+29};
 #endif
+/* expm1's polynomial and gelu's fit (accel/_optable.py, generated) */
+#include "coefficients.h"
 #define EXPM1_TERMS ((int)(sizeof(FN(expm1_q)) / sizeof(T)))
+#define GELU_PIECES ((int)(sizeof(FN(gelu_lo)) / sizeof(T)))
 
 static inline VT FN(load)(const T *p)
 {
@@ -313,16 +253,11 @@ static inline VT FN(silu_v)(VT x)
 static inline VT FN(activate)(VT v, int act)
 {
     switch (act) {
-    case ACT_RELU:
-        return FN(relu_v)(v);
-    case ACT_SIGMOID:
-        return FN(sigmoid_v)(v);
-    case ACT_TANH:
-        return FN(tanh_v)(v);
-    case ACT_GELU:
-        return FN(gelu_v)(v);
-    case ACT_SILU:
-        return FN(silu_v)(v);
+#define CASE(ID, name)                                                                         \
+    case ACT_##ID:                                                                             \
+        return FN(name##_v)(v);
+        ACCEL_ACTIVATIONS(CASE)
+#undef CASE
     default:
         return v;
     }
@@ -350,21 +285,17 @@ static inline VT FN(activate)(VT v, int act)
         }                                                                                      \
     }
 
-ELEMENTWISE_LOOP(relu)
-ELEMENTWISE_LOOP(sigmoid)
-ELEMENTWISE_LOOP(tanh)
-ELEMENTWISE_LOOP(gelu)
-ELEMENTWISE_LOOP(silu)
+#define LOOP(ID, name) ELEMENTWISE_LOOP(name)
+ACCEL_ACTIVATIONS(LOOP)
+#undef LOOP
 #undef ELEMENTWISE_LOOP
 
 /* The elementwise loops by activation id (ACT_*), and y = act(x) through them; y may be x
  * itself. Unknown ids do nothing. */
 static void (*const FN(loops)[])(const T *, T *, int64_t) = {
-    [ACT_RELU] = FN(relu_loop),
-    [ACT_SIGMOID] = FN(sigmoid_loop),
-    [ACT_TANH] = FN(tanh_loop),
-    [ACT_GELU] = FN(gelu_loop),
-    [ACT_SILU] = FN(silu_loop),
+#define ENTRY(ID, name) [ACT_##ID] = FN(name##_loop),
+    ACCEL_ACTIVATIONS(ENTRY)
+#undef ENTRY
 };
 
 static void FN(elementwise)(int act, const T *x, T *y, int64_t n)

@@ -1,8 +1,10 @@
 // activations.wgsl: the activations as functions of one element, written once: elementwise.wgsl
 // applies one to every element and matmul.wgsl to each output tile (linear's epilogue). The
 // same algorithms and coefficients as the native kernels (c_ext/kernels_type.h), after a
-// prelude that defines T, U and the constants. The kernel that includes this defines ACT, the
-// activation id (ACT_NONE = -1: the identity; the ids of accel/_optable.py and activations.h).
+// prelude that defines T, U and the constants, and the part generated from the op table
+// (accel/_codegen.py: the coefficient tables, expm1_q, and `activate`, which calls
+// <name>_f(v, zero) for the activation whose id is ACT, the constant the kernel defines;
+// ACT_NONE = -1 is the identity).
 //
 // Every special value is decided on the bits (U), never by float comparisons: WGSL lets
 // compilers assume that there is no NaN or infinity. `zero` is a uniform 0 that each kernel
@@ -30,7 +32,7 @@ fn exp_parts(z: T, k: i32, zero: u32) -> vec2<T> {
     return vec2<T>(s, p);
 }
 
-fn relu_f(v: T) -> T {
+fn relu_f(v: T, zero: u32) -> T {
     let u = bitcast<U>(v);
     // negative (sign bit set) and not NaN gives 0; NaN and +inf pass through
     return select(v, T(0.0), (u & SIGN) != U(0) && !is_nan(u));
@@ -83,9 +85,9 @@ fn silu_f(v: T, zero: u32) -> T {
 
 var<private> gelu_p: array<T, GELU_P_LEN> = GELU_P;
 var<private> gelu_h: array<T, GELU_H_LEN> = GELU_H;
-var<private> gelu_lo: array<T, GELU_PIECES_N> = GELU_LO;
-var<private> gelu_terms: array<u32, GELU_PIECES_N> = GELU_TERMS;
-var<private> gelu_w: array<u32, GELU_PIECES_N> = GELU_W;
+var<private> gelu_lo: array<T, GELU_LO_LEN> = GELU_LO;
+var<private> gelu_terms: array<u32, GELU_LO_LEN> = GELU_TERMS;
+var<private> gelu_w: array<u32, GELU_LO_LEN> = GELU_W;
 
 fn gelu_horner(first: u32, terms: u32, v: T) -> T {
     var q = gelu_h[first + terms - 1u];
@@ -115,7 +117,7 @@ fn gelu_f(v: T, zero: u32) -> T {
     let s = bitcast<T>(u & ~SIGN);
     var piece = 0u;
     var first = 0u;
-    while (piece + 1u < GELU_PIECES_N && s >= gelu_lo[piece + 1u]) {
+    while (piece + 1u < GELU_LO_LEN && s >= gelu_lo[piece + 1u]) {
         first += gelu_terms[piece];
         piece++;
     }
@@ -137,17 +139,6 @@ fn gelu_f(v: T, zero: u32) -> T {
     let xs = v * parts.x;
     let xt = fma(xs, pm, xs) / g;  // x Phi(-|x|)
     return select(v - xt, xt, negative);
-}
-
-fn activate(v: T, zero: u32) -> T {
-    switch ACT {
-        case 0: { return relu_f(v); }
-        case 1: { return sigmoid_f(v, zero); }
-        case 2: { return tanh_f(v, zero); }
-        case 3: { return gelu_f(v, zero); }
-        case 4: { return silu_f(v, zero); }
-        default: { return v; }
-    }
 }
 
 fn activate4(v: vec4<T>, zero: u32) -> vec4<T> {

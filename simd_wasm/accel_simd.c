@@ -19,7 +19,7 @@
 #include <wasm_simd128.h>
 
 #include "../c_ext/activations.h"
-#include "../c_ext/direct.h"
+#include "../c_ext/plan.h"
 
 #define ACCEL_FREESTANDING 1
 #define CAT_(a, b) a##b
@@ -75,13 +75,22 @@
 #define NC 1024
 #include "../c_ext/kernels_type.h"
 
-/* The most rows that go to the matrix-vector kernel (direct.h's accel_rows_stream; three rows
- * per pass over B): the module cannot prefetch the strips of B's columns its unpacked kernel
- * walks, and packing copies all of B. Resident, on the Xeon: 2 x 1024 x 1024 float32 4.3 ->
- * 19.7 GFLOP/s, 4 rows 8.1 -> 24.0, 8 rows 17.1 -> 26.4; 16 rows packed 27.6. */
+/* The most rows that go to the matrix-vector kernel (plan.h's ROWS path; three rows per
+ * pass over B): the module cannot prefetch the strips of B's columns its unpacked kernel
+ * walks, and packing copies all of B (docs/performance.md has the figures). */
 #define STREAM_ROWS_MAX 12
-/* The L2 size direct.h's rule assumes (a module cannot ask the machine; 1 MiB is common) */
-#define DIRECT_L2 1048576.0
+/* The L2 size plan.h's rules assume (a module cannot ask the machine; 1 MiB is common) */
+#define PLAN_L2 1048576.0
+/* Bands of columns: whole register blocks of every build */
+#define COL_ALIGN 16
+
+/* Cranelift broadcasts from memory slowly and the module cannot prefetch: the unpacked path
+ * takes only one pass over a B of at most one L2 (no rereads); the packed path packs A too. */
+static accel_plan_params plan_params(double size)
+{
+    accel_plan_params p = {size, SIMD_MR, PLAN_L2, 0, 1, 1, STREAM_ROWS_MAX, 1};
+    return p;
+}
 
 /* Exports: pointers are offsets into linear memory, sizes are element counts. */
 
@@ -93,6 +102,17 @@
         gemm_buffer_bytes_##TS(m, n, k, 0, 0, &abytes, &bbytes);                               \
         return abytes + bbytes;                                                                \
     }                                                                                          \
+    /* how the host splits a batch of products across `threads` (plan.h): the split's kind    \
+     * in the low 8 bits, its step above them */                                               \
+    int64_t EXPORT(plan_##TS)(int32_t batch, int32_t m, int32_t n, int32_t k, int32_t threads, \
+                              int64_t min_flops)                                               \
+    {                                                                                          \
+        accel_plan_params p = plan_params(sizeof(T));                                          \
+        int path = k > 0 ? accel_plan_path(m, n, k, &p) : ACCEL_PATH_PACKED;                   \
+        accel_split s = accel_plan_split(batch, m, n, k, path, threads, (double)min_flops, batch, \
+                                         COL_ALIGN, &p);                                       \
+        return (int64_t)s.kind | s.step << 8;                                                  \
+    }                                                                                          \
     /* c[i] (m x n) = act(a[i] (m x k) @ b[i] (k x n) + bias) for i < batch, row-major; B and C \
      * have ldb elements per row (n, or more for a band of columns); the batch strides are in  \
      * elements (0 broadcasts; C's is m * ldb); bias is 0 or n values; act an ACT_ id */       \
@@ -102,21 +122,22 @@
     {                                                                                          \
         int64_t abytes, bbytes;                                                                \
         gemm_buffer_bytes_##TS(m, n, k, 0, 0, &abytes, &bbytes);                               \
+        accel_plan_params p = plan_params(sizeof(T));                                          \
+        int path = k > 0 ? accel_plan_path(m, n, k, &p) : ACCEL_PATH_PACKED;                   \
+        if (path == ACCEL_PATH_COLUMN && ldb != 1) /* a band of one column: not contiguous */  \
+            path = ACCEL_PATH_DIRECT;                                                          \
         for (int32_t i = 0; i < batch; i++) {                                                  \
             const T *ai = a + (int64_t)i * a_stride, *bi = b + (int64_t)i * b_stride;          \
             T *ci = c + (int64_t)i * m * ldb;                                                  \
-            if (k > 0 && (m == 1 || accel_rows_stream(m, n, k, sizeof(T), DIRECT_L2,           \
-                                                      STREAM_ROWS_MAX))) {                     \
-                /* a few rows times a matrix: B streamed, no packing */                        \
+            if (path == ACCEL_PATH_ROWS) { /* a few rows times a matrix: B streamed */         \
                 gemv_row_##TS(m, n, k, ai, k, bi, ldb, ci, ldb);                               \
                 for (int32_t r = 0; r < m && (bias || act != ACT_NONE); r++)                   \
                     bias_act_row_##TS(ci + (int64_t)r * ldb, n, bias, act);                    \
-            } else if (n == 1 && ldb == 1 && k > 0) { /* a matrix times a column: dots */      \
+            } else if (path == ACCEL_PATH_COLUMN) { /* a matrix times a column: dots */        \
                 gemv_col_##TS(m, k, ai, k, bi, ci, 1);                                         \
                 for (int32_t r = 0; r < m && (bias || act != ACT_NONE); r++)                   \
                     bias_act_row_##TS(ci + r, 1, bias, act);                                   \
-            } else if (accel_direct_suits(m, n, k, sizeof(T), SIMD_MR, DIRECT_L2, 0, 1,    \
-                                          1)) {                                                \
+            } else if (path == ACCEL_PATH_DIRECT) {                                            \
                 gemm_direct_linear_##TS(m, n, k, ai, k, bi, ldb, ci, ldb, bias, act);          \
             } else {                                                                           \
                 gemm_packed_##TS(m, n, k, ai, k, bi, ldb, ci, ldb, bias, act, 0, 0,            \
@@ -131,7 +152,8 @@
     }                                                                                          \
     void EXPORT(softmax_##TS)(const T *x, T *y, int32_t rows, int32_t cols)                    \
     {                                                                                          \
-        softmax_rows_##TS(x, y, rows, cols);                                                   \
+        if (rows > 0 && cols > 0)                                                              \
+            softmax_rows_##TS(x, y, rows, cols);                                               \
     }
 
 EXPORTS(f32, float)

@@ -173,8 +173,7 @@ def test_resident_failures_raise_and_never_fall_back(backend, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("the device fell over")
 
-    monkeypatch.setattr(b, "elementwise", broken)
-    monkeypatch.setattr(b, "host_elementwise", broken)  # cpu's Arrays take the numpy route
+    monkeypatch.setattr(b.kernels, "elementwise", broken)
     from accel import _dispatch
 
     _dispatch.invalidate()  # a changed backend: nothing it decided before may be reused
@@ -224,7 +223,7 @@ def test_threads_sharing_arrays_agree_bitwise_with_one_thread(backend):
 
 def test_large_arrays_are_split_or_kept_on_the_host(need):
     gpu = need("gpu")
-    n = gpu.max_elements(np.dtype(np.float32)) + 1000  # past one binding
+    n = gpu.memory.max_elements(np.dtype(np.float32)) + 1000  # past one binding
     x = np.ones(n, np.float32)
     x[::7] = -1
     arr = accel.asarray(x, backend="gpu")

@@ -130,13 +130,13 @@ def test_cpu_isa_and_thread_variables():
 
 def test_a_failed_smoke_test_shows_its_error_and_exits_1(monkeypatch, capsys):
     from accel import _dispatch, backends, cli
-    from accel.testing.fakes import FakeBackend
+    from accel.testing.fakes import FakeBackend, FakeKernels
 
-    class Broken(FakeBackend):
+    class Broken(FakeKernels):
         def elementwise(self, *args):
             raise RuntimeError("a kernel that cannot run")
 
-    monkeypatch.setitem(backends._instances, "simd", Broken("simd"))
+    monkeypatch.setitem(backends._instances, "simd", FakeBackend("simd", Broken()))
     _dispatch.invalidate()
     status = cli.main(["probe"])
     out, err = capsys.readouterr()

@@ -18,23 +18,31 @@ import numpy as np
 import pytest
 
 import accel
-from accel import _cost, _dispatch, _selection, backends
-from accel.testing.fakes import FakeBackend
+from accel import _calibration, _cost, _dispatch, _selection, backends
+from accel.testing.fakes import FakeBackend, FakeKernels
+
+
+class FailingKernels(FakeKernels):
+    def __init__(self, owner: FailingBackend) -> None:
+        self.owner = owner
+
+    def _fail(self, *args):
+        self.owner.calls += 1
+        raise self.owner.error
+
+    linear = dot = elementwise = softmax = _fail  # type: ignore[assignment]
 
 
 class FailingBackend(FakeBackend):
     """Available, runs float32 and float64, and fails every call."""
 
     def __init__(self, name: str, error: Exception | None = None) -> None:
-        super().__init__(name)
+        super().__init__(name, self.make_kernels())
         self.error = error or RuntimeError("device lost")
         self.calls = 0
 
-    def _fail(self, *args):
-        self.calls += 1
-        raise self.error
-
-    linear = dot = elementwise = softmax = _fail  # type: ignore[assignment]
+    def make_kernels(self) -> FakeKernels:
+        return FailingKernels(self)
 
 
 class UnavailableBackend(FailingBackend):
@@ -327,6 +335,12 @@ def test_stats_count_every_call_from_threads():
 # -- auto ranks by the cost model --------------------------------------------------------------
 
 
+class RecordingKernels(FailingKernels):
+    def elementwise(self, act, x, y, n, dtype):
+        self.owner.ran += 1
+        backends.get("cpu").kernels.elementwise(act, x, y, n, dtype)
+
+
 class Recording(FailingBackend):
     """Available and correct (delegates to cpu), and records that it ran."""
 
@@ -334,9 +348,8 @@ class Recording(FailingBackend):
         super().__init__(name)
         self.ran = 0
 
-    def elementwise(self, act, x, y, n, dtype):
-        self.ran += 1
-        backends.get("cpu").elementwise(act, x, y, n, dtype)
+    def make_kernels(self) -> FakeKernels:
+        return RecordingKernels(self)
 
 
 def test_auto_takes_the_cheapest_backend_for_the_size(fake, monkeypatch):
@@ -376,6 +389,11 @@ def test_segments_split_the_work_axis_where_costs_cross():
 def test_calibration_for_another_machine_is_ignored(tmp_path, monkeypatch):
     bad = tmp_path / "calibration.json"
     bad.write_text(json.dumps({"fingerprint": {"machine": "elsewhere"}, "params": []}))
-    monkeypatch.setattr(_cost, "path", lambda: bad)
-    model = _cost.CostModel()
-    assert model.source.startswith("built-in defaults") and "another machine" in model.source
+    monkeypatch.setattr(_calibration, "path", lambda: bad)
+    _calibration.reload()
+    try:
+        model = _cost.CostModel()
+        assert model.source.startswith("built-in defaults") and "another machine" in model.source
+    finally:
+        monkeypatch.undo()
+        _calibration.reload()

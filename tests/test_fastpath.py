@@ -1,6 +1,8 @@
-"""The compiled entry points for small calls (c_ext/fastpath.c): the fast path and the Python
-path give the same bits; the fast path follows the selection (use_backend, set_backend, a
-replaced backend) and counts its calls in stats(); the public functions still raise, pickle
+"""The compiled entry points for small calls (c_ext/fastpath/): the fast path and the Python
+path give the same bits, for numpy data and Arrays; the fast path follows the selection
+(backend=, use_backend in this thread or none, set_backend, a replaced backend) and counts its
+calls in stats(); a selection costs it nothing (calls inside use_backend blocks, in threads
+beside them, with backend="auto", still run in C); the public functions still raise, pickle
 and document themselves as functions do."""
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import pytest
 
 import accel
 from accel import _dispatch, _fast, backends
-from accel.testing.fakes import FakeBackend
+from accel.testing.fakes import FakeBackend, FakeKernels
 
 pytestmark = pytest.mark.skipif(_fast._fastpath is None, reason="the fast path is not built")
 
@@ -69,16 +71,16 @@ def test_the_fast_path_counts_its_calls():
 def test_use_backend_and_set_backend_are_followed(monkeypatch):
     x = np.ones(16, np.float32)
 
-    class Recording(FakeBackend):
+    class Recording(FakeKernels):
         ran = 0
 
-        def host_elementwise(self, act, x, y):
+        def elementwise(self, act, x, y, n, dtype):
             Recording.ran += 1
-            super().host_elementwise(act, x, y)
+            super().elementwise(act, x, y, n, dtype)
 
     warm(lambda: accel.relu(x, backend="cpu"))
     warm(lambda: accel.relu(x))
-    monkeypatch.setitem(backends._instances, "simd", Recording("simd"))
+    backends.register("simd", FakeBackend("simd", Recording()))
     with accel.use_backend("simd"):
         accel.relu(x)
     assert Recording.ran == 1  # not the fast path, although it was ready for auto
@@ -93,11 +95,11 @@ def test_a_replaced_cpu_backend_is_used(monkeypatch):
     x = np.ones(16, np.float32)
     warm(lambda: accel.relu(x, backend="cpu"))
 
-    class Broken(FakeBackend):
-        def host_elementwise(self, act, x, y):
+    class Broken(FakeKernels):
+        def elementwise(self, act, x, y, n, dtype):
             raise RuntimeError("the replacement ran")
 
-    backends.register("cpu", Broken("cpu"))
+    backends.register("cpu", FakeBackend("cpu", Broken()))
     try:
         with pytest.raises(accel.AccelError, match="the replacement ran"):
             accel.relu(x, backend="cpu")
@@ -133,7 +135,7 @@ def test_public_functions_pickle_and_document_themselves():
 # -- simd: the activations through wasmtime's C API on the calling thread's instance ---------
 
 simd_only = pytest.mark.skipif(
-    backends.get("simd").fast_entry() is None, reason="simd has no fast entry here"
+    backends.get("simd").native() is None, reason="simd has no fast entry here"
 )
 
 
@@ -154,7 +156,8 @@ def test_simd_fast_and_python_paths_give_the_same_bits(op, dtype, variant):
     try:
         rng = np.random.default_rng(2)
         fn = getattr(accel, op)
-        limit = (64 << 10) // np.dtype(dtype).itemsize  # the fast path's scratch block
+        # the fast path's scratch block, and its largest elementwise call
+        limit = min((256 << 10) // np.dtype(dtype).itemsize, (1 << 16) - 1)
         for n in (1, 5, 16, 1000, limit, limit + 1):
             x = (rng.standard_normal(n) * 20).astype(dtype)
             x[:3] = [np.nan, -np.inf, -0.0][: min(3, n)] if n >= 3 else x[:3]
@@ -217,17 +220,22 @@ def test_simd_fast_path_under_set_backend_and_in_threads():
 def test_simd_fast_path_falls_back_when_wasmtime_py_moves(monkeypatch):
     from accel.backends import simd as simd_module
 
-    class Moved:  # wasmtime-py without the bindings this path reads
-        pass
+    def moved(store, func, args):  # the C entry's wrapper with another signature
+        raise AssertionError("never called")
 
-    monkeypatch.setattr(simd_module, "ffi", Moved())
-    assert backends.get("simd").fast_entry() is None
-    _dispatch.invalidate()
-    x = np.linspace(-3, 3, 16, dtype=np.float32)
-    fast_calls("simd")
-    for _ in range(3):
-        np.testing.assert_array_equal(accel.relu(x, backend="simd"), np.maximum(x, 0))
-    assert fast_calls("simd") == 0
+    simd = backends.get("simd")
+    monkeypatch.setattr(simd_module._runtime.ffi, "wasmtime_func_call_unchecked", moved)
+    simd.use_variant(simd.variant())  # a build made now reads the bindings again
+    try:
+        assert simd.native() is None
+        x = np.linspace(-3, 3, 16, dtype=np.float32)
+        fast_calls("simd")
+        for _ in range(3):
+            np.testing.assert_array_equal(accel.relu(x, backend="simd"), np.maximum(x, 0))
+        assert fast_calls("simd") == 0
+    finally:
+        monkeypatch.undo()
+        simd.use_variant(simd.variant())
 
 
 @simd_only
@@ -321,17 +329,143 @@ def test_cpu_arrays_take_the_fast_path_and_stay_arrays():
     with pytest.raises(ValueError, match=r"\.to\("):
         accel.matmul(X, W, backend="simd")  # contradicts where the data is
     out = accel.asarray(np.empty((5, 3)), backend="cpu")
-    assert accel.matmul(X, W, out=out) is out  # out= an Array: the Python path
+    accel.matmul(X, W, out=out)
+    _fast.take_stats()
+    assert accel.matmul(X, W, out=out) is out  # out= an Array of theirs: in C too
+    assert fast_calls("cpu") == 1
     np.testing.assert_array_equal(out.numpy(), accel.matmul(x, w))
 
 
+ARRAY_CALLS = {
+    "linear": lambda X, W, B: accel.linear(X, W, B, activation="tanh"),
+    "matmul": lambda X, W, B: accel.matmul(X, W),
+    "tanh": lambda X, W, B: accel.tanh(X),
+    "softmax": lambda X, W, B: accel.softmax(X),
+    "dot": lambda X, W, B: accel.dot(X[0] if not isinstance(X, accel.Array) else X, B),
+}
+
+
 @simd_only
-def test_other_backends_arrays_keep_the_python_path():
-    x = np.linspace(-2, 2, 12).reshape(3, 4)
-    S = accel.asarray(x, backend="simd")
-    accel.relu(S)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", ["linear", "matmul", "tanh", "softmax"])
+@pytest.mark.parametrize("where", ["cpu", "simd"])
+def test_arrays_take_the_fast_path_with_the_python_paths_bits(where, name, dtype):
+    rng = np.random.default_rng(7)
+    x, w, bias = (rng.standard_normal(s).astype(dtype) for s in ((6, 8), (8, 5), (5,)))
+    X, W, B = (accel.asarray(v, backend=where) for v in (x, w, bias))
+    call = ARRAY_CALLS[name]
+    call(X, W, B)
     _fast.take_stats()
-    r = accel.relu(S)
-    assert isinstance(r, accel.Array) and r.backend == "simd"
+    fast = call(X, W, B)
+    assert fast_calls(where) == 1
+    assert isinstance(fast, accel.Array) and fast.backend == where and fast.dtype == dtype
+    fn = getattr(accel, name)
+    if name == "linear":
+        slow = fn.__wrapped__(X, W, B, activation="tanh")
+    elif name == "matmul":
+        slow = fn.__wrapped__(X, W)
+    else:
+        slow = fn.__wrapped__(X)
+    assert fast.shape == slow.shape
+    np.testing.assert_array_equal(fast.numpy(), slow.numpy())
+    numpy_route = call(x, w, bias) if name in ("linear", "matmul") else fn(x, backend=where)
+    np.testing.assert_array_equal(fast.numpy(), numpy_route)
+
+
+@simd_only
+@pytest.mark.parametrize("where", ["cpu", "simd"])
+def test_out_arrays_take_the_fast_path(where):
+    x = np.linspace(-2, 2, 16, dtype=np.float32)
+    X = accel.asarray(x.copy(), backend=where)  # (on cpu an Array may share x's memory)
+    out = accel.asarray(np.empty(16, np.float32), backend=where)
+    accel.relu(X, out=out)
+    _fast.take_stats()
+    assert accel.relu(X, out=out) is out
+    assert fast_calls(where) == 1
+    np.testing.assert_array_equal(out.numpy(), np.maximum(x, 0))
+    assert accel.tanh(X, out=X) is X  # exactly in place
+    np.testing.assert_array_equal(X.numpy(), accel.tanh(x, backend=where))
+
+
+@simd_only
+def test_simd_arrays_made_under_the_other_build_still_raise():
+    simd = backends.get("simd")
+    if len(simd.variants()) < 2:
+        pytest.skip("one simd build here")
+    before = simd.variant()
+    X = accel.asarray(np.ones(16, np.float32), backend="simd")
+    accel.relu(X)
+    accel.relu(X)
+    simd.use_variant(simd.variants()[1])
+    try:
+        with pytest.raises(accel.BackendRuntimeError, match="other simd module build"):
+            accel.relu(X)
+    finally:
+        simd.use_variant(before)
+
+
+def test_gpu_arrays_keep_the_python_path(need):
+    need("gpu")
+    x = np.linspace(-2, 2, 12).reshape(3, 4).astype(np.float32)
+    G = accel.asarray(x, backend="gpu")
+    accel.relu(G)
+    _fast.take_stats()
+    r = accel.relu(G)
+    assert isinstance(r, accel.Array) and r.backend == "gpu"
     np.testing.assert_array_equal(r.numpy(), np.maximum(x, 0))
     assert fast_calls("cpu") == 0 and fast_calls("simd") == 0
+
+
+# -- a selection costs nothing -----------------------------------------------------------------
+
+
+def test_calls_inside_use_backend_blocks_run_in_c():
+    x = np.ones(16, np.float32)
+    w = np.ones((16, 4), np.float32)
+    for sel, where in (("cpu", "cpu"), ("simd,cpu", "simd"), ("auto", None)):
+        with accel.use_backend(sel):
+            warm(lambda: accel.relu(x))
+            warm(lambda: accel.linear(x, w, activation="tanh"))
+            _fast.take_stats()
+            accel.relu(x)
+            accel.linear(x, w, activation="tanh")
+            records, _ = _fast.take_stats()
+            ran = {b for _op, b, _c, _t in records}
+            assert sum(c for *_x, c, _t in records) == 2, sel
+            if where is not None and where != "simd":
+                assert ran == {where}
+
+
+def test_calls_in_another_thread_beside_a_block_run_in_c():
+    import threading
+
+    x = np.ones(16, np.float32)
+    warm(lambda: accel.relu(x))
+    inside, leave = threading.Event(), threading.Event()
+
+    def block():
+        with accel.use_backend("simd"):
+            inside.set()
+            leave.wait(10)
+
+    t = threading.Thread(target=block)
+    t.start()
+    try:
+        inside.wait(10)
+        _fast.take_stats()
+        for _ in range(20):
+            accel.relu(x)
+        assert fast_calls("cpu") == 20  # this thread's selection is still auto's cpu
+    finally:
+        leave.set()
+        t.join()
+
+
+def test_backend_auto_given_explicitly_runs_in_c():
+    x = np.ones(16, np.float32)
+    warm(lambda: accel.relu(x))
+    warm(lambda: accel.relu(x, backend="auto"))
+    _fast.take_stats()
+    for _ in range(5):
+        accel.relu(x, backend="auto")
+    assert fast_calls("cpu") == 5

@@ -29,7 +29,7 @@ def test_device_loss_in_auto_falls_back_and_marks_the_gpu_unusable(gpu, monkeypa
     x = np.linspace(-3, 3, 101, dtype=np.float32)
     np.testing.assert_array_equal(accel.relu(x), np.maximum(x, 0))  # ran on the gpu
     assert accel.stats()[("relu", "gpu")]["calls"] >= 1
-    gpu.device.destroy()
+    gpu.device.device.destroy()
     with pytest.warns(accel.AccelFallbackWarning, match="gpu"):
         y = accel.relu(x)
     np.testing.assert_array_equal(y, np.maximum(x, 0))
@@ -49,7 +49,7 @@ def test_device_loss_in_auto_falls_back_and_marks_the_gpu_unusable(gpu, monkeypa
 
 
 def test_device_loss_in_strict_mode_raises_an_accel_error(gpu):
-    gpu.device.destroy()
+    gpu.device.device.destroy()
     with pytest.raises(accel.AccelError, match="GPU"):
         accel.matmul(np.eye(3, dtype=np.float32), np.eye(3, dtype=np.float32), backend="gpu")
 
@@ -81,9 +81,9 @@ def test_matmul_vec4_and_scalar_io_give_the_same_bits(gpu):
         a = rng.standard_normal((2, 70, 36)).astype(dtype)
         b = rng.standard_normal((36, 68)).astype(dtype)
         quads = accel.matmul(a, b, backend="gpu")
-        gpu.vector_io = False
+        gpu.kernels.vector_io = False
         try:
             scalars = accel.matmul(a, b, backend="gpu")
         finally:
-            gpu.vector_io = True
+            gpu.kernels.vector_io = True
         np.testing.assert_array_equal(quads, scalars)

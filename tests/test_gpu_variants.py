@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import accel
-from accel import _cost, backends, calibrate
+from accel import _calibration, backends, calibrate
 from accel.backends.gpu import MATMUL_VARIANTS
 from accel.testing import reference
 from accel.testing.properties import properties
@@ -80,28 +80,25 @@ def test_every_variant_gives_the_same_bits(gpu):
 
 def test_calibrate_chooses_per_adapter_and_the_probe_says_why(gpu, tmp_path, monkeypatch):
     path = tmp_path / "calibration.json"
-    monkeypatch.setattr(_cost, "path", lambda: path)
+    monkeypatch.setattr(_calibration, "path", lambda: path)
     monkeypatch.setattr(calibrate, "time_gpu_variants", lambda sizes, repeat=3: {
         name: {n: (10.0 if name == "t128x64_r8x4" else 1.0) if n != sizes[0] else
                (10.0 if name == "t32x32_r4x4" else 1.0) for n in sizes}
         for name in MATMUL_VARIANTS})  # fmt: skip
-    _cost.reload()
-    gpu.calibration_changed()
+    _calibration.reload()
     assert gpu.matmul_variant(4096, 4096)[1].startswith("default")
     chosen = calibrate.calibrate_gpu_variants(progress=False)
     assert chosen[0]["adapter"] == gpu.adapter_key
     assert chosen[0]["variant"] == "t128x64_r8x4" and chosen[0]["small_variant"] == "t32x32_r4x4"
-    path.write_text(json.dumps({"fingerprint": _cost.fingerprint(), "params": [],
+    path.write_text(json.dumps({"fingerprint": _calibration.fingerprint(), "params": [],
                                 "gpu_matmul": chosen}))  # fmt: skip
-    _cost.reload()
-    gpu.calibration_changed()
-    assert gpu.matmul_variant(4096, 4096) == ("t128x64_r8x4", gpu.variant_source)
+    _calibration.reload()
+    assert gpu.matmul_variant(4096, 4096) == ("t128x64_r8x4", gpu.kernels.variant_source)
     assert gpu.matmul_variant(64, 64)[0] == "t32x32_r4x4"
     details = backends.get("gpu").details()["matmul_variant"]
     assert details["name"] == "t128x64_r8x4" and "calibrated" in details["why"]
     monkeypatch.undo()
-    _cost.reload()
-    gpu.calibration_changed()
+    _calibration.reload()
 
 
 def test_subgroup_kernel_falls_back_to_plain_loads_with_the_same_bits(gpu, monkeypatch):
@@ -128,7 +125,7 @@ def test_software_adapters_default_to_the_direct_kernel(gpu):
     if not gpu.software:
         pytest.skip("a hardware adapter")
     name, why = gpu.matmul_variant(4096, 4096)
-    if gpu.calibrated_variant is None:
+    if gpu.kernels.calibrated_variant is None:
         assert MATMUL_VARIANTS[name].get("DIRECT") and "CPU" in why
         assert MATMUL_VARIANTS[name].get("SG", 0) == (1 if gpu.subgroups else 0)
 

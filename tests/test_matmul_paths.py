@@ -102,25 +102,23 @@ def test_calibrate_keeps_the_faster_bound_and_the_backend_applies_it(need, tmp_p
                                                                     monkeypatch):  # fmt: skip
     import json
 
-    from accel import _cost, calibrate
+    from accel import _calibration, calibrate
 
     cpu = need("cpu")
     path = tmp_path / "calibration.json"
-    monkeypatch.setattr(_cost, "path", lambda: path)
+    monkeypatch.setattr(_calibration, "path", lambda: path)
     monkeypatch.setattr(calibrate, "time_cpu_direct", lambda repeat=5: {0.5: 2.0, 2.0: 1.0})
     chosen = calibrate.calibrate_cpu_direct()
     assert chosen["reread"] == 2.0
-    path.write_text(json.dumps({"fingerprint": _cost.fingerprint(), "params": [],
+    path.write_text(json.dumps({"fingerprint": _calibration.fingerprint(), "params": [],
                                 "cpu_direct": chosen}))  # fmt: skip
     try:
-        _cost.reload()
-        cpu.calibration_changed()
+        _calibration.reload()
         d = cpu.details()
         assert d["direct_reread"] == 2.0 and d["direct_reread_source"] == "calibrated"
     finally:
         monkeypatch.undo()
-        _cost.reload()
-        cpu.calibration_changed()
+        _calibration.reload()
     assert cpu.details()["direct_reread_source"] in ("default", "calibrated")
 
 

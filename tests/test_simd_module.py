@@ -61,7 +61,8 @@ def test_module_is_small_freestanding_and_exports_its_memory(simd):
 
 
 def test_compiled_module_is_cached_on_disk(simd):
-    code = "from accel import backends; b = backends.get('simd');print(b.load_source, b.load_ms)"
+    code = ("from accel import backends; b = backends.get('simd').build.compiled;"
+            "print(b.load_source, b.load_ms)")  # fmt: skip
     with tempfile.TemporaryDirectory() as cache:
         env = dict(__import__("os").environ, XDG_CACHE_HOME=cache)
         runs = [
@@ -96,7 +97,7 @@ def test_the_public_call_path_gives_the_same_bits(simd):
     x = np.linspace(-5, 5, 1001, dtype=np.float32)
     fast = accel.tanh(x, backend="simd")
     d = accel.dot(x, x, backend="simd")
-    calls = simd._instance().calls
+    calls = simd.build.instance().calls
     assert calls["elementwise_f32"].path == "unchecked"
     for call in calls.values():
         call.path = "checked"
@@ -116,10 +117,13 @@ def test_the_shared_memory_fallback_engages_when_wasmtime_moves(simd, monkeypatc
     def public_fails(cls):
         raise TypeError("incompatible types (as wasmtime-py 50 raises)")
 
-    monkeypatch.setattr(simd_module._PublicSharedMemory, "_as_extern", public_fails)
-    assert simd_module._shared_memory_class(simd.engine) is simd_module._PatchedSharedMemory
-    monkeypatch.setattr(simd_module._PatchedSharedMemory, "_as_extern", public_fails)
-    assert simd_module._shared_memory_class(simd.engine) is None
+    monkeypatch.setattr(simd_module._runtime.PublicSharedMemory, "_as_extern", public_fails)
+    assert (
+        simd_module._runtime.shared_memory_class(simd.engine)
+        is simd_module._runtime._PatchedSharedMemory
+    )
+    monkeypatch.setattr(simd_module._runtime._PatchedSharedMemory, "_as_extern", public_fails)
+    assert simd_module._runtime.shared_memory_class(simd.engine) is None
     broken = simd_module.SimdBackend()
     reason = broken.unavailable_reason()
     assert reason is not None and "shared memory" in reason
@@ -137,8 +141,8 @@ def test_remembered_scratch_sizes_are_the_build_in_force(simd):
         for variant in simd.variants() * 2:
             simd.use_variant(variant)
             accel.matmul(a, b, backend="simd")
-            inst = simd._instance()
-            for (sfx, m, n, k), nbytes in simd._scratch_sizes.items():
+            inst = simd.build.instance()
+            for (sfx, m, n, k), nbytes in simd.build._scratch_sizes.items():
                 assert nbytes == int(inst.calls[f"gemm_scratch_{sfx}"](m, n, k))
     finally:
         simd.use_variant(before)
@@ -160,17 +164,17 @@ def test_bands_on_the_native_pool_give_the_bits_of_one_thread(simd, monkeypatch)
     of its own), or on the Python pool where there is none: every way gives the bits of the
     whole product run in one call."""
     import accel
-    from accel import _fast
 
     if simd.threads < 2:
         pytest.skip("one thread: no bands")
-    if _fast.band_runner(simd) is None and "cpu" in REQUIRE:
+    accel.relu(np.ones(4), backend="cpu")  # the cpu backend is made: its pool runs bands
+    if simd.workers.native_bands() is None and "cpu" in REQUIRE:
         pytest.fail("the native band runner is missing where the cpu backend is required")
     for a, w, bias in _band_cases():
         native = accel.linear(a, w, bias, activation="tanh", backend="simd")
-        monkeypatch.setattr(_fast, "band_runner", lambda b: None)
+        monkeypatch.setattr(simd.workers, "native_bands", lambda: None)
         python_pool = accel.linear(a, w, bias, activation="tanh", backend="simd")
-        monkeypatch.setattr(simd, "threads", 1)
+        monkeypatch.setattr(simd.workers, "threads", 1)
         one = accel.linear(a, w, bias, activation="tanh", backend="simd")
         monkeypatch.undo()
         assert np.array_equal(native, one) and np.array_equal(python_pool, one)

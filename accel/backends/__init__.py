@@ -3,7 +3,9 @@
 light). `register()` installs another object under a name (tests install fakes this way).
 
 After a fork, the child re-creates what fork breaks: each backend's `after_fork` hook runs
-in the child before anything else uses it.
+in the child before anything else uses it. Every change of the registry is announced as a
+"backends" notice (accel._notice); a new calibration reaches each backend made so far through
+its `calibration_changed` hook.
 """
 
 from __future__ import annotations
@@ -15,13 +17,32 @@ import threading
 
 import numpy as np
 
+from .. import _notice
+from .._errors import BackendUnavailableError
 from .._selection import BACKENDS
 from ._base import Backend
+from ._host import HostRoute
+from ._kernels import Kernels
+from ._memory import Memory
 
 _MODULES = {"gpu": "accel.backends.gpu", "simd": "accel.backends.simd", "cpu": "accel.backends.cpu"}
 _instances: dict[str, Backend] = {}
 _lock = threading.Lock()
-_listeners: list = []  # called with no argument whenever a backend object is replaced
+
+
+class _Unusable(Memory, Kernels):
+    """The memory and kernels of a backend that cannot start: every use raises why."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        Memory.__init__(self, name)
+        self._reason = reason
+
+    def _unusable(self, *args: object) -> None:
+        raise BackendUnavailableError(f"backend {self.backend_name!r} is unavailable: "
+                                      f"{self._reason}")  # fmt: skip
+
+    _upload = _download = alloc = _unusable  # type: ignore[assignment]
+    linear = dot = elementwise = softmax = _unusable  # type: ignore[assignment]
 
 
 class Missing(Backend):
@@ -30,6 +51,8 @@ class Missing(Backend):
     def __init__(self, name: str, reason: str) -> None:
         self.name = name  # type: ignore[misc]
         self._reason = reason
+        self.memory = self.kernels = _Unusable(name, reason)
+        self.host = HostRoute(self.memory, self.kernels)
 
     def unavailable_reason(self) -> str | None:
         return self._reason
@@ -39,14 +62,6 @@ class Missing(Backend):
 
     def auto_eligible(self) -> bool:
         return False
-
-    def _unusable(self, *args: object) -> None:
-        from .._errors import BackendUnavailableError
-
-        raise BackendUnavailableError(f"backend {self.name!r} is unavailable: {self._reason}")
-
-    _upload = _download = empty = release = _unusable
-    linear = dot = elementwise = softmax = _unusable  # type: ignore[assignment]
 
 
 def get(name: str) -> Backend:
@@ -102,19 +117,13 @@ def register(name: str, backend: Backend | None) -> None:
             _instances.pop(name, None)
         else:
             _instances[name] = backend
-    for listener in list(_listeners):
-        listener()
+    _notice.changed("backends")
 
 
 def reset(name: str) -> None:
     """Forgets a backend object: the next get() probes the machine again (a GPU whose device
     was lost gets a new one)."""
     register(name, None)
-
-
-def on_change(listener) -> None:
-    """Calls listener() whenever a backend object is installed, forgotten or re-made."""
-    _listeners.append(listener)
 
 
 def reprobe_failed() -> list[str]:
@@ -130,12 +139,19 @@ def _after_fork_in_child() -> None:
     _lock = threading.Lock()  # another thread may have held it at the fork
     for backend in list(_instances.values()):
         backend.after_fork()
-    for listener in list(_listeners):
-        listener()
+    _notice.changed("backends")
+
+
+def _calibrated(kind: str) -> None:
+    if kind == "calibration":
+        for backend in list(_instances.values()):
+            backend.calibration_changed()
+
+
+_notice.subscribe(_calibrated)
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
-__all__ = ["BACKENDS", "Backend", "get", "loaded", "on_change", "register", "reprobe_failed",
-           "reset"]  # fmt: skip
+__all__ = ["BACKENDS", "Backend", "get", "loaded", "register", "reprobe_failed", "reset"]

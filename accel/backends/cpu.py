@@ -1,6 +1,7 @@
 """The `cpu` backend: native C kernels compiled at install time, called through cffi.
 
-Its memory is the host's: buffers are ndarrays, so upload and download move nothing. The
+Its memory is the host's: buffers are ndarrays, so upload and download move nothing, and the
+host route calls the kernels on the caller's arrays. The
 extension picks the widest instruction set the CPU has when it loads (AVX-512, AVX2+FMA, or the
 platform's baseline); `ACCEL_CPU_ISA` forces a lower one and `ACCEL_NUM_THREADS` caps the
 native thread pool. cffi releases the GIL around every call. Without a C compiler at install
@@ -15,7 +16,12 @@ import sysconfig
 
 import numpy as np
 
+from .. import _calibration
 from ._base import Backend, thread_count
+from ._host import HostRoute
+from ._kernels import Kernels
+from ._memory import HostMemory
+from ._native import CpuEntries
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
@@ -46,20 +52,65 @@ def build_note() -> str | None:
 DIRECT_REREAD_TRIALS = (0.5, 2.0)
 
 
+class CpuKernels(Kernels):
+    """The C entry points (accel_cpu.h) on ndarrays, through cffi (which releases the GIL)."""
+
+    may_fail_part_way = False  # the C elementwise kernels allocate nothing and cannot fail
+
+    def __init__(self, ffi, lib) -> None:
+        self._ffi = ffi
+        self._lib = lib
+        # dtype -> C function: adding an activation needs no line here (it has an id)
+        self._linear = {dt: getattr(lib, f"accel_linear_{sfx}") for dt, sfx in _SUFFIX.items()}
+        self._dot = {dt: getattr(lib, f"accel_dot_{sfx}") for dt, sfx in _SUFFIX.items()}
+        self._elementwise = {
+            dt: getattr(lib, f"accel_elementwise_{sfx}") for dt, sfx in _SUFFIX.items()
+        }
+        self._softmax = {dt: getattr(lib, f"accel_softmax_{sfx}") for dt, sfx in _SUFFIX.items()}
+
+    def linear(self, a, b, c, bias, act, batch, m, n, k, a_batch, b_batch, dtype) -> None:
+        ct = _CTYPE[dtype]
+        fb = self._ffi.from_buffer
+        rc = self._linear[dtype](
+            fb(ct, a), fb(ct, b), fb(ct, c, require_writable=True),
+            self._ffi.NULL if bias is None else fb(ct, bias), act,
+            batch, m, n, k, a_batch, b_batch,
+        )  # fmt: skip
+        if rc != 0:
+            raise MemoryError("accel cpu matmul: could not allocate its packing buffers")
+
+    def dot(self, a, b, n, dtype) -> float:
+        ct = _CTYPE[dtype]
+        return self._dot[dtype](self._ffi.from_buffer(ct, a), self._ffi.from_buffer(ct, b), n)
+
+    def elementwise(self, act, x, y, n, dtype) -> None:
+        ct = _CTYPE[dtype]
+        fb = self._ffi.from_buffer
+        self._elementwise[dtype](act, fb(ct, x), fb(ct, y, require_writable=True), n)
+
+    def softmax(self, x, y, rows, cols, dtype) -> None:
+        ct = _CTYPE[dtype]
+        fb = self._ffi.from_buffer
+        self._softmax[dtype](fb(ct, x), fb(ct, y, require_writable=True), rows, cols)
+
+
 class CpuBackend(Backend):
     name = "cpu"
-    host_memory = True
-    may_fail_part_way = False  # the C elementwise kernels allocate nothing and cannot fail
 
     def __init__(self) -> None:
         self._reason: str | None = None
+        self.memory = HostMemory(self.name)
         try:
             from .. import _cpu_native  # built by c_ext/build_cpu.py at install
         except ImportError as e:
             self._reason = _NOT_BUILT.format(why=build_note() or e)
+            self.kernels = _NoKernels()
+            self.host = HostRoute(self.memory, self.kernels)
             return
         self._ffi = _cpu_native.ffi
         self._lib = _cpu_native.lib
+        self.kernels = CpuKernels(self._ffi, self._lib)
+        self.host = HostRoute(self.memory, self.kernels)
         self.isas = tuple(
             self._ffi.string(self._lib.accel_isa_name(i)).decode()
             for i in range(self._lib.accel_isa_count())
@@ -73,14 +124,6 @@ class CpuBackend(Backend):
                 return
         self._lib.accel_set_num_threads(thread_count())
         self.calibration_changed()
-        lib = self._lib
-        # dtype -> C function: adding an activation needs no line here (it has an id)
-        self._linear = {dt: getattr(lib, f"accel_linear_{sfx}") for dt, sfx in _SUFFIX.items()}
-        self._dot = {dt: getattr(lib, f"accel_dot_{sfx}") for dt, sfx in _SUFFIX.items()}
-        self._elementwise = {
-            dt: getattr(lib, f"accel_elementwise_{sfx}") for dt, sfx in _SUFFIX.items()
-        }
-        self._softmax = {dt: getattr(lib, f"accel_softmax_{sfx}") for dt, sfx in _SUFFIX.items()}
 
     # -- state ---------------------------------------------------------------------------------
     def unavailable_reason(self) -> str | None:
@@ -110,9 +153,15 @@ class CpuBackend(Backend):
     def calibration_changed(self) -> None:
         """How many L2s B may fill and still go unpacked: `accel calibrate`'s choice for this
         machine, else the default that is safe on every machine measured (driver.c)."""
-        from .. import _cost
-
-        reread = _cost.model().cpu_direct_reread
+        if self._reason is not None and not hasattr(self, "_lib"):
+            return
+        reread = None
+        doc = _calibration.document()
+        try:
+            if doc is not None and doc.get("cpu_direct") is not None:
+                reread = float(doc["cpu_direct"]["reread"])
+        except (KeyError, TypeError, ValueError):
+            reread = None
         self._lib.accel_set_direct_reread(-1.0 if reread is None else reread)  # -1: the default
         self.direct_source = "default" if reread is None else "calibrated"
 
@@ -142,88 +191,43 @@ class CpuBackend(Backend):
     def supported_isas(self) -> list[str]:
         return [n for i, n in enumerate(self.isas) if self._lib.accel_isa_supported(i)]
 
-    # -- memory: the host's ----------------------------------------------------------------------
-    def _upload(self, x: np.ndarray) -> np.ndarray:
-        return x
-
-    def _download(self, buf: np.ndarray, out: np.ndarray) -> None:
-        if buf is not out:
-            out.reshape(-1)[...] = buf.reshape(-1)
-
-    def empty(self, n: int, dtype: np.dtype) -> np.ndarray:
-        return np.empty(n, dtype)
-
-    def release(self, buf: np.ndarray) -> None:
-        pass
-
-    # -- kernels ---------------------------------------------------------------------------------
-    def linear(self, a, b, c, bias, act, batch, m, n, k, a_batch, b_batch, dtype) -> None:
-        ct = _CTYPE[dtype]
-        fb = self._ffi.from_buffer
-        rc = self._linear[dtype](
-            fb(ct, a), fb(ct, b), fb(ct, c, require_writable=True),
-            self._ffi.NULL if bias is None else fb(ct, bias), act,
-            batch, m, n, k, a_batch, b_batch,
-        )  # fmt: skip
-        if rc != 0:
-            raise MemoryError("accel cpu matmul: could not allocate its packing buffers")
-
-    def dot(self, a, b, n, dtype) -> float:
-        ct = _CTYPE[dtype]
-        return self._dot[dtype](self._ffi.from_buffer(ct, a), self._ffi.from_buffer(ct, b), n)
-
-    def elementwise(self, act, x, y, n, dtype) -> None:
-        ct = _CTYPE[dtype]
-        fb = self._ffi.from_buffer
-        self._elementwise[dtype](act, fb(ct, x), fb(ct, y, require_writable=True), n)
-
-    def kernel_addresses(self) -> tuple[int, ...] | None:
+    def native(self) -> CpuEntries | None:
         if self._reason is not None:
             return None
-        names = ("elementwise", "linear", "dot")
-        return tuple(
-            int(self._ffi.cast("uintptr_t", self._ffi.addressof(self._lib, f"accel_{n}_{s}")))
-            for n in names
-            for s in ("f32", "f64")
-        )
+        ffi, lib = self._ffi, self._lib
 
-    def pool_address(self) -> int | None:
-        if self._reason is not None:
-            return None
-        return int(
-            self._ffi.cast("uintptr_t", self._ffi.addressof(self._lib, "accel_parallel_for"))
-        )
+        def address(symbol: str) -> int:
+            return int(ffi.cast("uintptr_t", ffi.addressof(lib, symbol)))
 
-    # -- the numpy path: host arrays are this backend's buffers; straight to the C ----------
-    def host_elementwise(self, act: int, x: np.ndarray, y: np.ndarray) -> None:
-        dt = x.dtype
-        fb = self._ffi.from_buffer
-        ct = _CTYPE[dt]
-        self._elementwise[dt](act, fb(ct, x), fb(ct, y), x.size)
+        kernels = tuple(address(f"accel_{kind}_{sfx}") for kind in CpuEntries.KINDS
+                        for sfx in ("f32", "f64"))  # fmt: skip
+        return CpuEntries(kernels, address("accel_parallel_for"))
 
-    def host_dot(self, a: np.ndarray, b: np.ndarray) -> float:
-        dt = a.dtype
-        fb = self._ffi.from_buffer
-        ct = _CTYPE[dt]
-        return self._dot[dt](fb(ct, a), fb(ct, b), a.size)
+    def wasm_bands(self, call: int, error_delete: int, trap_delete: int, raw_size: int,
+                   tasks: list[tuple[int, int, tuple[int, ...]]]) -> int:  # fmt: skip
+        """Runs calls of WebAssembly exports on the native thread pool, one task each, with the
+        GIL released (the simd backend's bands): tasks of (context, func, i64 arguments) through
+        wasmtime's C entry at `call`. Returns how many trapped or failed."""
+        ffi = self._ffi
+        n = len(tasks)
+        bands = ffi.new("accel_wasm_band[]", max(n, 1))
+        for i, (ctx, func, args) in enumerate(tasks):
+            bands[i].ctx = ffi.cast("void *", ctx)
+            bands[i].func = ffi.cast("void *", func)
+            bands[i].nargs = len(args)
+            for j, value in enumerate(args):
+                bands[i].args[j] = value
+        return int(self._lib.accel_wasm_bands(call, error_delete, trap_delete, raw_size, bands, n))
 
-    def host_linear(self, a, b, c, bias, act) -> None:
-        count, m, k = c.shape[0], a.shape[1], a.shape[2]
-        n = b.shape[2]
-        dt = c.dtype
-        fb = self._ffi.from_buffer
-        ct = _CTYPE[dt]
-        rc = self._linear[dt](
-            fb(ct, a), fb(ct, b), fb(ct, c), self._ffi.NULL if bias is None else fb(ct, bias),
-            act, count, m, n, k, m * k if a.shape[0] > 1 else 0, k * n if b.shape[0] > 1 else 0,
-        )  # fmt: skip
-        if rc != 0:
-            raise MemoryError("accel cpu matmul: could not allocate its packing buffers")
 
-    def softmax(self, x, y, rows, cols, dtype) -> None:
-        ct = _CTYPE[dtype]
-        fb = self._ffi.from_buffer
-        self._softmax[dtype](fb(ct, x), fb(ct, y, require_writable=True), rows, cols)
+class _NoKernels(Kernels):
+    """The kernels of a cpu backend whose extension was not built: never called (the backend
+    is unavailable, so the dispatcher never gets here)."""
+
+    def _missing(self, *args: object) -> None:
+        raise RuntimeError("the cpu backend's extension was not built")
+
+    linear = dot = elementwise = softmax = _missing  # type: ignore[assignment]
 
 
 def create() -> Backend:

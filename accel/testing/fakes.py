@@ -1,5 +1,6 @@
 """Fake backends for tests: host memory, available, float32 and float64, eligible for auto,
-with correct kernels computed by numpy. Subclasses spoil or fail them."""
+with correct kernels computed by numpy in long double. Subclass FakeKernels to spoil or fail
+them, and give it to FakeBackend."""
 
 from __future__ import annotations
 
@@ -7,34 +8,14 @@ import numpy as np
 
 from .._optable import ACT_NONE, ACTIVATION_BY_ID, OPS
 from ..backends._base import Backend
+from ..backends._host import HostRoute
+from ..backends._kernels import Kernels
+from ..backends._memory import HostMemory
 
 _DTYPES = frozenset((np.dtype(np.float32), np.dtype(np.float64)))
 
 
-class FakeBackend(Backend):
-    host_memory = True
-
-    def __init__(self, name: str) -> None:
-        self.name = name  # type: ignore[misc]
-
-    def unavailable_reason(self) -> str | None:
-        return None
-
-    def dtypes(self) -> frozenset[np.dtype]:
-        return _DTYPES
-
-    def _upload(self, x):
-        return x.reshape(-1)
-
-    def _download(self, buf, out):
-        out.reshape(-1)[...] = buf
-
-    def empty(self, n, dtype):
-        return np.empty(n, dtype)
-
-    def release(self, buf):
-        pass
-
+class FakeKernels(Kernels):
     @staticmethod
     def _typed(buf, dtype, n):
         return buf.reshape(-1)[:n]
@@ -69,3 +50,17 @@ class FakeBackend(Backend):
         w = self._typed(x, dtype, rows * cols).reshape(rows, cols).astype(np.longdouble)
         out = OPS["softmax"].reference(w).astype(dtype)
         self._typed(y, dtype, rows * cols)[...] = out.reshape(-1)
+
+
+class FakeBackend(Backend):
+    def __init__(self, name: str, kernels: Kernels | None = None) -> None:
+        self.name = name  # type: ignore[misc]
+        self.memory = HostMemory(name)
+        self.kernels = kernels if kernels is not None else FakeKernels()
+        self.host = HostRoute(self.memory, self.kernels)
+
+    def unavailable_reason(self) -> str | None:
+        return None
+
+    def dtypes(self) -> frozenset[np.dtype]:
+        return _DTYPES

@@ -1,0 +1,37 @@
+"""What a backend whose kernels are compiled code hands the compiled fast path
+(accel._fastpath), so that a small call runs them with no Python in between.
+
+- cpu: the addresses of its C entry points and of its thread pool's parallel-for.
+- simd: wasmtime's C entry for calling an export, and a `binder` that gives the calling
+  thread's instance (its context, the exports the fast path calls, the memory's address and a
+  scratch block of its own).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CpuEntries:
+    # addresses of accel_<kind>_<f32|f64> for kind in KINDS, in that order
+    kernels: tuple[int, ...]
+    parallel_for: int  # accel_parallel_for
+
+    KINDS = ("elementwise", "linear", "dot", "softmax")
+
+
+@dataclass(frozen=True)
+class WasmEntries:
+    call: int  # wasmtime_func_call_unchecked
+    error_delete: int  # wasmtime_error_delete
+    trap_delete: int  # wasm_trap_delete
+    raw_size: int  # sizeof(wasmtime_val_raw_t)
+    # binder() -> (context, {export: func address}, memory base, scratch offset, scratch bytes)
+    # for the calling thread, or None
+    binder: Callable[[], tuple | None]
+
+    EXPORTS = ("elementwise_f32", "elementwise_f64", "linear_f32", "linear_f64",
+               "softmax_f32", "softmax_f64", "dot_f32", "dot_f64",
+               "gemm_scratch_f32", "gemm_scratch_f64")  # fmt: skip

@@ -1,0 +1,213 @@
+"""The gpu backend's kernels: each op recorded as dispatches of its WGSL kernel (shaders/).
+
+Work beyond 65535 workgroups per dimension goes in several dispatches here, and matmul's K in
+chunks on adapters that limit one invocation's loop iterations (llvmpipe: 65,535); work beyond
+one binding is split by the host route (max_elements). The matmul family's variants give the
+same bits: only the speed differs, by GPU; `accel calibrate` chooses one per adapter.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..._optable import ACT_NONE
+from .._kernels import Kernels
+from ._device import Device
+from ._memory import GpuMemory, Lease
+from ._programs import Programs
+
+_MAX_GROUPS = 65535
+SOFTWARE_K_CHUNK = 8192  # K per matmul dispatch on adapters that cap loop iterations
+MAX_SOFTMAX_COLS = 1 << 22  # a row per workgroup: beyond, one invocation loops too long
+
+# The matmul family (shaders/matmul.wgsl): output tile TM x TN per workgroup, RM rows x RQ vec4
+# columns per invocation, K step TK. Each also has an aligned form (no bounds checks) used when
+# M, N and K are multiples of its tile.
+MATMUL_VARIANTS: dict[str, dict[str, int]] = {
+    "t64x64_r4x4": {"TM": 64, "TN": 64, "RM": 4, "RQ": 1, "TK": 16, "DB": 0},
+    "t128x64_r8x4": {"TM": 128, "TN": 64, "RM": 8, "RQ": 1, "TK": 16, "DB": 0},
+    "t128x128_r8x8": {"TM": 128, "TN": 128, "RM": 8, "RQ": 2, "TK": 16, "DB": 0},
+    "t32x32_r4x4": {"TM": 32, "TN": 32, "RM": 4, "RQ": 1, "TK": 16, "DB": 0},  # small matrices
+    # register double-buffering: the next K step's loads in flight during this step's fmas
+    "t128x128_r8x8_db": {"TM": 128, "TN": 128, "RM": 8, "RQ": 2, "TK": 16, "DB": 1},
+    "t64x64_r4x4_db": {"TM": 64, "TN": 64, "RM": 4, "RQ": 1, "TK": 16, "DB": 1},
+    # direct (DIRECT 1, entry main_direct): no workgroup memory, no barriers, operands read
+    # from global memory; 8 invocations per workgroup. For adapters that are CPUs (llvmpipe
+    # runs a workgroup as SIMD lanes) and for products with few tiles.
+    "d8x32_r8x4": {"TM": 8, "TN": 32, "RM": 8, "RQ": 1, "TK": 4, "DB": 0, "DIRECT": 1},
+    "d16x16_r8x4": {"TM": 16, "TN": 16, "RM": 8, "RQ": 1, "TK": 4, "DB": 0, "DIRECT": 1},
+    # subgroups (SG 1; only where the adapter has them): each invocation loads one of the
+    # rows' quads of A and takes the others from its neighbours (subgroupShuffle)
+    "d8x32_r8x4_sg": {"TM": 8, "TN": 32, "RM": 8, "RQ": 1, "TK": 4, "DB": 0, "DIRECT": 1, "SG": 1},
+}
+# subgroup variants: one-dimensional workgroups (naga's rule for subgroup_invocation_id)
+assert all(v["TM"] == v["RM"] for v in MATMUL_VARIANTS.values() if v.get("SG"))
+DEFAULT_VARIANT = "t128x128_r8x8"  # 8 x 8 per invocation: the fastest class on most GPUs
+MID_VARIANT = "t64x64_r4x4"
+SMALL_VARIANT = "t32x32_r4x4"
+SOFTWARE_VARIANT = "d8x32_r8x4"  # adapters that run on the CPU
+SOFTWARE_SUBGROUP_VARIANT = "d8x32_r8x4_sg"
+
+
+def _round32(n: int) -> int:
+    """A binding of vec4s of float64 is a multiple of 32 bytes (a bias buffer has room)."""
+    return (n + 31) // 32 * 32
+
+
+class GpuKernels(Kernels):
+    def __init__(self, device: Device, memory: GpuMemory, programs: Programs, software: bool,
+                 subgroups: bool, workgroup_bytes: int) -> None:  # fmt: skip
+        self.device = device
+        self.memory = memory
+        self.programs = programs
+        self.software = software
+        self.subgroups = subgroups
+        self.workgroup_bytes = workgroup_bytes
+        self.k_chunk = SOFTWARE_K_CHUNK if software else 1 << 30
+        self.vector_io = True  # vec4 loads and stores in matmul where K and N allow them
+        self.forced_variant: str | None = None  # tests and benchmarks force one
+        self.calibrated_variant: tuple[str, str] | None = None
+        self.variant_source = "default (no calibration for this adapter)"
+        self._dummy = memory.new_buffer(64)  # bound where a kernel has no bias
+
+    def declines(self, op: str, dtype: np.dtype, shape: tuple[int, ...]) -> str | None:
+        if op == "softmax" and shape and shape[-1] > MAX_SOFTMAX_COLS:
+            return (f"gpu softmax takes rows of up to {MAX_SOFTMAX_COLS} elements; this one has "
+                    f"{shape[-1]}")  # fmt: skip
+        return None
+
+    def _dispatch(self, pipeline, layout: str, storage, params: list[int], groups) -> None:
+        programs = self.programs
+        self.device.dispatch(pipeline, lambda: programs.bind_group(layout, storage), params,
+                             groups)  # fmt: skip
+
+    @staticmethod
+    def _grid(groups: int) -> tuple[int, int, int]:
+        nx = min(groups, _MAX_GROUPS)
+        return nx, math.ceil(groups / nx), 1
+
+    def elementwise(self, act, x: Lease, y: Lease, n, dtype) -> None:
+        def work() -> None:
+            inplace = x is y
+            layout = "elementwise_inplace" if inplace else "elementwise_xy"
+            io = "elementwise_io_inplace" if inplace else "elementwise_io_xy"
+            pipeline = self.programs.pipeline("elementwise", layout, dtype, (io,), act)
+            nbytes = n * dtype.itemsize
+            storage = ([(1, y.buf, nbytes)] if inplace
+                       else [(0, x.buf, nbytes), (1, y.buf, nbytes)])  # fmt: skip
+            self._dispatch(pipeline, layout, storage, [n, 0], self._grid(math.ceil(n / 256)))
+
+        self.device.run(work)
+
+    def softmax(self, x: Lease, y: Lease, rows, cols, dtype) -> None:
+        def work() -> None:
+            inplace = x is y
+            layout = "elementwise_inplace" if inplace else "elementwise_xy"
+            io = "elementwise_io_inplace" if inplace else "elementwise_io_xy"
+            pipeline = self.programs.pipeline("softmax", layout, dtype, (io,), ACT_NONE)
+            nbytes = rows * cols * dtype.itemsize
+            storage = ([(1, y.buf, nbytes)] if inplace
+                       else [(0, x.buf, nbytes), (1, y.buf, nbytes)])  # fmt: skip
+            self._dispatch(pipeline, layout, storage, [rows, cols, 0], self._grid(rows))
+
+        self.device.run(work)
+
+    def dot(self, a: Lease, b: Lease, n, dtype) -> float:
+        def work() -> float:
+            groups = min(1024, math.ceil(n / 4096))  # a function of n alone: the same bits
+            chunk = math.ceil(n / groups)
+            size = dtype.itemsize
+            memory, programs = self.memory, self.programs
+            partials = memory.take(groups * size)
+            result = memory.take(max(4, size))
+            try:
+                params = [n, chunk, groups]
+                self._dispatch(programs.pipeline("dot", "dot_partial", dtype, (), ACT_NONE,
+                                                 "partial"),
+                               "dot_partial", [(0, a.buf, n * size), (1, b.buf, n * size),
+                                               (2, partials, groups * size)], params,
+                               (groups, 1, 1))  # fmt: skip
+                self._dispatch(programs.pipeline("dot", "dot_total", dtype, (), ACT_NONE,
+                                                 "total"),
+                               "dot_total", [(2, partials, groups * size), (4, result, size)],
+                               params, (1, 1, 1))  # fmt: skip
+                out = np.empty(1, dtype)
+                memory.read(result, out)
+                return float(out[0])
+            finally:
+                memory.give_back(partials)
+                memory.give_back(result)
+
+        return self.device.run(work)
+
+    # -- matmul ------------------------------------------------------------------------------
+    def matmul_params(self, variant: str, dtype: np.dtype) -> dict[str, int]:
+        """A variant's constants for a dtype: K step halved where its tiles would not fit the
+        adapter's workgroup memory (float64 vec4s are twice as large)."""
+        v = dict(MATMUL_VARIANTS[variant])
+        vec4 = 4 * np.dtype(dtype).itemsize
+        while v["TK"] > 4 and v["TK"] * (v["TM"] + v["TN"]) // 4 * vec4 > self.workgroup_bytes:
+            v["TK"] //= 2
+        v["WX"], v["WY"] = v["TN"] // (4 * v["RQ"]), v["TM"] // v["RM"]
+        return v
+
+    def matmul_variant(self, m: int, n: int) -> tuple[str, str]:
+        """(the variant for an m x n product, why): forced, calibrated for this adapter, or the
+        default (the small-tile variant where 64 x 64 tiles would leave most cores idle)."""
+        if self.forced_variant is not None:
+            return self.forced_variant, "forced"
+        tiles = math.ceil(m / 128) * math.ceil(n / 128)  # few tiles: most cores would idle
+        if self.calibrated_variant is not None:
+            large_choice, small_choice = self.calibrated_variant
+            return (small_choice if tiles < 16 else large_choice), self.variant_source
+        if self.software:
+            name = SOFTWARE_SUBGROUP_VARIANT if self.subgroups else SOFTWARE_VARIANT
+            return name, "default for an adapter that runs on the CPU (no calibration)"
+        if tiles < 16:
+            return SMALL_VARIANT, "default for fewer than 16 tiles of 128 x 128 (no calibration)"
+        if tiles < 64:
+            return MID_VARIANT, "default for fewer than 64 tiles of 128 x 128 (no calibration)"
+        return DEFAULT_VARIANT, "default (no calibration for this adapter)"
+
+    def linear(self, a: Lease, b: Lease, c: Lease, bias: Lease | None, act, batch, m, n, k,
+               a_batch, b_batch, dtype) -> None:  # fmt: skip
+        def work() -> None:
+            name, _why = self.matmul_variant(m, n)
+            v = self.matmul_params(name, dtype)
+            quads = self.vector_io and k % 4 == 0 and n % 4 == 0
+            aligned = quads and m % v["TM"] == 0 and n % v["TN"] == 0 and k % v["TK"] == 0
+            io = "matmul_io_aligned" if aligned else "matmul_io_vec4" if quads else (
+                "matmul_io_scalar")  # fmt: skip
+            consts = tuple(
+                (key, v[key]) for key in ("TM", "TN", "RM", "RQ", "TK", "WX", "WY", "DB")
+            )
+            entry = "main_direct" if v.get("DIRECT") else "main"
+            direct = "matmul_direct_subgroup" if v.get("SG") else "matmul_direct_plain"
+            pipeline = self.programs.pipeline("matmul", "matmul", dtype, (io, direct), act, entry,
+                                              consts)  # fmt: skip
+            size = dtype.itemsize
+            a_items = batch if a_batch else 1
+            b_items = batch if b_batch else 1
+            storage = [(0, a.buf, a_items * m * k * size), (1, b.buf, b_items * k * n * size),
+                       (2, c.buf, batch * m * n * size),
+                       (4, self._dummy if bias is None else bias.buf,
+                        32 if bias is None else _round32(n * size))]  # fmt: skip
+            col_tiles, row_tiles = math.ceil(n / v["TN"]), math.ceil(m / v["TM"])
+            chunk = self.k_chunk // v["TK"] * v["TK"]
+            epilogue = 2 | (4 if bias is not None else 0)
+            for k0 in range(0, k, chunk):
+                k1 = min(k, k0 + chunk)
+                flags = (1 if k0 else 0) | (epilogue if k1 == k else 0)
+                # all of a batch in one dispatch where it can: 65535 per grid dimension
+                for z0 in range(0, batch, _MAX_GROUPS):
+                    for r0 in range(0, row_tiles, _MAX_GROUPS):
+                        for c0 in range(0, col_tiles, _MAX_GROUPS):
+                            params = [m, n, k, a_batch, b_batch, z0, r0, c0, k0, k1, flags, 0]
+                            groups = (min(_MAX_GROUPS, col_tiles - c0),
+                                      min(_MAX_GROUPS, row_tiles - r0),
+                                      min(_MAX_GROUPS, batch - z0))  # fmt: skip
+                            self._dispatch(pipeline, "matmul", storage, params, groups)
+
+        self.device.run(work)

@@ -1,0 +1,200 @@
+"""The simd backend's kernels: the module's exports on blocks of its shared memory, each call
+on the calling thread's instance, large work split across threads.
+
+A product is split as the module's own `plan_*` export says (c_ext/plan.h, the native
+driver's rules with the module's parameters). Its bands run on the cpu backend's native
+thread pool where there is one (each band on an instance of its own, through wasmtime's C
+API, with the GIL released): handing work to Python threads costs about 90 us per call on two
+cores, as much as a 64 x 256 x 256 product. Elsewhere they run on a Python thread pool
+(ctypes releases the GIL during a call).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from ..._errors import BackendRuntimeError
+from .._kernels import Kernels
+from ._heap import Block
+from ._instances import Instance
+
+SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
+# Work below these sizes runs in the calling thread: a thread hand-off costs more. On the cpu
+# backend's native pool bands pay from about 0.5 MFLOP, on Python threads from about 4.
+PARALLEL_FLOPS = 1 << 22
+NATIVE_PARALLEL_FLOPS = 1 << 19
+PARALLEL_ELEMENTS = 1 << 16
+_SCRATCH_ARG = 11  # where the linear export takes its scratch offset
+_DOT_PART = 1 << 18  # dot is summed in parts of this size (a function of n alone)
+# plan.h's kinds of split
+_NONE, _ITEMS, _ROWS, _COLS = range(4)
+
+
+class Workers:
+    """The threads a simd call may use: a Python pool (made on first use), one caller at a
+    time, and the native pool's bands through the cpu backend."""
+
+    def __init__(self, threads: int, native_bands) -> None:
+        self.threads = threads
+        self.native_bands = native_bands  # () -> cpu backend (with wasm_bands), or None
+        self.pool: ThreadPoolExecutor | None = None
+        self.busy = threading.Lock()
+
+    def after_fork(self) -> None:
+        self.pool = None
+        self.busy = threading.Lock()
+
+    def parallel(self, tasks: list):
+        """Runs the callables, the first in this thread and the rest on the pool; serially when
+        the pool is busy with another caller (no oversubscription)."""
+        if len(tasks) == 1 or self.threads == 1 or not self.busy.acquire(blocking=False):
+            return [t() for t in tasks]
+        try:
+            if self.pool is None:
+                self.pool = ThreadPoolExecutor(self.threads - 1, thread_name_prefix="accel-simd")
+            futures = []
+            for t in tasks[1:]:
+                try:
+                    futures.append(self.pool.submit(t))
+                except RuntimeError:  # the interpreter is exiting: no new threads
+                    futures.append(None)
+            first = tasks[0]()
+            return [first, *(t() if f is None else f.result()
+                             for t, f in zip(tasks[1:], futures, strict=True))]  # fmt: skip
+        finally:
+            self.busy.release()
+
+    def parts(self, n: int, parallel: bool) -> list[tuple[int, int]]:
+        parts = self.threads if parallel else 1
+        step = -(-n // parts)
+        return [(i, min(i + step, n)) for i in range(0, n, step)]
+
+
+class SimdKernels(Kernels):
+    def __init__(self, builds, workers: Workers) -> None:
+        self._builds = builds  # the backend: .build is the module build in force
+        self.workers = workers
+
+    def _check(self, *blocks: Block | None) -> None:
+        heap = self._builds.build.heap
+        for block in blocks:
+            if block is not None and block.heap is not heap:
+                raise BackendRuntimeError(
+                    "this Array was made under the other simd module build (see "
+                    "SimdBackend.use_variant); make it again with accel.asarray"
+                )
+
+    def _instance(self) -> Instance:
+        return self._builds.build.instance()
+
+    def elementwise(self, act, x, y, n, dtype) -> None:
+        self._check(x, y)
+        name, size = f"elementwise_{SUFFIX[dtype]}", dtype.itemsize
+
+        def run(i0: int, i1: int) -> None:
+            self._instance().calls[name](act, x.offset + i0 * size, y.offset + i0 * size, i1 - i0)
+
+        w = self.workers
+        w.parallel([lambda p=p: run(*p) for p in w.parts(n, n >= PARALLEL_ELEMENTS)])
+
+    def softmax(self, x, y, rows, cols, dtype) -> None:
+        self._check(x, y)
+        name, row = f"softmax_{SUFFIX[dtype]}", cols * dtype.itemsize
+
+        def run(r0: int, r1: int) -> None:
+            self._instance().calls[name](x.offset + r0 * row, y.offset + r0 * row, r1 - r0, cols)
+
+        w = self.workers
+        parallel = rows > 1 and rows * cols >= PARALLEL_ELEMENTS
+        w.parallel([lambda p=p: run(*p) for p in w.parts(rows, parallel)])
+
+    def dot(self, a, b, n, dtype) -> float:
+        self._check(a, b)
+        parts = max(1, math.ceil(n / _DOT_PART))  # depends on n only: the same bits always
+        step = -(-n // parts)
+        name, size = f"dot_{SUFFIX[dtype]}", dtype.itemsize
+
+        def run(i0: int) -> float:
+            m = min(step, n - i0)
+            return self._instance().calls[name](a.offset + i0 * size, b.offset + i0 * size, m)
+
+        return math.fsum(self.workers.parallel([lambda i0=i0: run(i0)
+                                                for i0 in range(0, n, step)]))  # fmt: skip
+
+    def linear(self, a, b, c, bias, act, batch, m, n, k, a_batch, b_batch, dtype) -> None:
+        self._check(a, b, c, bias)
+        sfx, size = SUFFIX[dtype], dtype.itemsize
+        bias_at = 0 if bias is None else bias.offset
+        w = self.workers
+        build = self._builds.build
+        inst = build.instance()
+        native = w.native_bands() if w.threads > 1 else None
+        least = NATIVE_PARALLEL_FLOPS if native is not None else PARALLEL_FLOPS
+        plan = 0
+        if w.threads > 1 and 2.0 * m * n * k * batch >= least:
+            plan = int(inst.calls[f"plan_{sfx}"](batch, m, n, k, w.threads, least))
+        kind, step = plan & 0xFF, plan >> 8
+        # each band: (m, n, k of one product of it, the export's arguments, None for scratch)
+        if kind == _ROWS:
+            bands = [(min(step, m - r0), n, k,
+                      (a.offset + (i * a_batch + r0 * k) * size, b.offset + i * b_batch * size,
+                       c.offset + (i * m * n + r0 * n) * size, bias_at, act, 1,
+                       min(step, m - r0), n, k, 0, 0, None, n))
+                     for i in range(batch) for r0 in range(0, m, step)]  # fmt: skip
+        elif kind == _COLS:
+            bands = [(m, min(step, n - j0), k,
+                      (a.offset + i * a_batch * size, b.offset + (i * b_batch + j0) * size,
+                       c.offset + (i * m * n + j0) * size,
+                       bias_at + j0 * size if bias is not None else 0, act, 1, m,
+                       min(step, n - j0), k, 0, 0, None, n))
+                     for i in range(batch) for j0 in range(0, n, step)]  # fmt: skip
+        else:  # whole items, `step` of them per band (all of them without a split)
+            step = step if kind == _ITEMS else batch
+            bands = [(m, n, k, (a.offset + i0 * a_batch * size, b.offset + i0 * b_batch * size,
+                                c.offset + i0 * m * n * size, bias_at, act,
+                                min(step, batch - i0), m, n, k, a_batch, b_batch, None, n))
+                     for i0 in range(0, batch, step)]  # fmt: skip
+        if len(bands) == 1:
+            _, _, _, args = bands[0]
+            scratch = inst.reserve(build.scratch_bytes(inst, sfx, m, n, k))
+            inst.calls[f"linear_{sfx}"](*args[:_SCRATCH_ARG], scratch, *args[_SCRATCH_ARG + 1 :])
+            inst.trim()
+            return
+        self._bands(sfx, bands, native)
+
+    def _bands(self, sfx: str, bands: list[tuple[int, int, int, tuple]], native) -> None:
+        """Runs the bands of one call, each a call of the linear export. On the native pool,
+        each band on an instance of its own, the band instances one caller at a time; else, or
+        while another caller has them, on the Python pool, each band on its thread's
+        instance."""
+        w, build = self.workers, self._builds.build
+        entries = build.entries
+        if native is not None and entries is not None and w.busy.acquire(blocking=False):
+            try:
+                instances = build.band_instances(len(bands))
+                tasks = []
+                for inst, (bm, bn, bk, args) in zip(instances, bands, strict=False):
+                    call = inst.calls[f"linear_{sfx}"]
+                    scratch = inst.reserve(build.scratch_bytes(inst, sfx, bm, bn, bk))
+                    values = (*args[:_SCRATCH_ARG], scratch, *args[_SCRATCH_ARG + 1 :])
+                    tasks.append((call.context_address, call.func_address, values))
+                if native.wasm_bands(entries.call, entries.error_delete, entries.trap_delete,
+                                     entries.raw_size, tasks):  # fmt: skip
+                    raise BackendRuntimeError("the simd module trapped in a linear band")
+                for inst in instances:
+                    inst.trim()
+                return
+            finally:
+                w.busy.release()
+
+        def one(bm: int, bn: int, bk: int, args: tuple) -> None:
+            inst = self._instance()
+            scratch = inst.reserve(build.scratch_bytes(inst, sfx, bm, bn, bk))
+            inst.calls[f"linear_{sfx}"](*args[:_SCRATCH_ARG], scratch, *args[_SCRATCH_ARG + 1 :])
+            inst.trim()
+
+        w.parallel([lambda band=band: one(*band) for band in bands])

@@ -1,0 +1,123 @@
+/* fastpath.h: what the files of accel's compiled fast path (the extension accel._fastpath)
+ * share. accel/_fast.py is its Python side and says what it is for:
+ *
+ * - module.c: the module, and the state the Python layers set: the routes (the dispatcher's
+ *   decisions, per selection, op slot, dtype and interval of work), the backends' entry
+ *   points, the Array type, the counters;
+ * - calls.c: FastOp, the public ops' entry points, which run a call whose route is known;
+ * - blocks.c: BlockPool and Block, the simd backend's blocks of linear memory, made and freed
+ *   without Python.
+ *
+ * Everything here runs with the GIL held (a kernel that runs long releases it around the
+ * kernel only), so the state needs no lock: it is written only under the GIL, and the pool
+ * workers of the cpu backend never read it. Built with Python's limited API (3.10): one wheel
+ * serves every Python.
+ */
+#ifndef ACCEL_FASTPATH_H
+#define ACCEL_FASTPATH_H
+
+#define PY_SSIZE_T_CLEAN
+#ifndef Py_LIMITED_API
+#define Py_LIMITED_API 0x030A0000
+#endif
+#include <Python.h>
+#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
+#define NPY_TARGET_VERSION NPY_1_24_API_VERSION /* accel-chain's oldest numpy */
+#define PY_ARRAY_UNIQUE_SYMBOL accel_fastpath_ARRAY_API
+#ifndef ACCEL_FASTPATH_MODULE
+#define NO_IMPORT_ARRAY
+#endif
+#include <numpy/arrayobject.h>
+#include <stdint.h>
+
+#include "../wasm_call.h"
+
+/* slot = value, the old value released (Py_XSETREF is not in the limited API) */
+#define FP_SET(slot, value)                                                                    \
+    do {                                                                                       \
+        PyObject *old_ = (PyObject *)(slot);                                                   \
+        (slot) = (value);                                                                      \
+        Py_XDECREF(old_);                                                                      \
+    } while (0)
+
+#define MAX_SELECTIONS 16 /* accel._selection.ALL */
+#define MAX_SLOTS 64      /* public ops */
+#define SEGMENTS 4        /* intervals of work per route */
+#define RING 4096         /* latencies kept per (backend, slot, dtype) */
+
+/* what a slot runs (accel/_fast.py's KINDS) */
+enum { KIND_ELEMENTWISE, KIND_SOFTMAX, KIND_MATMUL, KIND_DOT, KIND_LINEAR };
+/* where (accel/_fast.py's BACKEND_IDS) */
+enum { ON_CPU = 0, ON_SIMD = 1, BACKENDS_N = 2 };
+
+typedef struct {
+    int n;
+    double lo[SEGMENTS], hi[SEGMENTS];
+    signed char on[SEGMENTS];
+} Routes;
+
+/* the routes: [selection][slot][dtype] */
+extern Routes fp_routes[MAX_SELECTIONS][MAX_SLOTS][2];
+extern int fp_outer;             /* the selection outside every use_backend block; -1: Python */
+extern int fp_selections;        /* how many selections there are */
+extern int fp_strict[BACKENDS_N];  /* the strict selection of each backend */
+extern PyObject *fp_context_get; /* the bound ContextVar.get of accel._selection's frames */
+extern PyObject *fp_named;       /* {backend= text: selection index} */
+
+/* the cpu backend: its object and its C entry points (accel_cpu.h), [dtype] */
+typedef void (*elementwise_fn)(int, const void *, void *, int64_t);
+typedef int (*linear_fn)(const void *, const void *, void *, const void *, int, int64_t,
+                         int64_t, int64_t, int64_t, int64_t, int64_t);
+typedef double (*dot_fn)(const void *, const void *, int64_t);
+typedef void (*softmax_fn)(const void *, void *, int64_t, int64_t);
+extern PyObject *fp_cpu;
+extern elementwise_fn fp_elementwise[2];
+extern linear_fn fp_linear[2];
+extern dot_fn fp_dot[2];
+extern softmax_fn fp_softmax[2];
+
+/* the simd backend: its object, wasmtime's entry, and the binder of a thread's instance */
+enum { EX_ELEMENTWISE = 0, EX_LINEAR = 2, EX_SOFTMAX = 4, EX_DOT = 6, EX_SCRATCH = 8, EXPORTS = 10 };
+extern PyObject *fp_simd;
+extern accel_wasm_api fp_wasm;
+extern PyObject *fp_binder;
+extern long fp_wasm_gen; /* bumped at every reset: every thread's binding is made again */
+
+typedef struct {
+    long gen;
+    void *ctx;
+    const void *func[EXPORTS]; /* the exports of accel._fast's WasmEntries.EXPORTS order */
+    char *base;                /* the shared memory, in this process */
+    uint32_t offset;           /* this thread's scratch block, in the module's addresses */
+    size_t bytes;
+} WasmThread;
+WasmThread *fp_wasm_thread(void); /* this thread's binding, or NULL */
+
+/* Arrays: the type and the attribute names of its slots */
+extern PyObject *fp_array_type;
+extern PyObject *s_backend_attr, *s_buf, *s_spilled, *s_shape, *s_dtype;
+extern PyArray_Descr *fp_descr[2]; /* float32, float64 */
+
+/* counters */
+void fp_book(int on, int slot, int dt, double t0);
+double fp_now(void);
+extern unsigned fp_tick;
+extern long long fp_moved_calls, fp_moved_up, fp_moved_down; /* simd copies of numpy data */
+
+/* calls.c */
+extern PyType_Spec fp_fastop_spec;
+PyObject *fp_make(PyObject *module, PyObject *args);
+int fp_calls_init(PyObject *module);
+
+/* blocks.c */
+extern PyObject *fp_block_type;
+int fp_blocks_init(PyObject *module);
+/* A new block of at least nbytes from the pool (a new reference), or NULL (nothing raised:
+ * no pool cache could give it without Python's heap, or that failed) */
+PyObject *fp_block_take(PyObject *pool, int64_t nbytes);
+/* a Block's offset and its pool's memory base; 0 when x is not a Block */
+int fp_block_offset(PyObject *x, int64_t *offset, uintptr_t *base, int64_t *nbytes);
+PyObject *fp_block_pool_of(PyObject *block);
+void fp_blocks_closing(void);
+
+#endif
