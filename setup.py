@@ -98,7 +98,8 @@ def _fastpath_extensions() -> list[Extension]:
         sys.stderr.write("accel-chain: numpy is not importable at build time; accel._fastpath "
                          "was not built (calls are slower).\n")  # fmt: skip
         return []
-    sources = [f"c_ext/fastpath/{name}" for name in ("module.c", "calls.c", "blocks.c")]
+    sources = [f"c_ext/fastpath/{name}" for name in ("module.c", "calls.c", "blocks.c",
+                                                      "hostcache.c")]  # fmt: skip
     headers = ["c_ext/fastpath/fastpath.h", "c_ext/wasm_call.h"]
     return [Extension("accel._fastpath", sources, depends=headers, py_limited_api=True,
                       include_dirs=[numpy.get_include()],

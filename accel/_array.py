@@ -32,16 +32,17 @@ class Array:
     """An n-dimensional float32 or float64 array on one backend. Make one with
     `accel.asarray(x, backend=...)`; read it back with `.numpy()` or `np.asarray(arr)`."""
 
-    __slots__ = ("__weakref__", "_backend", "_buf", "_spilled", "dtype", "shape")
+    __slots__ = ("__weakref__", "_backend", "_buf", "dtype", "shape")
     # numpy's ufuncs and operators defer to Array (a @ b with a numpy operand comes here)
     __array_ufunc__ = None
 
     def __init__(self, backend: backends.Backend, buf: Any, shape: tuple[int, ...],
                  dtype: np.dtype, spilled: bool = False) -> None:  # fmt: skip
         self._backend = backend
-        self._buf = buf
-        self._spilled = spilled
         self.shape = tuple(int(s) for s in shape)
+        # a buffer in host memory is an ndarray of the Array's own shape (the fast path reads
+        # the shape from it)
+        self._buf = buf.reshape(self.shape) if spilled or backend.memory.host else buf
         self.dtype = np.dtype(dtype)
 
     # -- what it is ----------------------------------------------------------------------------
@@ -64,8 +65,9 @@ class Array:
 
     @property
     def spilled(self) -> bool:
-        """True when the data is too large for the backend's memory and is kept on the host."""
-        return self._spilled
+        """True when the data is too large for the backend's memory and is kept on the host
+        (its buffer is then an ndarray, where the backend's own would be another kind)."""
+        return not self._backend.memory.host and isinstance(self._buf, np.ndarray)
 
     def __len__(self) -> int:
         if not self.shape:
@@ -73,7 +75,7 @@ class Array:
         return self.shape[0]
 
     def __repr__(self) -> str:
-        where = f"{self.backend}, host memory" if self._spilled else self.backend
+        where = f"{self.backend}, host memory" if self.spilled else self.backend
         return f"accel.Array(shape={self.shape}, dtype={self.dtype.name}, backend={where})"
 
     # -- moving it -----------------------------------------------------------------------------
@@ -89,7 +91,7 @@ class Array:
 
     def in_host_memory(self) -> bool:
         """Whether the buffer is an ndarray in the host's memory (cpu, or spilled)."""
-        return self._spilled or self._backend.memory.host
+        return self._backend.memory.host or isinstance(self._buf, np.ndarray)
 
     def host_view(self) -> np.ndarray:
         """The data as an ndarray of the Array's shape, without a copy (host memory only)."""
@@ -134,7 +136,6 @@ def wrap(backend: backends.Backend, buf: Any, shape: tuple[int, ...], dtype: np.
     a = _new(Array)
     a._backend = backend
     a._buf = buf.reshape(shape) if backend.memory.host else buf
-    a._spilled = False
     a.shape = shape
     a.dtype = dtype
     return a

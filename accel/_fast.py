@@ -18,6 +18,7 @@ accel.stats().
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -41,11 +42,18 @@ _wasm: Any = None  # the simd backend's WasmEntries the fast path calls
 
 
 def wrap(op: Op, fallback: Callable[..., Any]) -> Callable[..., Any]:
-    """The public entry point of an op: a FastOp over `fallback`, or `fallback` itself."""
+    """The public function of an op: a builtin function of the compiled module that runs the
+    common call itself and hands every other to `fallback` (or `fallback` itself, where the
+    module was not built). It keeps fallback's name, module, signature and docstring."""
     if _fastpath is None or op.family not in KINDS:
         return fallback
     slot = _slots.setdefault(op.name, len(_slots))
-    return _fastpath.make(slot, KINDS[op.family], op.act_id, fallback)
+    sig = inspect.signature(fallback)
+    plain = [p.replace(annotation=inspect.Parameter.empty) for p in sig.parameters.values()]
+    signature = str(sig.replace(parameters=plain, return_annotation=inspect.Signature.empty))
+    doc = f"{op.name}{signature}\n--\n\n{fallback.__doc__ or ''}"
+    return _fastpath.make(slot, KINDS[op.family], op.act_id, fallback, op.name, doc,
+                          fallback.__module__)  # fmt: skip
 
 
 def configure_arrays(array_type: type, make: Callable[..., Any]) -> None:

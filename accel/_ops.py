@@ -489,14 +489,19 @@ _MAKERS = {"elementwise": _make_unary, "softmax": _make_unary, "dot": _make_dot,
            "matmul": _make_matmul, "linear": _make_linear}  # fmt: skip
 
 
-def _public(op: _optable.Op) -> Callable[..., Any]:
+def _python(op: _optable.Op) -> Callable[..., Any]:
     fn = _MAKERS[op.family](op)
     fn.__name__ = fn.__qualname__ = op.name
     fn.__module__ = "accel"
-    return _fast.wrap(op, fn)
+    return fn
 
 
-PUBLIC: dict[str, Callable[..., Any]] = {name: _public(op) for name, op in _optable.OPS.items()}
+# the Python route of each op (everything the compiled fast path does not take), and the
+# public function over it
+PYTHON: dict[str, Callable[..., Any]] = {name: _python(op) for name, op in _optable.OPS.items()}
+PUBLIC: dict[str, Callable[..., Any]] = {
+    name: _fast.wrap(op, PYTHON[name]) for name, op in _optable.OPS.items()
+}
 
 
 def _install_operator(name: str, fn: Callable[..., Any]) -> None:

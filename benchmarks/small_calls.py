@@ -4,9 +4,9 @@
 
 Goals (issue "Small calls faster than numpy's"): cpu >= 1.0x numpy on each row, auto >= 0.8x,
 simd relu on 16 floats >= 0.5x. Best of 5 batches of timeit.
-"python" is accel's Python path (the public function's __wrapped__: validation, aliasing
-rules, the dispatcher); "public" is accel.<op> itself, which takes the compiled entry point
-(c_ext/fastpath.c) for the common case once the dispatcher has chosen cpu for it.
+"python" is accel's Python route (accel._ops.PYTHON: validation, aliasing rules, the
+dispatcher); "public" is accel.<op> itself, which takes the compiled entry point
+(c_ext/fastpath/) for the common case once the dispatcher has chosen cpu for it.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import timeit
 import numpy as np
 
 import accel
+from accel._ops import PYTHON
 
 
 def ns(call, number: int = 20000) -> float:
@@ -32,7 +33,7 @@ def main() -> None:
                 rng.standard_normal(64).astype(np.float32))  # fmt: skip
 
     def py(fn):
-        return getattr(fn, "__wrapped__", fn)  # the Python path under a compiled entry
+        return PYTHON[fn.__name__]  # the Python route under a compiled entry
 
     rows = [
         ("relu on 16 float32", lambda: np.maximum(x16, 0),

@@ -411,34 +411,15 @@ static T FN(dot)(const T *a, const T *b, int64_t n)
 /* matmul                                                                                      */
 
 /* The epilogue of a linear layer on an mr x nr block of C just stored (still in L1): bias (the
- * tile's NR columns, zero-padded) added and the activation applied. Kept out of the
- * micro-kernel, whose register allocation it would disturb (measured: the WebAssembly build's
- * matmul lost 40% with the epilogue inlined there). */
+ * tile's NR columns, zero-padded) added and the activation applied, row by row. Kept out of
+ * the micro-kernel, whose register allocation it would disturb. */
+static void FN(bias_act_row)(T *y, int64_t n, const T *bias, int act);
+
 __attribute__((noinline)) static void FN(epilogue_tile)(T *c, int64_t ldc, int64_t mr,
                                                         int64_t nr, const T *bias, int act)
 {
-    for (int64_t r = 0; r < mr; r++) {
-        T *row = c + r * ldc;
-        if (nr == NR) {
-            for (int v = 0; v < NV; v++) {
-                VT x = FN(load)(row + v * VL);
-                if (bias)
-                    x = x + FN(load)(bias + v * VL);
-                FN(store)(row + v * VL, FN(activate)(x, act));
-            }
-            continue;
-        }
-        T buf[NR];
-        __builtin_memset(buf, 0, sizeof buf);
-        __builtin_memcpy(buf, row, (size_t)nr * sizeof(T));
-        for (int v = 0; v < NV; v++) {
-            VT x = FN(load)(buf + v * VL);
-            if (bias)
-                x = x + FN(load)(bias + v * VL);
-            FN(store)(buf + v * VL, FN(activate)(x, act));
-        }
-        __builtin_memcpy(row, buf, (size_t)nr * sizeof(T));
-    }
+    for (int64_t r = 0; r < mr; r++)
+        FN(bias_act_row)(c + r * ldc, nr, bias, act);
 }
 
 /* A's sliver in the micro-kernel: packed (k-major, MR values per k: pack_a), or MR rows of A
@@ -598,20 +579,53 @@ static void FN(pack_b)(int64_t kc, int64_t nc, const T *b, int64_t ldb, T *restr
     }
 }
 
-/* y[0:n] = act(y + bias) through padded vectors (the K = 0 case) */
+/* y[0:n] = act(y + bias) (bias n values, or NULL: act(y)), a loop per activation as the
+ * elementwise ones; the tail goes through a padded vector, so that every element takes the
+ * same vector path (the same bits whatever n). The epilogue of every matmul path. */
+#define BIAS_ACT_LOOP(name, f)                                                                 \
+    static void FN(name##_bias_loop)(T *y, int64_t n, const T *bias)                           \
+    {                                                                                          \
+        int64_t j = 0;                                                                         \
+        if (bias)                                                                              \
+            for (; j + VL <= n; j += VL)                                                       \
+                FN(store)(y + j, f(FN(load)(y + j) + FN(load)(bias + j)));                     \
+        else                                                                                   \
+            for (; j + VL <= n; j += VL)                                                       \
+                FN(store)(y + j, f(FN(load)(y + j)));                                          \
+        if (j < n) {                                                                           \
+            T buf[VL], bb[VL];                                                                 \
+            __builtin_memset(buf, 0, sizeof buf);                                              \
+            __builtin_memcpy(buf, y + j, (size_t)(n - j) * sizeof(T));                         \
+            VT v = FN(load)(buf);                                                              \
+            if (bias) {                                                                        \
+                __builtin_memset(bb, 0, sizeof bb);                                            \
+                __builtin_memcpy(bb, bias + j, (size_t)(n - j) * sizeof(T));                   \
+                v = v + FN(load)(bb);                                                          \
+            }                                                                                  \
+            FN(store)(buf, f(v));                                                              \
+            __builtin_memcpy(y + j, buf, (size_t)(n - j) * sizeof(T));                         \
+        }                                                                                      \
+    }
+
+static inline VT FN(identity_v)(VT v) { return v; }
+BIAS_ACT_LOOP(identity, FN(identity_v))
+#define LOOP(ID, name) BIAS_ACT_LOOP(name, FN(name##_v))
+ACCEL_ACTIVATIONS(LOOP)
+#undef LOOP
+#undef BIAS_ACT_LOOP
+
+/* the loops by activation id + 1 (ACT_NONE first) */
+static void (*const FN(bias_loops)[])(T *, int64_t, const T *) = {
+    FN(identity_bias_loop),
+#define ENTRY(ID, name) [ACT_##ID + 1] = FN(name##_bias_loop),
+    ACCEL_ACTIVATIONS(ENTRY)
+#undef ENTRY
+};
+
 static void FN(bias_act_row)(T *y, int64_t n, const T *bias, int act)
 {
-    for (int64_t j = 0; j < n; j += VL) {
-        int64_t m = n - j < VL ? n - j : VL;
-        T buf[VL], bb[VL];
-        __builtin_memset(buf, 0, sizeof buf);
-        __builtin_memset(bb, 0, sizeof bb);
-        __builtin_memcpy(buf, y + j, (size_t)m * sizeof(T));
-        if (bias)
-            __builtin_memcpy(bb, bias + j, (size_t)m * sizeof(T));
-        FN(store)(buf, FN(activate)(FN(load)(buf) + FN(load)(bb), act));
-        __builtin_memcpy(y + j, buf, (size_t)m * sizeof(T));
-    }
+    if (act >= ACT_NONE && act + 1 < (int)(sizeof FN(bias_loops) / sizeof FN(bias_loops)[0]))
+        FN(bias_loops)[act + 1](y, n, bias);
 }
 
 static int64_t FN(round_up)(int64_t x, int64_t to) { return (x + to - 1) / to * to; }

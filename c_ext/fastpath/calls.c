@@ -79,17 +79,22 @@ static void from_ndarray(Operand *o, PyArrayObject *a, int dt)
 {
     o->dt = dt;
     o->nd = PyArray_NDIM(a);
-    for (int i = 0; i < o->nd; i++)
+    o->size = 1;
+    for (int i = 0; i < o->nd; i++) {
         o->dims[i] = PyArray_DIM(a, i);
-    o->size = (int64_t)PyArray_SIZE(a);
+        o->size *= o->dims[i];
+    }
     o->data = PyArray_BYTES(a);
 }
 
 /* x as an operand: 0, or -1 when it is not one this path takes (nothing raised) */
 static int operand(PyObject *x, Operand *o)
 {
-    memset(o, 0, sizeof *o);
     o->where = -1;
+    o->data = NULL;
+    o->offset = 0;
+    o->base = 0;
+    o->array = o->buf = o->shape = NULL;
     int dt = float_index(x);
     if (dt >= 0) {
         if (PyArray_NDIM((PyArrayObject *)x) > MAX_DIMS)
@@ -99,19 +104,28 @@ static int operand(PyObject *x, Operand *o)
     }
     if (!fp_array_type || (PyObject *)Py_TYPE(x) != fp_array_type)
         return -1;
-    PyObject *b = PyObject_GetAttr(x, s_backend_attr);
-    PyObject *spilled = b ? PyObject_GetAttr(x, s_spilled) : NULL;
-    o->buf = spilled ? PyObject_GetAttr(x, s_buf) : NULL;
-    o->shape = o->buf ? PyObject_GetAttr(x, s_shape) : NULL;
-    int ok = o->shape && spilled == Py_False && PyTuple_Check(o->shape) &&
-             PyTuple_Size(o->shape) <= MAX_DIMS && b && (b == fp_cpu || b == fp_simd);
+    /* (a spilled Array's buffer is an ndarray on the host: not a Block, so never taken) */
+    PyObject *b = fp_array_peek(x, SLOT_BACKEND);
+    if (!b || (b != fp_cpu && b != fp_simd)) {
+        PyErr_Clear();
+        return -1;
+    }
     o->array = x;
     o->where = b == fp_cpu ? ON_CPU : ON_SIMD;
-    Py_XDECREF(b);
-    Py_XDECREF(spilled);
-    if (PyErr_Occurred())
+    o->buf = fp_array_get(x, SLOT_BUF);
+    o->shape = o->buf ? fp_array_get(x, SLOT_SHAPE) : NULL;
+    if (!o->shape || !PyTuple_CheckExact(o->shape)) {
         PyErr_Clear();
-    if (!ok)
+        return -1;
+    }
+    if (o->where == ON_CPU) { /* an ndarray of the Array's own shape (accel/_array.py) */
+        dt = float_index(o->buf);
+        if (dt < 0)
+            return -1;
+        from_ndarray(o, (PyArrayObject *)o->buf, dt);
+        return 0;
+    }
+    if (PyTuple_Size(o->shape) > MAX_DIMS)
         return -1;
     o->nd = (int)PyTuple_Size(o->shape);
     o->size = 1;
@@ -123,22 +137,10 @@ static int operand(PyObject *x, Operand *o)
         PyErr_Clear();
         return -1;
     }
-    if (o->where == ON_CPU) { /* an ndarray of the Array's shape */
-        dt = float_index(o->buf);
-        PyArrayObject *a = (PyArrayObject *)o->buf;
-        if (dt < 0 || PyArray_NDIM(a) != o->nd)
-            return -1;
-        for (int i = 0; i < o->nd; i++)
-            if (PyArray_DIM(a, i) != o->dims[i])
-                return -1;
-        o->dt = dt;
-        o->data = PyArray_BYTES(a);
-        return 0;
-    }
     int64_t nbytes;
     if (!fp_block_offset(o->buf, &o->offset, &o->base, &nbytes))
         return -1;
-    PyObject *dtype = PyObject_GetAttr(x, s_dtype);
+    PyObject *dtype = fp_array_get(x, SLOT_DTYPE);
     o->dt = dtype == (PyObject *)fp_descr[0] ? 0 : dtype == (PyObject *)fp_descr[1] ? 1 : -1;
     Py_XDECREF(dtype);
     if (PyErr_Occurred())
@@ -192,7 +194,45 @@ static int route(int sel, int slot, int dt, double work)
 /* the strict selection of a backend */
 static int strict_selection(int where) { return fp_strict[where]; }
 
+/* The shape tuple of a result: a recent one of the same shape (tuples are immutable), else a
+ * new one, kept for next time */
+#define SHAPES 8
+#define SHAPE_DIMS 4 /* results of at most this many dimensions are kept */
+static PyObject *shapes[SHAPES];
+static int shape_nd[SHAPES];
+static npy_intp shape_dims[SHAPES][SHAPE_DIMS];
+static unsigned next_shape;
+
+static PyObject *new_shape_tuple(int nd, const npy_intp *dims);
+
 static PyObject *shape_tuple(int nd, const npy_intp *dims)
+{
+    if (nd > SHAPE_DIMS)
+        return new_shape_tuple(nd, dims);
+    for (int s = 0; s < SHAPES; s++) {
+        if (!shapes[s] || shape_nd[s] != nd)
+            continue;
+        int same = 1;
+        for (int i = 0; same && i < nd; i++)
+            same = shape_dims[s][i] == dims[i];
+        if (same) {
+            Py_INCREF(shapes[s]);
+            return shapes[s];
+        }
+    }
+    PyObject *t = new_shape_tuple(nd, dims);
+    if (t) {
+        unsigned s = next_shape++ % SHAPES;
+        Py_INCREF(t);
+        FP_SET(shapes[s], t);
+        shape_nd[s] = nd;
+        for (int i = 0; i < nd; i++)
+            shape_dims[s][i] = dims[i];
+    }
+    return t;
+}
+
+static PyObject *new_shape_tuple(int nd, const npy_intp *dims)
 {
     PyObject *t = PyTuple_New(nd);
     for (int i = 0; t && i < nd; i++) {
@@ -209,14 +249,18 @@ static PyObject *shape_tuple(int nd, const npy_intp *dims)
 /* A new Array of the backend over buf (a new reference taken), its slots set here */
 static PyObject *new_array(int where, PyObject *buf, PyObject *shape, int dt)
 {
-    allocfunc alloc = (allocfunc)PyType_GetSlot((PyTypeObject *)fp_array_type, Py_tp_alloc);
+    static PyObject *type;
+    static allocfunc alloc;
+    if (type != fp_array_type) {
+        alloc = (allocfunc)PyType_GetSlot((PyTypeObject *)fp_array_type, Py_tp_alloc);
+        type = fp_array_type;
+    }
     PyObject *a = alloc((PyTypeObject *)fp_array_type, 0);
     if (!a)
         return NULL;
-    if (PyObject_SetAttr(a, s_backend_attr, where == ON_CPU ? fp_cpu : fp_simd) < 0 ||
-        PyObject_SetAttr(a, s_buf, buf) < 0 || PyObject_SetAttr(a, s_spilled, Py_False) < 0 ||
-        PyObject_SetAttr(a, s_shape, shape) < 0 ||
-        PyObject_SetAttr(a, s_dtype, (PyObject *)fp_descr[dt]) < 0) {
+    if (fp_array_set(a, SLOT_BACKEND, where == ON_CPU ? fp_cpu : fp_simd) < 0 ||
+        fp_array_set(a, SLOT_BUF, buf) < 0 || fp_array_set(a, SLOT_SHAPE, shape) < 0 ||
+        fp_array_set(a, SLOT_DTYPE, (PyObject *)fp_descr[dt]) < 0) {
         Py_DECREF(a);
         return NULL;
     }
@@ -286,8 +330,8 @@ static int make_result(Result *r, int where, int dt, int nd, const npy_intp *dim
     int64_t size = 1;
     for (int i = 0; i < nd; i++)
         size *= dims[i];
-    if (where != ON_SIMD) {
-        PyObject *arr = new_ndarray(dt, nd, dims);
+    if (where != ON_SIMD) { /* a cpu Array's buffer may be one recycled (hostcache.c) */
+        PyObject *arr = where == ON_CPU ? fp_host_buffer(dt, nd, dims) : new_ndarray(dt, nd, dims);
         if (!arr)
             goto fail;
         r->data = PyArray_BYTES((PyArrayObject *)arr);
@@ -407,22 +451,26 @@ typedef struct {
     PyObject *activation;
 } Keywords;
 
-/* the keywords of a call: 0, or -1 when one is not this path's to take */
-static int keywords(const FastOp *op, PyObject *kwargs, Keywords *k)
+/* the keywords of a call (names in kwnames, values after the positional arguments): 0, or -1
+ * when one is not this path's to take */
+static int keywords(const FastOp *op, PyObject *const *values, PyObject *kwnames, Keywords *k)
 {
     memset(k, 0, sizeof *k);
-    if (!kwargs)
+    if (!kwnames)
         return 0;
-    PyObject *key, *value;
-    Py_ssize_t pos = 0;
-    while (PyDict_Next(kwargs, &pos, &key, &value)) {
-        if (PyUnicode_Compare(key, s_backend) == 0)
+    Py_ssize_t count = PyTuple_Size(kwnames);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *key = PyTuple_GetItem(kwnames, i), *value = values[i];
+        /* keyword names are interned: the same object, else a string compare */
+        if (key == s_backend || PyUnicode_Compare(key, s_backend) == 0)
             k->backend = value == Py_None ? NULL : value;
-        else if (PyUnicode_Compare(key, s_out) == 0 && op->kind != KIND_DOT)
+        else if (op->kind != KIND_DOT && (key == s_out || PyUnicode_Compare(key, s_out) == 0))
             k->out = value == Py_None ? NULL : value;
-        else if (op->kind == KIND_LINEAR && PyUnicode_Compare(key, s_bias) == 0)
+        else if (op->kind == KIND_LINEAR &&
+                 (key == s_bias || PyUnicode_Compare(key, s_bias) == 0))
             k->bias = value == Py_None ? NULL : value;
-        else if (op->kind == KIND_LINEAR && PyUnicode_Compare(key, s_activation) == 0)
+        else if (op->kind == KIND_LINEAR &&
+                 (key == s_activation || PyUnicode_Compare(key, s_activation) == 0))
             k->activation = value;
         else
             return -1; /* an unknown keyword: Python raises the TypeError */
@@ -458,13 +506,13 @@ static int where_to(const FastOp *op, const Keywords *k, Operand **ops, int n, i
     return route(selection(k->backend), op->slot, dt, work);
 }
 
-static PyObject *run_unary(FastOp *op, PyObject *args, const Keywords *k)
+static PyObject *run_unary(FastOp *op, PyObject *const *args, Py_ssize_t nargs, const Keywords *k)
 {
-    if (PyTuple_Size(args) != 1)
+    if (nargs != 1)
         return NULL;
     Operand x, o;
     PyObject *y = NULL;
-    if (operand(PyTuple_GetItem(args, 0), &x) < 0 || x.size == 0)
+    if (operand(args[0], &x) < 0 || x.size == 0)
         goto done;
     int64_t n = x.size, cols = x.nd ? x.dims[x.nd - 1] : 1;
     Operand *ops[1] = {&x};
@@ -541,9 +589,9 @@ done:
 }
 
 /* matmul(a, b) with 2-D operands, and linear(x, w, bias, activation=): x (M, K) or (K,) */
-static PyObject *run_product(FastOp *op, PyObject *args, const Keywords *k)
+static PyObject *run_product(FastOp *op, PyObject *const *args, Py_ssize_t nargs,
+                             const Keywords *k)
 {
-    Py_ssize_t nargs = PyTuple_Size(args);
     int linear = op->kind == KIND_LINEAR;
     if (nargs != 2 && !(linear && nargs == 3))
         return NULL;
@@ -551,18 +599,27 @@ static PyObject *run_product(FastOp *op, PyObject *args, const Keywords *k)
     if (nargs == 3) {
         if (k->bias)
             return NULL; /* given twice: Python raises */
-        bias_obj = PyTuple_GetItem(args, 2);
+        bias_obj = args[2];
         if (bias_obj == Py_None)
             bias_obj = NULL;
     }
     int act = -1;
     if (k->activation && k->activation != Py_None) {
-        PyObject *id = act_ids ? PyDict_GetItemWithError(act_ids, k->activation) : NULL;
-        if (!id) {
-            PyErr_Clear();
-            return NULL; /* an unknown name: Python raises the ValueError */
+        static PyObject *last_name; /* the name seen last, and its id: a pointer compare */
+        static int last_id;
+        if (k->activation == last_name) {
+            act = last_id;
+        } else {
+            PyObject *id = act_ids ? PyDict_GetItemWithError(act_ids, k->activation) : NULL;
+            if (!id) {
+                PyErr_Clear();
+                return NULL; /* an unknown name: Python raises the ValueError */
+            }
+            act = (int)PyLong_AsLong(id);
+            Py_INCREF(k->activation);
+            FP_SET(last_name, k->activation);
+            last_id = act;
         }
-        act = (int)PyLong_AsLong(id);
     }
     Operand a, b, bias, o;
     int have_bias = bias_obj != NULL, have_out = k->out != NULL;
@@ -570,11 +627,11 @@ static PyObject *run_product(FastOp *op, PyObject *args, const Keywords *k)
     memset(&bias, 0, sizeof bias);
     memset(&o, 0, sizeof o);
     bias.where = o.where = -1;
-    if (operand(PyTuple_GetItem(args, 0), &a) < 0) {
+    if (operand(args[0], &a) < 0) {
         release(&a);
         return NULL;
     }
-    if (operand(PyTuple_GetItem(args, 1), &b) < 0 || (have_bias && operand(bias_obj, &bias) < 0))
+    if (operand(args[1], &b) < 0 || (have_bias && operand(bias_obj, &bias) < 0))
         goto done;
     /* shapes: a (M, K) (or (K,) for linear), b (K, N), bias (N,) */
     if (b.nd != 2 || (a.nd != 2 && !(linear && a.nd == 1)) || (have_bias && bias.nd != 1))
@@ -670,14 +727,14 @@ done:
     return c;
 }
 
-static PyObject *run_dot(FastOp *op, PyObject *args, const Keywords *k)
+static PyObject *run_dot(FastOp *op, PyObject *const *args, Py_ssize_t nargs, const Keywords *k)
 {
-    if (PyTuple_Size(args) != 2)
+    if (nargs != 2)
         return NULL;
     Operand a, b;
     PyObject *result = NULL;
     memset(&b, 0, sizeof b);
-    if (operand(PyTuple_GetItem(args, 0), &a) < 0 || operand(PyTuple_GetItem(args, 1), &b) < 0)
+    if (operand(args[0], &a) < 0 || operand(args[1], &b) < 0)
         goto done;
     if (a.nd != 1 || b.nd != 1 || a.dims[0] != b.dims[0] || a.size == 0)
         goto done;
@@ -721,23 +778,47 @@ done:
     return result;
 }
 
-static PyObject *fastop_call(PyObject *self, PyObject *args, PyObject *kwargs)
+/* The Python function of the op, called as the call was made (its errors are the call's) */
+static PyObject *fall_back(FastOp *op, PyObject *const *args, Py_ssize_t nargs,
+                           PyObject *kwnames)
 {
-    FastOp *op = (FastOp *)self;
+    PyObject *tuple = PyTuple_New(nargs), *kwargs = NULL;
+    for (Py_ssize_t i = 0; tuple && i < nargs; i++) {
+        Py_INCREF(args[i]);
+        PyTuple_SetItem(tuple, i, args[i]);
+    }
+    Py_ssize_t count = kwnames ? PyTuple_Size(kwnames) : 0;
+    if (tuple && count) {
+        kwargs = PyDict_New();
+        for (Py_ssize_t i = 0; kwargs && i < count; i++)
+            if (PyDict_SetItem(kwargs, PyTuple_GetItem(kwnames, i), args[nargs + i]) < 0)
+                Py_CLEAR(kwargs);
+        if (!kwargs)
+            Py_CLEAR(tuple);
+    }
+    PyObject *r = tuple ? PyObject_Call(op->fallback, tuple, kwargs) : NULL;
+    Py_XDECREF(tuple);
+    Py_XDECREF(kwargs);
+    return r;
+}
+
+static PyObject *dispatch(FastOp *op, PyObject *const *args, Py_ssize_t nargs,
+                          PyObject *kwnames)
+{
     Keywords k;
     PyObject *r = NULL;
-    if (keywords(op, kwargs, &k) == 0) {
+    if (keywords(op, args + nargs, kwnames, &k) == 0) {
         switch (op->kind) {
         case KIND_ELEMENTWISE:
         case KIND_SOFTMAX:
-            r = run_unary(op, args, &k);
+            r = run_unary(op, args, nargs, &k);
             break;
         case KIND_MATMUL:
         case KIND_LINEAR:
-            r = run_product(op, args, &k);
+            r = run_product(op, args, nargs, &k);
             break;
         case KIND_DOT:
-            r = run_dot(op, args, &k);
+            r = run_dot(op, args, nargs, &k);
             break;
         }
     }
@@ -745,10 +826,44 @@ static PyObject *fastop_call(PyObject *self, PyObject *args, PyObject *kwargs)
         return r;
     if (PyErr_Occurred()) /* a kernel could not allocate: Python runs it and says so */
         PyErr_Clear();
-    return PyObject_Call(op->fallback, args, kwargs);
+    return fall_back(op, args, nargs, kwnames);
 }
 
-/* -- the type ------------------------------------------------------------------------------ */
+/* -- the public functions ------------------------------------------------------------------
+ * Each op is a builtin function of this module (METH_FASTCALL | METH_KEYWORDS: its arguments
+ * arrive as an array, keywords with no dict made), which pickles by its name in `accel`. A
+ * builtin function has no state of its own: each slot has its own C function, which finds its
+ * op's state (a FastOp: the slot, the kind, the activation, the Python function). */
+
+static FastOp *ops[MAX_SLOTS];
+static PyMethodDef defs[MAX_SLOTS];
+
+#define ENTRY(i)                                                                               \
+    static PyObject *entry_##i(PyObject *module, PyObject *const *args, Py_ssize_t nargs,    \
+                               PyObject *kwnames)                                              \
+    {                                                                                          \
+        (void)module;                                                                          \
+        return dispatch(ops[i], args, nargs, kwnames);                                         \
+    }
+ENTRY(0) ENTRY(1) ENTRY(2) ENTRY(3) ENTRY(4) ENTRY(5) ENTRY(6) ENTRY(7)
+ENTRY(8) ENTRY(9) ENTRY(10) ENTRY(11) ENTRY(12) ENTRY(13) ENTRY(14) ENTRY(15)
+ENTRY(16) ENTRY(17) ENTRY(18) ENTRY(19) ENTRY(20) ENTRY(21) ENTRY(22) ENTRY(23)
+ENTRY(24) ENTRY(25) ENTRY(26) ENTRY(27) ENTRY(28) ENTRY(29) ENTRY(30) ENTRY(31)
+ENTRY(32) ENTRY(33) ENTRY(34) ENTRY(35) ENTRY(36) ENTRY(37) ENTRY(38) ENTRY(39)
+ENTRY(40) ENTRY(41) ENTRY(42) ENTRY(43) ENTRY(44) ENTRY(45) ENTRY(46) ENTRY(47)
+ENTRY(48) ENTRY(49) ENTRY(50) ENTRY(51) ENTRY(52) ENTRY(53) ENTRY(54) ENTRY(55)
+ENTRY(56) ENTRY(57) ENTRY(58) ENTRY(59) ENTRY(60) ENTRY(61) ENTRY(62) ENTRY(63)
+typedef PyObject *(*entry_fn)(PyObject *, PyObject *const *, Py_ssize_t, PyObject *);
+static const entry_fn entries[MAX_SLOTS] = {
+    entry_0, entry_1, entry_2, entry_3, entry_4, entry_5, entry_6, entry_7,
+    entry_8, entry_9, entry_10, entry_11, entry_12, entry_13, entry_14, entry_15,
+    entry_16, entry_17, entry_18, entry_19, entry_20, entry_21, entry_22, entry_23,
+    entry_24, entry_25, entry_26, entry_27, entry_28, entry_29, entry_30, entry_31,
+    entry_32, entry_33, entry_34, entry_35, entry_36, entry_37, entry_38, entry_39,
+    entry_40, entry_41, entry_42, entry_43, entry_44, entry_45, entry_46, entry_47,
+    entry_48, entry_49, entry_50, entry_51, entry_52, entry_53, entry_54, entry_55,
+    entry_56, entry_57, entry_58, entry_59, entry_60, entry_61, entry_62, entry_63,
+};
 
 static int fastop_traverse(PyObject *self, visitproc visit, void *arg)
 {
@@ -767,46 +882,9 @@ static void fastop_dealloc(PyObject *self)
     Py_DECREF(tp);
 }
 
-static PyObject *fallback_attr(PyObject *self, void *name)
-{
-    return PyObject_GetAttrString(((FastOp *)self)->fallback, (const char *)name);
-}
-
-static PyObject *fastop_get_fallback(PyObject *self, void *closure)
-{
-    (void)closure;
-    PyObject *f = ((FastOp *)self)->fallback;
-    Py_INCREF(f);
-    return f;
-}
-
-/* pickled by name, as functions are: accel.<name> in the receiving process */
-static PyObject *fastop_reduce(PyObject *self, PyObject *noargs)
-{
-    (void)noargs;
-    return PyObject_GetAttrString(((FastOp *)self)->fallback, "__name__");
-}
-
-static PyMethodDef fastop_methods[] = {
-    {"__reduce__", fastop_reduce, METH_NOARGS, NULL},
-    {NULL, NULL, 0, NULL},
-};
-
-static PyGetSetDef fastop_getset[] = {
-    {"__module__", fallback_attr, NULL, NULL, "__module__"},
-    {"__doc__", fallback_attr, NULL, NULL, "__doc__"},
-    {"__name__", fallback_attr, NULL, NULL, "__name__"},
-    {"__qualname__", fallback_attr, NULL, NULL, "__qualname__"},
-    {"__wrapped__", fastop_get_fallback, NULL, NULL, NULL},
-    {NULL, NULL, NULL, NULL, NULL},
-};
-
 static PyType_Slot fastop_slots[] = {
-    {Py_tp_call, fastop_call},
     {Py_tp_dealloc, fastop_dealloc},
     {Py_tp_traverse, fastop_traverse},
-    {Py_tp_getset, fastop_getset},
-    {Py_tp_methods, fastop_methods},
     {0, NULL},
 };
 
@@ -817,23 +895,35 @@ PyType_Spec fp_fastop_spec = {
 
 static PyObject *fastop_type;
 
-/* make(slot, kind, activation id, fallback) -> a FastOp */
+static char *copy_text(PyObject *text)
+{
+    Py_ssize_t size;
+    const char *utf8 = PyUnicode_AsUTF8AndSize(text, &size);
+    char *copy = utf8 ? PyMem_Malloc((size_t)size + 1) : NULL;
+    if (copy)
+        memcpy(copy, utf8, (size_t)size + 1);
+    else if (utf8)
+        PyErr_NoMemory();
+    return copy;
+}
+
+/* make(slot, kind, activation id, fallback, name, doc, module name) -> the public function:
+ * a builtin function of the op's slot, named `name` in module `module name`, documented by
+ * `doc` (which may start with a text signature) */
 PyObject *fp_make(PyObject *module, PyObject *args)
 {
-    (void)module;
     int slot, kind, act;
-    PyObject *fallback;
-    if (!PyArg_ParseTuple(args, "iiiO", &slot, &kind, &act, &fallback))
+    PyObject *fallback, *name, *doc, *module_name;
+    if (!PyArg_ParseTuple(args, "iiiOUUU", &slot, &kind, &act, &fallback, &name, &doc,
+                          &module_name))
         return NULL;
     if (slot < 0 || slot >= MAX_SLOTS || kind < KIND_ELEMENTWISE || kind > KIND_LINEAR) {
         PyErr_SetString(PyExc_ValueError, "slot or kind out of range");
         return NULL;
     }
     if (kind == KIND_ELEMENTWISE && act >= 0) { /* linear's activation= names map to ids */
-        PyObject *name = PyObject_GetAttrString(fallback, "__name__");
-        PyObject *id = name ? PyLong_FromLong(act) : NULL;
+        PyObject *id = PyLong_FromLong(act);
         int rc = id ? PyDict_SetItem(act_ids, name, id) : -1;
-        Py_XDECREF(name);
         Py_XDECREF(id);
         if (rc < 0)
             return NULL;
@@ -847,7 +937,38 @@ PyObject *fp_make(PyObject *module, PyObject *args)
     op->act = act;
     Py_INCREF(fallback);
     op->fallback = fallback;
-    return (PyObject *)op;
+    char *ml_name = copy_text(name), *ml_doc = ml_name ? copy_text(doc) : NULL;
+    if (!ml_doc) {
+        PyMem_Free(ml_name);
+        Py_DECREF(op);
+        return NULL;
+    }
+    /* a slot made again (a reload) keeps its old strings: a function made before may still
+     * point at them */
+    FastOp *old = ops[slot];
+    ops[slot] = op;
+    Py_XDECREF((PyObject *)old);
+    defs[slot].ml_name = ml_name;
+    defs[slot].ml_meth = (PyCFunction)(void (*)(void))entries[slot];
+    defs[slot].ml_flags = METH_FASTCALL | METH_KEYWORDS;
+    defs[slot].ml_doc = ml_doc;
+    return PyCFunction_NewEx(&defs[slot], module, module_name);
+}
+
+/* python_route(slot) -> the op's Python function (what the fast path falls back to) */
+PyObject *fp_python_route(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    long slot = PyLong_AsLong(arg);
+    if (slot == -1 && PyErr_Occurred())
+        return NULL;
+    if (slot < 0 || slot >= MAX_SLOTS || !ops[slot]) {
+        PyErr_SetString(PyExc_ValueError, "no op in that slot");
+        return NULL;
+    }
+    PyObject *f = ops[slot]->fallback;
+    Py_INCREF(f);
+    return f;
 }
 
 int fp_calls_init(PyObject *module)
@@ -859,5 +980,6 @@ int fp_calls_init(PyObject *module)
     s_activation = PyUnicode_InternFromString("activation");
     act_ids = PyDict_New();
     fastop_type = PyType_FromSpec(&fp_fastop_spec);
+    (void)fastop_type;
     return s_backend && s_out && s_bias && s_activation && act_ids && fastop_type ? 0 : -1;
 }

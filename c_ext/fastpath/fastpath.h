@@ -6,7 +6,8 @@
  *   points, the Array type, the counters;
  * - calls.c: FastOp, the public ops' entry points, which run a call whose route is known;
  * - blocks.c: BlockPool and Block, the simd backend's blocks of linear memory, made and freed
- *   without Python.
+ *   without Python;
+ * - hostcache.c: the cpu backend's result buffers, recycled once no one holds them.
  *
  * Everything here runs with the GIL held (a kernel that runs long releases it around the
  * kernel only), so the state needs no lock: it is written only under the GIL, and the pool
@@ -93,9 +94,52 @@ typedef struct {
 } WasmThread;
 WasmThread *fp_wasm_thread(void); /* this thread's binding, or NULL */
 
-/* Arrays: the type and the attribute names of its slots */
+/* Arrays: the type, and its slots (accel/_array.py's Array). Each slot is read and written
+ * at its offset in the object where module.c found them (configure_arrays), else through
+ * attribute access. */
+enum { SLOT_BACKEND, SLOT_BUF, SLOT_SHAPE, SLOT_DTYPE, ARRAY_SLOTS };
 extern PyObject *fp_array_type;
-extern PyObject *s_backend_attr, *s_buf, *s_spilled, *s_shape, *s_dtype;
+extern Py_ssize_t fp_slot_offsets[ARRAY_SLOTS]; /* -1: through attribute access */
+PyObject *fp_array_getattr(PyObject *array, int slot);
+int fp_array_setattr(PyObject *array, int slot, PyObject *value);
+
+/* An Array's slot: a new reference, or NULL (an error set) */
+static inline PyObject *fp_array_get(PyObject *array, int slot)
+{
+    Py_ssize_t off = fp_slot_offsets[slot];
+    if (off < 0)
+        return fp_array_getattr(array, slot);
+    PyObject *v = *(PyObject **)((char *)array + off);
+    if (!v)
+        return fp_array_getattr(array, slot); /* unset: the AttributeError */
+    Py_INCREF(v);
+    return v;
+}
+
+/* An Array's slot, borrowed (NULL: unset, or read by attribute and not there) */
+static inline PyObject *fp_array_peek(PyObject *array, int slot)
+{
+    Py_ssize_t off = fp_slot_offsets[slot];
+    if (off >= 0)
+        return *(PyObject **)((char *)array + off);
+    PyObject *v = fp_array_getattr(array, slot);
+    Py_XDECREF(v); /* the Array keeps it */
+    return v;
+}
+
+/* Sets a slot of a fresh Array: 0, or -1 (an error set) */
+static inline int fp_array_set(PyObject *array, int slot, PyObject *value)
+{
+    Py_ssize_t off = fp_slot_offsets[slot];
+    if (off < 0)
+        return fp_array_setattr(array, slot, value);
+    PyObject **at = (PyObject **)((char *)array + off);
+    PyObject *old = *at;
+    Py_INCREF(value);
+    *at = value;
+    Py_XDECREF(old);
+    return 0;
+}
 extern PyArray_Descr *fp_descr[2]; /* float32, float64 */
 
 /* counters */
@@ -107,7 +151,12 @@ extern long long fp_moved_calls, fp_moved_up, fp_moved_down; /* simd copies of n
 /* calls.c */
 extern PyType_Spec fp_fastop_spec;
 PyObject *fp_make(PyObject *module, PyObject *args);
+PyObject *fp_python_route(PyObject *module, PyObject *arg);
 int fp_calls_init(PyObject *module);
+
+/* hostcache.c: a cpu result Array's buffer (a new reference), or NULL (an error set) */
+PyObject *fp_host_buffer(int dt, int nd, const npy_intp *dims);
+void fp_host_cache_clear(void);
 
 /* blocks.c */
 extern PyObject *fp_block_type;

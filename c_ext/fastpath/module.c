@@ -27,7 +27,8 @@ PyObject *fp_binder;
 long fp_wasm_gen = 1;
 
 PyObject *fp_array_type;
-PyObject *s_backend_attr, *s_buf, *s_spilled, *s_shape, *s_dtype;
+static PyObject *slot_names[ARRAY_SLOTS];
+Py_ssize_t fp_slot_offsets[ARRAY_SLOTS] = {-1, -1, -1, -1};
 PyArray_Descr *fp_descr[2];
 
 static long long calls[BACKENDS_N][MAX_SLOTS][2];
@@ -178,6 +179,7 @@ static PyObject *reset(PyObject *module, PyObject *arg)
     if (outer == -1 && PyErr_Occurred())
         return NULL;
     memset(fp_routes, 0, sizeof fp_routes);
+    fp_host_cache_clear();
     fp_outer = (int)outer;
     fp_wasm_gen++;
     Py_RETURN_NONE;
@@ -235,6 +237,55 @@ static PyObject *configure_wasm(PyObject *module, PyObject *args)
     Py_RETURN_NONE;
 }
 
+PyObject *fp_array_getattr(PyObject *array, int slot)
+{
+    return PyObject_GetAttr(array, slot_names[slot]);
+}
+
+int fp_array_setattr(PyObject *array, int slot, PyObject *value)
+{
+    return PyObject_SetAttr(array, slot_names[slot], value);
+}
+
+/* Where each slot of the Array type lies in its objects: a fresh one gets a distinct object
+ * in each slot, and its words are searched for them. Every slot found exactly once, or none
+ * is used (attribute access then). */
+static void find_slot_offsets(PyObject *type)
+{
+    for (int i = 0; i < ARRAY_SLOTS; i++)
+        fp_slot_offsets[i] = -1;
+    PyObject *size = PyObject_GetAttrString(type, "__basicsize__");
+    Py_ssize_t basicsize = size ? PyLong_AsSsize_t(size) : -1;
+    Py_XDECREF(size);
+    allocfunc alloc = (allocfunc)PyType_GetSlot((PyTypeObject *)type, Py_tp_alloc);
+    PyObject *probe = basicsize > 0 && alloc ? alloc((PyTypeObject *)type, 0) : NULL;
+    PyObject *marks[ARRAY_SLOTS] = {NULL};
+    Py_ssize_t found[ARRAY_SLOTS];
+    int ok = probe != NULL;
+    for (int i = 0; ok && i < ARRAY_SLOTS; i++) {
+        marks[i] = PyList_New(0); /* any object of its own */
+        ok = marks[i] && PyObject_SetAttr(probe, slot_names[i], marks[i]) == 0;
+        found[i] = -1;
+    }
+    for (Py_ssize_t off = (Py_ssize_t)sizeof(PyObject); ok && off + (Py_ssize_t)sizeof(void *) <=
+                                                           basicsize;
+         off += (Py_ssize_t)sizeof(void *)) {
+        PyObject *word = *(PyObject **)((char *)probe + off);
+        for (int i = 0; i < ARRAY_SLOTS; i++)
+            if (word == marks[i])
+                ok = found[i] < 0 ? (found[i] = off, 1) : 0;
+    }
+    for (int i = 0; ok && i < ARRAY_SLOTS; i++)
+        ok = found[i] >= 0;
+    if (ok)
+        for (int i = 0; i < ARRAY_SLOTS; i++)
+            fp_slot_offsets[i] = found[i];
+    Py_XDECREF(probe);
+    for (int i = 0; i < ARRAY_SLOTS; i++)
+        Py_XDECREF(marks[i]);
+    PyErr_Clear();
+}
+
 /* configure_arrays(accel.Array, wrap): the Array type (its maker is not needed: Arrays are
  * made here slot by slot) */
 static PyObject *configure_arrays(PyObject *module, PyObject *args)
@@ -245,7 +296,17 @@ static PyObject *configure_arrays(PyObject *module, PyObject *args)
         return NULL;
     Py_INCREF(type);
     FP_SET(fp_array_type, type);
+    find_slot_offsets(type);
     Py_RETURN_NONE;
+}
+
+/* slot_offsets() -> the offsets found (-1: attribute access), for the tests */
+static PyObject *array_slot_offsets(PyObject *module, PyObject *noargs)
+{
+    (void)module;
+    (void)noargs;
+    return Py_BuildValue("(nnnn)", fp_slot_offsets[0], fp_slot_offsets[1], fp_slot_offsets[2],
+                         fp_slot_offsets[3]);
 }
 
 /* take_stats() -> ([(backend, slot, calls, [seconds...])], (simd calls that copied numpy
@@ -291,7 +352,9 @@ static PyObject *closing(PyObject *module, PyObject *noargs)
 }
 
 static PyMethodDef methods[] = {
-    {"make", fp_make, METH_VARARGS, "make(slot, kind, activation id, fallback): an entry point"},
+    {"make", fp_make, METH_VARARGS,
+     "make(slot, kind, activation id, fallback, name, doc, module): an op's public function"},
+    {"python_route", fp_python_route, METH_O, "python_route(slot): the op's Python function"},
     {"configure_selection", configure_selection, METH_VARARGS,
      "configure_selection(context variable, outer index, selections, slots)"},
     {"name_selection", name_selection, METH_VARARGS, "name_selection(text, index)"},
@@ -300,6 +363,7 @@ static PyMethodDef methods[] = {
     {"configure_cpu", configure_cpu, METH_VARARGS, "configure_cpu(backend, addresses)"},
     {"configure_wasm", configure_wasm, METH_VARARGS, "configure_wasm(backend, ..., binder)"},
     {"configure_arrays", configure_arrays, METH_VARARGS, "configure_arrays(Array, maker)"},
+    {"array_slot_offsets", array_slot_offsets, METH_NOARGS, "where the Array slots lie"},
     {"take_stats", take_stats, METH_NOARGS, "the calls and timings since the last take"},
     {"closing", closing, METH_NOARGS, "the interpreter exits: blocks are no longer given back"},
     {NULL, NULL, 0, NULL},
@@ -316,13 +380,11 @@ PyMODINIT_FUNC PyInit__fastpath(void)
     fp_descr[0] = PyArray_DescrFromType(NPY_FLOAT);
     fp_descr[1] = PyArray_DescrFromType(NPY_DOUBLE);
     fp_named = PyDict_New();
-    s_backend_attr = PyUnicode_InternFromString("_backend");
-    s_buf = PyUnicode_InternFromString("_buf");
-    s_spilled = PyUnicode_InternFromString("_spilled");
-    s_shape = PyUnicode_InternFromString("shape");
-    s_dtype = PyUnicode_InternFromString("dtype");
-    if (!fp_descr[0] || !fp_descr[1] || !fp_named || !s_backend_attr || !s_buf || !s_spilled ||
-        !s_shape || !s_dtype)
+    const char *names[ARRAY_SLOTS] = {"_backend", "_buf", "shape", "dtype"};
+    for (int i = 0; i < ARRAY_SLOTS; i++)
+        if (!(slot_names[i] = PyUnicode_InternFromString(names[i])))
+            return NULL;
+    if (!fp_descr[0] || !fp_descr[1] || !fp_named)
         return NULL;
     PyObject *module = PyModule_Create(&module_def);
     if (!module)
