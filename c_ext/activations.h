@@ -11,12 +11,14 @@ enum accel_activation {
     ACT_SIGMOID = 1,
     ACT_TANH = 2,
     ACT_GELU = 3,
-    ACT_SILU = 4
+    ACT_SILU = 4,
+    ACT_SOFTPLUS = 5
 };
 #define ACCEL_ACTIVATIONS(X) \
     X(RELU, relu) \
     X(SIGMOID, sigmoid) \
     X(TANH, tanh) \
     X(GELU, gelu) \
-    X(SILU, silu)
+    X(SILU, silu) \
+    X(SOFTPLUS, softplus)
 #endif

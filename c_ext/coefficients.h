@@ -47,6 +47,15 @@ static const int FN(gelu_terms)[] = {8, 8, 6};
 static const int FN(gelu_w)[] = {0, 0, 1};
 #define GELU_B 0x1.0000000000000p-1f
 #define GELU_SMAX 0x1.c000000000000p+3f
+static const T FN(softplus_q)[] = {
+    0x1.0000000000000p+0f,
+    0x1.5555555555555p-2f,
+    0x1.999999999999ap-3f,
+    0x1.2492492492492p-3f,
+    0x1.c71c71c71c71cp-4f,
+    0x1.745d1745d1746p-4f,
+    0x1.3b13b13b13b14p-4f,
+    0x1.1111111111111p-4f};
 #else
 static const T FN(expm1_q)[] = {
     0x1.0000000000000p-1,
@@ -172,4 +181,22 @@ static const int FN(gelu_terms)[] = {16, 16, 15, 16, 14, 10};
 static const int FN(gelu_w)[] = {0, 0, 0, 0, 0, 1};
 #define GELU_B 0x1.0000000000000p-1
 #define GELU_SMAX 0x1.3400000000000p+5
+static const T FN(softplus_q)[] = {
+    0x1.0000000000000p+0,
+    0x1.5555555555555p-2,
+    0x1.999999999999ap-3,
+    0x1.2492492492492p-3,
+    0x1.c71c71c71c71cp-4,
+    0x1.745d1745d1746p-4,
+    0x1.3b13b13b13b14p-4,
+    0x1.1111111111111p-4,
+    0x1.e1e1e1e1e1e1ep-5,
+    0x1.af286bca1af28p-5,
+    0x1.8618618618618p-5,
+    0x1.642c8590b2164p-5,
+    0x1.47ae147ae147bp-5,
+    0x1.2f684bda12f68p-5,
+    0x1.1a7b9611a7b96p-5,
+    0x1.0842108421084p-5,
+    0x1.f07c1f07c1f08p-6};
 #endif

@@ -248,6 +248,33 @@ static inline VT FN(silu_v)(VT x)
     return FN(select)((VU)(x == -(T)__builtin_inf()), FN(splat)(-(T)0), y);
 }
 
+/* softplus(x) = log(1 + e^x) = max(x, 0) + log1p(e^-|x|), with no overflow. log1p(t), t in
+ * (0, 1], is 2 atanh(r) = 2 r (1 + r^2 q(r^2)), r = t / (2 + t) <= 1/3 (q: the op table's
+ * softplus_q after its first term): the leading 2 r carries r's rounding, put back by one
+ * correction step (2 + t's own rounding error is exact). Below ZMIN, e^-|x| is under the
+ * smallest normal: the log1p part is 0 there (-inf gives 0; a large x gives x). NaN passes
+ * through every step. */
+#define SOFTPLUS_TERMS ((int)(sizeof(FN(softplus_q)) / sizeof(T)))
+static inline VT FN(softplus_v)(VT x)
+{
+    VT z = (VT)((VU)x | SIGN_BITS); /* -|x| */
+    VU below = (VU)(z < SIGMOID_ZMIN);
+    z = FN(select)(below, FN(splat)(SIGMOID_ZMIN), z);
+    VT s, p;
+    FN(exp_parts)(z, &s, &p);
+    VT t = FN(fma)(s, p, s); /* e^-|x| */
+    VT den = 2 + t;
+    VT den_lo = (2 - den) + t; /* 2 + t = den + den_lo exactly */
+    VT r = t / den;
+    VT r_lo = (FN(fma)(-r, den, t) - r * den_lo) / den; /* t / (2 + t) = r + r_lo */
+    VT rr = r * r;
+    VT two_r = r + r;
+    VT l = FN(fma)(two_r, rr * FN(poly)(FN(softplus_q) + 1, SOFTPLUS_TERMS - 1, rr),
+                   two_r + (r_lo + r_lo));
+    l = FN(select)(below, FN(splat)(0), l);
+    return FN(relu_v)(x) + l;
+}
+
 /* One activation by its id (ACT_* in accel_cpu.h, the op table's kernel ids); the identity for
  * ACT_NONE. The switch sits outside every loop that calls it, once per vector. */
 static inline VT FN(activate)(VT v, int act)
@@ -579,53 +606,28 @@ static void FN(pack_b)(int64_t kc, int64_t nc, const T *b, int64_t ldb, T *restr
     }
 }
 
-/* y[0:n] = act(y + bias) (bias n values, or NULL: act(y)), a loop per activation as the
- * elementwise ones; the tail goes through a padded vector, so that every element takes the
- * same vector path (the same bits whatever n). The epilogue of every matmul path. */
-#define BIAS_ACT_LOOP(name, f)                                                                 \
-    static void FN(name##_bias_loop)(T *y, int64_t n, const T *bias)                           \
-    {                                                                                          \
-        int64_t j = 0;                                                                         \
-        if (bias)                                                                              \
-            for (; j + VL <= n; j += VL)                                                       \
-                FN(store)(y + j, f(FN(load)(y + j) + FN(load)(bias + j)));                     \
-        else                                                                                   \
-            for (; j + VL <= n; j += VL)                                                       \
-                FN(store)(y + j, f(FN(load)(y + j)));                                          \
-        if (j < n) {                                                                           \
-            T buf[VL], bb[VL];                                                                 \
-            __builtin_memset(buf, 0, sizeof buf);                                              \
-            __builtin_memcpy(buf, y + j, (size_t)(n - j) * sizeof(T));                         \
-            VT v = FN(load)(buf);                                                              \
-            if (bias) {                                                                        \
-                __builtin_memset(bb, 0, sizeof bb);                                            \
-                __builtin_memcpy(bb, bias + j, (size_t)(n - j) * sizeof(T));                   \
-                v = v + FN(load)(bb);                                                          \
-            }                                                                                  \
-            FN(store)(buf, f(v));                                                              \
-            __builtin_memcpy(y + j, buf, (size_t)(n - j) * sizeof(T));                         \
-        }                                                                                      \
-    }
-
-static inline VT FN(identity_v)(VT v) { return v; }
-BIAS_ACT_LOOP(identity, FN(identity_v))
-#define LOOP(ID, name) BIAS_ACT_LOOP(name, FN(name##_v))
-ACCEL_ACTIVATIONS(LOOP)
-#undef LOOP
-#undef BIAS_ACT_LOOP
-
-/* the loops by activation id + 1 (ACT_NONE first) */
-static void (*const FN(bias_loops)[])(T *, int64_t, const T *) = {
-    FN(identity_bias_loop),
-#define ENTRY(ID, name) [ACT_##ID + 1] = FN(name##_bias_loop),
-    ACCEL_ACTIVATIONS(ENTRY)
-#undef ENTRY
-};
-
+/* y[0:n] = act(y + bias) (bias n values, or NULL: act(y)): the epilogue of every matmul path,
+ * on a row still in L1. The bias is added first, then the activation's elementwise loop runs
+ * on the row; both take the tail through a padded vector, so every element takes the same
+ * vector path (the same bits whatever n). */
 static void FN(bias_act_row)(T *y, int64_t n, const T *bias, int act)
 {
-    if (act >= ACT_NONE && act + 1 < (int)(sizeof FN(bias_loops) / sizeof FN(bias_loops)[0]))
-        FN(bias_loops)[act + 1](y, n, bias);
+    if (bias) {
+        int64_t j = 0;
+        for (; j + VL <= n; j += VL)
+            FN(store)(y + j, FN(load)(y + j) + FN(load)(bias + j));
+        if (j < n) {
+            T buf[VL], bb[VL];
+            __builtin_memset(buf, 0, sizeof buf);
+            __builtin_memset(bb, 0, sizeof bb);
+            __builtin_memcpy(buf, y + j, (size_t)(n - j) * sizeof(T));
+            __builtin_memcpy(bb, bias + j, (size_t)(n - j) * sizeof(T));
+            FN(store)(buf, FN(load)(buf) + FN(load)(bb));
+            __builtin_memcpy(y + j, buf, (size_t)(n - j) * sizeof(T));
+        }
+    }
+    if (act != ACT_NONE)
+        FN(elementwise)(act, y, y, n);
 }
 
 static int64_t FN(round_up)(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
@@ -1091,6 +1093,7 @@ static int FN(gemm)(int64_t m, int64_t n, int64_t k, const T *a, int64_t lda, co
 #undef GELU_SMAX
 #undef GELU_SPLIT_MASK
 #undef GELU_PIECES
+#undef SOFTPLUS_TERMS
 #undef PACK_ALL_A
 #undef GEMV_ROWS_MAX
 /* the includer's parameters too, so that it can instantiate the next dtype */

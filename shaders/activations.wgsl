@@ -83,6 +83,32 @@ fn silu_f(v: T, zero: u32) -> T {
     return select(v / den, v, below);
 }
 
+// softplus(x) = max(x, 0) + log1p(e^-|x|): log1p(t) = 2 r (1 + r^2 q(r^2)), r = t / (2 + t),
+// with r's rounding put back (c_ext/kernels_type.h says how); q is the op table's SOFTPLUS_Q
+// after its first term. The log1p part is 0 where e^-|x| is below the smallest normal.
+var<private> softplus_q: array<T, SOFTPLUS_Q_LEN> = SOFTPLUS_Q;
+
+fn softplus_f(v: T, zero: u32) -> T {
+    let u = bitcast<U>(v);
+    if (is_nan(u)) {
+        return v;
+    }
+    let a = clamped_abs(u, SIGMOID_TMAX);
+    let parts = exp_parts(-a, 0, zero);
+    let t = fma(parts.x, parts.y, parts.x);
+    let den = T(2.0) + t;
+    let den_lo = (T(2.0) - den) + t;
+    let r = t / den;
+    let r_lo = (fma(-r, den, t) - r * den_lo) / den;
+    let rr = r * r;
+    var q = softplus_q[SOFTPLUS_Q_LEN - 1u];
+    for (var i = i32(SOFTPLUS_Q_LEN) - 2; i >= 1; i--) {
+        q = fma(q, rr, softplus_q[u32(i)]);
+    }
+    let l = fma(r + r, rr * q, (r + r) + (r_lo + r_lo));
+    return relu_f(v, zero) + select(l, T(0.0), a >= SIGMOID_TMAX);
+}
+
 var<private> gelu_p: array<T, GELU_P_LEN> = GELU_P;
 var<private> gelu_h: array<T, GELU_H_LEN> = GELU_H;
 var<private> gelu_lo: array<T, GELU_LO_LEN> = GELU_LO;

@@ -15,11 +15,12 @@ import pytest
 import accel
 from accel import _dispatch, _fast, backends
 from accel._ops import PYTHON
+from accel._optable import ACTIVATIONS
 from accel.testing.fakes import FakeBackend, FakeKernels
 
 pytestmark = pytest.mark.skipif(_fast._fastpath is None, reason="the fast path is not built")
 
-OPS = ["relu", "sigmoid", "tanh", "gelu", "silu"]
+OPS = list(ACTIVATIONS)
 
 
 @pytest.fixture(autouse=True)

@@ -124,6 +124,24 @@ def test_gelu_and_silu_specials(backend, op, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_softplus_specials(backend, dtype):
+    dtype = dtype_or_skip(backend, dtype)
+    x = specials(dtype)
+    y = accel.softplus(x, backend=backend)
+    assert np.isnan(y[0]) and np.isnan(y[1])
+    assert y[2] == np.inf and y[3] == 0  # +inf, and -inf gives 0
+    assert not np.any(np.isnan(y[2:])) and np.all(y[2:] >= 0)
+    assert y[6] == x[6] and y[7] == 0  # the largest finite: x (no overflow); its negative: 0
+    assert y[4] == y[5] == np.log(dtype.type(2))  # ln 2 at +-0
+    # x itself where e^-x is below half an ulp of x
+    big = x[(x > 0) & np.isfinite(x)]
+    with np.errstate(over="ignore", under="ignore"):
+        above = big[np.exp(-big.astype(np.float64)) < np.spacing(big).astype(np.float64) / 2]
+    np.testing.assert_array_equal(accel.softplus(above, backend=backend), above)
+    reference.check_activation("softplus", x, y, backend)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_softmax_specials(backend, dtype):
     dtype = dtype_or_skip(backend, dtype)
     inf, nan = np.inf, np.nan
