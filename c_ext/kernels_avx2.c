@@ -1,7 +1,7 @@
 /* kernels_avx2.c: the kernels for x86-64 CPUs with AVX2 and FMA (Haswell, Zen 1 and later).
  * 16 vector registers: the classic 6 x 2-vector register block. KC 512: with B's panels half
- * an L2 (kernels_type.h's gemm), 2048^3 on the Xeon's two cores 183 / 78 GFLOP/s (float32 /
- * float64) against 156 / 73 with KC 256. */
+ * an L2 (kernels_type.h's gemm), deeper k blocks amortise C's loads and stores better than
+ * 256 (docs/performance.md has the measurements behind every choice here). */
 #if defined(__x86_64__) || defined(_M_X64)
 #pragma GCC target("avx2,fma,bmi,bmi2")
 #define ISA avx2

@@ -451,8 +451,8 @@ __attribute__((noinline)) static void FN(epilogue_tile)(T *c, int64_t ldc, int64
 
 /* A's sliver in the micro-kernel: packed (k-major, MR values per k: pack_a), or MR rows of A
  * read where they are (row stride lda). The native kernels read full slivers in place and
- * pack only the last, partial one: packing A cost 7-10% of a square product on an Intel
- * Xeon, and a sliver's MR rows (MR x KC, 6 KiB) stay in L1 across the k loop either way.
+ * pack only the last, partial one: packing A costs a few percent of a square product, and a
+ * sliver's MR rows (MR x KC) stay in L1 across the k loop either way.
  * WebAssembly's LANE_SPLAT kernel loads A as vectors and needs it packed. */
 #ifdef LANE_SPLAT
 #define PACK_ALL_A 1
@@ -501,8 +501,7 @@ static inline __attribute__((always_inline)) void FN(micro_body)(int64_t kc, con
     for (int64_t p = 0; p < kc; p++) {
         VT b[NV];
 #ifndef ACCEL_FREESTANDING
-        /* B's sliver comes from L2 (KC x NR is larger than L1): its lines 8 k ahead, to L1
-         * (2048^3 on the Xeon: +2-3%) */
+        /* B's sliver comes from L2 (KC x NR is larger than L1): its lines 8 k ahead, to L1 */
 #pragma GCC unroll 8
         for (int v = 0; v < NR; v += 64 / (int)sizeof(T))
             __builtin_prefetch(pb + 8 * NR + v, 0, 3);
@@ -590,8 +589,7 @@ static void FN(pack_a)(int64_t mc, int64_t kc, const T *a, int64_t lda, T *restr
 
 /* B[0:kc, 0:nc] into NR-column slivers, each stored k-major: sliver[p * NR + j]. B is read
  * row by row (each row's nc values in order, which the hardware prefetches), not sliver by
- * sliver (NR values from each of kc rows, a page apart in a large B): 16 x 1024 x 1024
- * float64 on the Xeon 0.85x -> 0.9x numpy. */
+ * sliver (NR values from each of kc rows, a page apart in a large B). */
 static void FN(pack_b)(int64_t kc, int64_t nc, const T *b, int64_t ldb, T *restrict pb)
 {
     for (int64_t p = 0; p < kc; p++) {
@@ -748,9 +746,9 @@ static void FN(gemm_packed)(int64_t m, int64_t n, int64_t k, const T *a, int64_t
  * with B (row stride ldb) streamed once, row by row, unpacked, and Y (m rows of n values, row
  * stride ldy) kept in cache: Y[r, :] += X[r, p] B[p, :] for p in order, so each output is one
  * fma chain over k, as in the gemm. A layer with a batch of 1 to 3 is this: the matrix is read
- * once for all rows (once per three rows for more), where the unpacked kernel reads it once per row (2 x 4096 x 4096 float32
- * on the Xeon: 12 GFLOP/s in two single-row passes, 42 here). Four rows are one block of the
- * unpacked kernel, which holds their sums in registers over all of k: faster (63 against 46). */
+ * once for all rows (once per three rows for more), where the unpacked kernel reads it once
+ * per row. Four rows are one block of the unpacked kernel, which holds their sums in
+ * registers over all of k: faster. */
 #define GEMV_ROWS_MAX 3
 
 /* Y[0:nx, 0:n] (+)= X[0:nx, p0:p0+q] @ B[p0:p0+q, 0:n] for nx rows and q rows of B (constants
@@ -811,9 +809,9 @@ static void FN(gemv_row)(int64_t m, int64_t n, int64_t k, const T *x, int64_t ld
     for (int64_t r = 0; r < m; r++)
         for (int64_t j = 0; j < n; j++)
             y[r * ldy + j] = 0;
-    /* a pass over B per three rows of X. One row: eight rows of B at a time (four measured
-     * 15-20% slower at 1 x 4096 x 4096 float32: y went through L1 twice as often); two or
-     * three: four rows of B, their broadcasts held in registers */
+    /* a pass over B per three rows of X. One row: eight rows of B at a time (with four, y
+     * goes through L1 twice as often); two or three: four rows of B, their broadcasts held in
+     * registers */
     for (int64_t r = 0; r < m; r += GEMV_ROWS_MAX) {
         const T *xr = x + r * ldx;
         T *yr = y + r * ldy;
@@ -991,15 +989,13 @@ static void FN(gemm_direct)(int64_t m, int64_t n, int64_t k, const T *a, int64_t
         last = pad;
     }
     /* Panels of B's columns, each at most DIRECT_PANEL bytes, every row block over one panel
-     * before the next: a B past the L2 is then read from memory once, not once per MR rows
-     * (16 x 1024 x 1024 float64 read 24 MiB, at 0.66x numpy on a Xeon). */
+     * before the next: a B past the L2 is then read from memory once, not once per MR rows. */
     int64_t panel = (int64_t)(DIRECT_PANEL / ((double)k * sizeof(T))) / NR * NR;
     panel = panel < NR ? NR : panel;
     /* The rows past the blocks of MR and of 4 (one to three) go singly; where B spans more than
      * a panel, a single row would walk down each panel's strip of columns, k rows pages apart,
      * for its few fmas: the matrix-vector kernel instead streams B once for all of them, row
-     * after row (on the Xeon, x numpy: 5 x 1024 x 1024 float64 0.78 -> 1.11, 7 rows 0.80 -> 1.10,
-     * float32 1.27 -> 1.59 and 1.28 -> 1.82) */
+     * after row */
     const int four = MR < 4 ? MR : 4;
     int64_t singles = m % MR % four;
     int stream = singles > 0 && (double)n * (double)k * sizeof(T) > DIRECT_PANEL;
@@ -1051,10 +1047,8 @@ static int FN(gemm)(int64_t m, int64_t n, int64_t k, const T *a, int64_t lda, co
     }
     /* Blocking from the cache sizes the system reports. A sliver of A (MR x depth) fills half
      * the L1, where it stays over its k loop while B's sliver streams past from L2; B's panel
-     * (depth x panel) half the L2, where every row block of A reads it. On an Intel Xeon (48
-     * KiB L1, 2 MiB L2) that is depth 1024 (float32) / 512 (float64) and 1 MiB panels, the
-     * best measured there: 2048^3 1.04-1.06x numpy, against 0.87x with depth 512 and 2048
-     * columns (8 MiB) for every dtype. KC caps the depth. */
+     * (depth x panel) half the L2, where every row block of A reads it (the best of the grid
+     * of depths and widths measured, docs/performance.md). KC caps the depth. */
     int64_t depth = FN(block_depth)((int64_t)(accel_l1_bytes() / 2 / (MR * sizeof(T))));
     int64_t kcmax = k < depth ? k : depth;
     int64_t panel = (int64_t)(accel_l2_bytes() / 2 / ((double)kcmax * sizeof(T)));

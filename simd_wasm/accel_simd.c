@@ -38,10 +38,10 @@
 
 #define EXPORT(name) __attribute__((export_name(#name))) CAT(wasm_, name)
 
-/* Register blocks, measured on wasmtime 50 / x86-64 (Zen 5), n = 512, one instance:
- * relaxed (FMA): 8 rows x 1 vector with k unrolled twice, 48 GF/s (4 x 2: 37);
- * plain: 4 rows x 2 vectors, 42 GF/s (8 x 1: 36). Cranelift's FMA is not in place, so
- * the relaxed kernel wants fewer accumulators and the unroll to halve the register moves. */
+/* Register blocks (the fastest under wasmtime's Cranelift on x86-64, docs/performance.md):
+ * relaxed (FMA): 8 rows x 1 vector with k unrolled twice; plain: 4 rows x 2 vectors.
+ * Cranelift's FMA is not in place, so the relaxed kernel wants fewer accumulators and the
+ * unroll to halve the register moves. */
 #ifndef SIMD_MR
 #ifdef __wasm_relaxed_simd__
 #define SIMD_MR 8

@@ -10,6 +10,7 @@ import sys
 import tempfile
 import textwrap
 import threading
+import time
 import warnings
 
 import numpy as np
@@ -461,3 +462,109 @@ def test_gpu_adapter_that_is_not_there_lists_the_adapters(need):
     r = run_child(code, ACCEL_GPU_ADAPTER="nvidia-geforce-9999")
     assert "the adapters found are:" in r.stdout and "are: none" not in r.stdout
     assert "install the GPU" not in r.stdout.split("adapters found")[0]
+
+
+# -- 15. races and degenerate sizes found by ThreadSanitizer and a read of the C -------------
+# (tools/tsan/run.sh runs a threaded stress under ThreadSanitizer; these are its regressions)
+
+
+def test_simd_products_beside_selection_changes_and_fast_calls(need):
+    """One thread's large simd products run as bands on the native pool while another changes
+    the process selection and makes simd fast-path calls: the bands never read what the other
+    thread configures (each band job carries its own wasmtime entry points)."""
+    need("simd")
+    a = rand((512, 512), seed=30)
+    want = accel.matmul(a, a, backend="simd")
+    x = rand(64, seed=31)
+    stop, errors = threading.Event(), []
+
+    def products():
+        while not stop.is_set():
+            if not np.array_equal(accel.matmul(a, a, backend="simd"), want):
+                errors.append("matmul")
+
+    def selections():
+        while not stop.is_set():
+            accel.set_backend("auto")
+            if not np.array_equal(accel.relu(x, backend="simd"), np.maximum(x, 0)):
+                errors.append("relu")
+            accel.set_backend(None)
+
+    threads = [threading.Thread(target=products), threading.Thread(target=selections)]
+    for t in threads:
+        t.start()
+    time.sleep(1.5)
+    stop.set()
+    for t in threads:
+        t.join()
+    accel.set_backend(None)
+    assert not errors, errors[:3]
+
+
+def test_a_binding_made_while_the_simd_build_switches_is_never_used(need, monkeypatch):
+    """The compiled fast path asks the simd backend for this thread's instance; if the build is
+    switched while it asks (the binder runs Python, which may switch threads), the answer
+    names an instance of the old build: the fast path must not call it."""
+    simd = need("simd")
+    if simd.native() is None or len(simd.variants()) < 2:
+        pytest.skip("no compiled fast path, or one simd build here")
+    from accel.backends.simd import Build
+
+    before = simd.variant()
+    original = Build.binding
+    switched: list[str] = []
+
+    def binding(self):
+        got = original(self)
+        if not switched:  # the build changes between the question and the answer
+            switched.append(simd.variants()[1])
+            simd.use_variant(simd.variants()[1])
+        return got
+
+    from accel import _fast
+
+    def fast_simd_calls() -> int:
+        records, _moved = _fast.take_stats()
+        return sum(calls for _op, b, calls, _t in records if b == "simd")
+
+    monkeypatch.setattr(Build, "binding", binding)
+    simd.use_variant(before)  # a build whose fast-path binder is the one above
+    try:
+        x = rand(16, seed=32)
+        np.testing.assert_array_equal(accel.relu(x, backend="simd"), np.maximum(x, 0))
+        fast_simd_calls()
+        # the fast path asks for a binding, the build switches meanwhile: the Python route
+        np.testing.assert_array_equal(accel.relu(x, backend="simd"), np.maximum(x, 0))
+        assert switched and fast_simd_calls() == 0
+        for _ in range(3):  # then a binding to the new build
+            np.testing.assert_array_equal(accel.relu(x, backend="simd"), np.maximum(x, 0))
+        assert fast_simd_calls() >= 1
+    finally:
+        monkeypatch.undo()
+        simd.use_variant(before)
+
+
+def test_the_c_entry_points_take_degenerate_sizes(need):
+    """linear with M = 1, N = 0 (or M = 0, N = 1) and K > 0, and softmax with no columns,
+    called on the C entry points directly (the public API never sends them): no division by
+    zero, nothing written."""
+    need("cpu")
+    code = """
+        import numpy as np
+        from accel import backends
+        cpu = backends.get("cpu")
+        ffi, lib = cpu._ffi, cpu._lib
+        a = np.ones(8, np.float32)
+        b = np.ones(8, np.float32)
+        c = np.full(8, 7.0, np.float32)
+        fp = lambda x: ffi.from_buffer("float[]", x)
+        for m, n in ((1, 0), (0, 1), (0, 0)):
+            assert lib.accel_linear_f32(fp(a), fp(b), fp(c), ffi.NULL, -1, 1, m, n, 5, 0, 0) == 0
+            assert lib.accel_linear_f32(fp(a), fp(b), fp(c), ffi.NULL, 2, 3, m, n, 5, 5, 5) == 0
+        lib.accel_softmax_f32(fp(a), fp(c), 3, 0)
+        lib.accel_softmax_f32(fp(a), fp(c), 0, 3)
+        assert (c == 7).all()
+        print("ok")
+    """
+    r = run_child(code)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr
