@@ -110,7 +110,7 @@ def _changed(kind: str) -> None:
     if _fastpath is None:
         return
     _fastpath.reset(_selection.outer_index())
-    if kind in ("backends", "variant"):  # entries may be another object's now
+    if kind == "backends":  # entries may be another object's now
         _cpu = _wasm = None
 
 

@@ -59,7 +59,7 @@ void accel_set_num_threads(int n);
 int accel_get_num_threads(void);
 
 /* Runs fn(ctx, i) for i < ntasks on the pool (internal.h says how); exported so that the simd
- * backend's bands run on the same threads (accel._fastpath calls it by address). */
+ * backend's bands run on the same threads (accel_wasm_bands below). */
 void accel_parallel_for(void (*fn)(void *ctx, int64_t task), void *ctx, int64_t ntasks);
 
 /* One call of a WebAssembly export: the store context and function of wasmtime's C API, and

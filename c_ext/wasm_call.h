@@ -1,6 +1,6 @@
 /* wasm_call.h: one call of a WebAssembly export through wasmtime's C API
  * (wasmtime_func_call_unchecked), shared by the native pool's bands (wasm_bands.c) and the
- * compiled fast path (fastpath.c). The caller passes the entry points it was given (from
+ * compiled fast path (fastpath/calls.c). The caller passes the entry points it was given (from
  * wasmtime-py's loaded library, by address): nothing here is a global another thread writes.
  */
 #ifndef ACCEL_WASM_CALL_H

@@ -221,6 +221,7 @@ def test_threads_sharing_arrays_agree_bitwise_with_one_thread(backend):
     assert not failures
 
 
+@pytest.mark.slow
 def test_large_arrays_are_split_or_kept_on_the_host(need):
     gpu = need("gpu")
     n = gpu.memory.max_elements(np.dtype(np.float32)) + 1000  # past one binding

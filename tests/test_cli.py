@@ -76,6 +76,7 @@ def test_probe_table_is_readable():
         assert any(line.startswith(name) for line in lines)
 
 
+@pytest.mark.slow
 def test_probe_exits_1_when_accel_backend_cannot_run():
     r = accel_cli("probe", "--json", env={"ACCEL_BACKEND": "warp9"})
     assert r.returncode == 1
@@ -113,6 +114,7 @@ def test_selftest_quick_passes_on_cpu():
     assert f"{len(OPS)} passed, 0 failed" in r.stdout
 
 
+@pytest.mark.slow
 def test_cpu_isa_and_thread_variables():
     import accel.backends as registry
 
@@ -145,6 +147,7 @@ def test_a_failed_smoke_test_shows_its_error_and_exits_1(monkeypatch, capsys):
     _dispatch.invalidate()
 
 
+@pytest.mark.slow
 def test_calibrate_measures_saves_and_a_new_process_uses_it():
     """`accel calibrate` as a user runs it: the cost model, the gpu matmul variant per adapter
     and the cpu's unpacked-path bound, saved in the cache folder and in force in the next

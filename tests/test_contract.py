@@ -315,6 +315,7 @@ def test_eight_threads_at_once_give_the_bits_of_one(backend):
     assert not failures, f"results differed between threads: {sorted(set(failures))}"
 
 
+@pytest.mark.slow
 def test_a_256_mib_array(backend):
     x = np.empty(64 * 1024 * 1024, np.float32)  # 256 MiB
     x[:] = 1.5

@@ -177,6 +177,7 @@ def test_vector_times_vector_is_a_numpy_scalar(backend):
 # -- 5. simd at interpreter exit ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["simd", "cpu", "gpu"])
 def test_exit_while_a_daemon_thread_calls_does_not_crash(need, name):
     need(name)
@@ -278,6 +279,7 @@ def test_a_tampered_module_cache_is_never_executed(need, tmp_path):
 # -- 8. GPU size classes and a binding limit that is not a power of two -------------------------
 
 
+@pytest.mark.slow
 def test_gpu_device_with_a_binding_limit_not_a_power_of_two(need, monkeypatch):
     need("gpu")
     from accel.backends.gpu import GpuBackend

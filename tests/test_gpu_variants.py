@@ -31,6 +31,7 @@ def use(gpu, variant):
     gpu.use_variant(variant)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", list(MATMUL_VARIANTS))
 def test_each_variant_passes_the_properties(gpu, variant):
     use(gpu, variant)
@@ -61,6 +62,7 @@ def test_sizes_that_straddle_the_tile_and_k_past_the_loop_limit(gpu, variant):
         assert np.all(accel.matmul(a, b, backend="gpu") == k)
 
 
+@pytest.mark.slow
 def test_every_variant_gives_the_same_bits(gpu):
     rng = np.random.default_rng(2)
     shapes = [(130, 70, 129), (128, 64, 128), (5, 300, 7), (256, 32, 256)]

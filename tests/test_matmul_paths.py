@@ -33,7 +33,8 @@ SHAPES = [
     (8, 600, 600), (10, 600, 600),  # unpacked: 6 rows, then 2 streamed; 6+4
     (7, 300, 300), (5, 700, 300), (11, 300, 300), (7, 300, 301),  # the last rows streamed
     (9, 2000, 600),  # 6 + 3 streamed: two passes over a large B, unpacked; simd: packed
-    (60, 1024, 600), (13, 11000, 40), (200, 1100, 520),  # packed (B or A past the caches)
+    (60, 1024, 600), (13, 11000, 40),  # packed (B or A past the caches)
+    pytest.param((200, 1100, 520), marks=pytest.mark.slow),
     (13, 600, 2100),  # packed: B's panels (half an L2 wide, at most 2048) on any machine
 ]  # fmt: skip
 

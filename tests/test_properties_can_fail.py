@@ -63,6 +63,7 @@ class SlightlyWrong(FakeKernels):
 SPOILABLE = [*OPS]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("op", SPOILABLE)
 def test_each_property_catches_a_spoilt_op(monkeypatch, op):
     spoilt = FakeBackend("simd", SlightlyWrong(spoil=op))

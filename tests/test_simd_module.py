@@ -20,6 +20,7 @@ def simd(need):
     return need("simd")
 
 
+@pytest.mark.slow
 def test_committed_modules_are_what_the_source_builds():
     """Rebuilds with the pinned zig and compares bytes: the binary can never drift from its
     source. CI installs the toolchain, so that this runs there."""

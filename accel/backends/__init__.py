@@ -18,31 +18,13 @@ import threading
 import numpy as np
 
 from .. import _notice
-from .._errors import BackendUnavailableError
 from .._selection import BACKENDS
-from ._base import Backend
+from ._base import Backend, Unusable
 from ._host import HostRoute
-from ._kernels import Kernels
-from ._memory import Memory
 
 _MODULES = {"gpu": "accel.backends.gpu", "simd": "accel.backends.simd", "cpu": "accel.backends.cpu"}
 _instances: dict[str, Backend] = {}
 _lock = threading.Lock()
-
-
-class _Unusable(Memory, Kernels):
-    """The memory and kernels of a backend that cannot start: every use raises why."""
-
-    def __init__(self, name: str, reason: str) -> None:
-        Memory.__init__(self, name)
-        self._reason = reason
-
-    def _unusable(self, *args: object) -> None:
-        raise BackendUnavailableError(f"backend {self.backend_name!r} is unavailable: "
-                                      f"{self._reason}")  # fmt: skip
-
-    _upload = _download = alloc = _unusable  # type: ignore[assignment]
-    linear = dot = elementwise = softmax = _unusable  # type: ignore[assignment]
 
 
 class Missing(Backend):
@@ -51,7 +33,7 @@ class Missing(Backend):
     def __init__(self, name: str, reason: str) -> None:
         self.name = name  # type: ignore[misc]
         self._reason = reason
-        self.memory = self.kernels = _Unusable(name, reason)
+        self.memory = self.kernels = Unusable(name, reason)
         self.host = HostRoute(self.memory, self.kernels)
 
     def unavailable_reason(self) -> str | None:

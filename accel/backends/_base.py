@@ -24,6 +24,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from .._errors import BackendUnavailableError
 from ._host import HostRoute
 from ._kernels import Kernels
 from ._memory import Memory
@@ -128,3 +129,18 @@ class Backend(ABC):
 
     def after_fork(self) -> None:  # noqa: B027 - a hook with nothing to do by default
         """In a forked child: re-create what fork broke (threads, device handles)."""
+
+
+class Unusable(Memory, Kernels):
+    """The memory and kernels of a backend that cannot start: every use raises why."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        Memory.__init__(self, name)
+        self._reason = reason
+
+    def _unusable(self, *args: object) -> None:
+        raise BackendUnavailableError(f"backend {self.backend_name!r} is unavailable: "
+                                      f"{self._reason}")  # fmt: skip
+
+    _upload = _download = alloc = _unusable  # type: ignore[assignment]
+    linear = dot = elementwise = softmax = _unusable  # type: ignore[assignment]

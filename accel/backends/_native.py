@@ -1,7 +1,7 @@
 """What a backend whose kernels are compiled code hands the compiled fast path
 (accel._fastpath), so that a small call runs them with no Python in between.
 
-- cpu: the addresses of its C entry points and of its thread pool's parallel-for.
+- cpu: the addresses of its C entry points.
 - simd: wasmtime's C entry for calling an export, and a `binder` that gives the calling
   thread's instance (its context, the exports the fast path calls, the memory's address and a
   scratch block of its own).
@@ -17,7 +17,6 @@ from dataclasses import dataclass
 class CpuEntries:
     # addresses of accel_<kind>_<f32|f64> for kind in KINDS, in that order
     kernels: tuple[int, ...]
-    parallel_for: int  # accel_parallel_for
 
     KINDS = ("elementwise", "linear", "dot", "softmax")
 

@@ -540,20 +540,23 @@ static PyObject *run_unary(FastOp *op, PyObject *const *args, Py_ssize_t nargs, 
     if (on == ON_CPU) {
         if (make_result(&r, x.where, x.dt, x.nd, x.dims, &o, k->out, pool, x.shape) < 0)
             goto done_out;
+        /* the entry points read while the GIL is held: another thread may configure them */
+        softmax_fn softmax = fp_softmax[x.dt];
+        elementwise_fn elementwise = fp_elementwise[x.dt];
         if (op->kind == KIND_SOFTMAX) {
             if (n >= GIL_FREE_WORK) {
                 Py_BEGIN_ALLOW_THREADS
-                fp_softmax[x.dt](x.data, r.data, n / cols, cols);
+                softmax(x.data, r.data, n / cols, cols);
                 Py_END_ALLOW_THREADS
             } else {
-                fp_softmax[x.dt](x.data, r.data, n / cols, cols);
+                softmax(x.data, r.data, n / cols, cols);
             }
         } else if (n >= GIL_FREE_WORK) {
             Py_BEGIN_ALLOW_THREADS
-            fp_elementwise[x.dt](op->act, x.data, r.data, n);
+            elementwise(op->act, x.data, r.data, n);
             Py_END_ALLOW_THREADS
         } else {
-            fp_elementwise[x.dt](op->act, x.data, r.data, n);
+            elementwise(op->act, x.data, r.data, n);
         }
     } else {
         Operand *all[2] = {&x, have_out ? &o : NULL};
@@ -675,14 +678,15 @@ static PyObject *run_product(FastOp *op, PyObject *const *args, Py_ssize_t nargs
         if (make_result(&r, where, a.dt, nd, shape, &o, k->out, pool, NULL) < 0)
             goto done;
         int rc;
+        linear_fn linear = fp_linear[a.dt]; /* read with the GIL held (see run_unary) */
         if (work >= GIL_FREE_WORK) {
             Py_BEGIN_ALLOW_THREADS
-            rc = fp_linear[a.dt](a.data, b.data, r.data, have_bias ? bias.data : NULL, act, 1,
-                                 m, n, kk, 0, 0);
+            rc = linear(a.data, b.data, r.data, have_bias ? bias.data : NULL, act, 1, m, n, kk, 0,
+                        0);
             Py_END_ALLOW_THREADS
         } else {
-            rc = fp_linear[a.dt](a.data, b.data, r.data, have_bias ? bias.data : NULL, act, 1,
-                                 m, n, kk, 0, 0);
+            rc = linear(a.data, b.data, r.data, have_bias ? bias.data : NULL, act, 1, m, n, kk, 0,
+                        0);
         }
         if (rc != 0) {
             drop_result(&r);
@@ -746,12 +750,13 @@ static PyObject *run_dot(FastOp *op, PyObject *const *args, Py_ssize_t nargs, co
     double t0 = (++fp_tick & 7) == 0 ? fp_now() : 0;
     double value;
     if (on == ON_CPU) {
+        dot_fn dot = fp_dot[a.dt]; /* read with the GIL held (see run_unary) */
         if (n >= GIL_FREE_WORK) {
             Py_BEGIN_ALLOW_THREADS
-            value = fp_dot[a.dt](a.data, b.data, n);
+            value = dot(a.data, b.data, n);
             Py_END_ALLOW_THREADS
         } else {
-            value = fp_dot[a.dt](a.data, b.data, n);
+            value = dot(a.data, b.data, n);
         }
     } else {
         WasmThread *t = simd_thread(ops, 2);

@@ -10,8 +10,9 @@
  * - hostcache.c: the cpu backend's result buffers, recycled once no one holds them.
  *
  * Everything here runs with the GIL held (a kernel that runs long releases it around the
- * kernel only), so the state needs no lock: it is written only under the GIL, and the pool
- * workers of the cpu backend never read it. Built with Python's limited API (3.10): one wheel
+ * kernel only, with what it needs of the state read into locals before), so the state needs
+ * no lock: it is written and read only under the GIL, and the pool workers of the cpu
+ * backend never read it. Built with Python's limited API (3.10): one wheel
  * serves every Python.
  */
 #ifndef ACCEL_FASTPATH_H

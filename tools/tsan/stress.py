@@ -5,7 +5,8 @@ Threads call the ops (relu, tanh, softmax, matmul of 8x8, 300x300 and 512x512, l
 activation="tanh", dot) with numpy operands and with `accel.asarray(..., backend=...)` Arrays, on
 "cpu" and "simd" (and small calls on "gpu"), while others enter `use_backend("simd")`, call
 `set_backend("auto")` / `set_backend(None)` and switch the simd module build
-(`use_variant(v)` for v in `.variants()`). Every result is checked against numpy (float32 with
+(`use_variant(v)` for v in `.variants()`), and one cycles the cpu backend's instruction sets
+(avx512, avx2, baseline: whichever the CPU has). Every result is checked against numpy (float32 with
 rtol 1e-4, float64 with rtol 1e-9, the reference computed in float64). The cpu pool is given
 more threads than the machine has cores (--pool-threads), so its workers interleave more.
 
@@ -14,6 +15,9 @@ Before that, the issue's two reproductions:
     `set_backend("auto"); relu(x, backend="simd")`;
 (b) the cpu library's C entry points, called through cffi with degenerate sizes
     (linear with m=1, n=0, K=5 and with m=0, n=1; softmax of 3 rows of 0 columns), must return.
+And one this check found: (c) cpu calls that the compiled fast path runs with the GIL released,
+while another thread switches the simd build and makes a small cpu call (the fast path's cpu
+entry points are written again: configure_cpu in c_ext/fastpath/module.c).
 
 Exit status: 0, or 1 on a wrong result or an unexpected exception (each is printed). The only
 error tolerated is the documented one of an Array made under the other simd module build
@@ -32,9 +36,9 @@ import traceback
 
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import accel  # noqa: E402
+import accel
 
 F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
 RTOL = {F32: 1e-4, F64: 1e-9}
@@ -73,10 +77,12 @@ def check(what: str, got, ref: np.ndarray, dtype: np.dtype) -> None:
     elif got.dtype != dtype:
         STATS.fail(f"{what}: dtype {got.dtype}, expected {dtype}")
     elif not np.allclose(got, ref, rtol=RTOL[dtype], atol=ATOL[dtype]):
-        err = np.max(np.abs(got.astype(np.float64) - ref) / (np.abs(ref) + ATOL[dtype]))
+        with np.errstate(all="ignore"):
+            err = np.max(np.abs(got.astype(np.float64) - ref) / (np.abs(ref) + ATOL[dtype]))
         STATS.fail(f"{what}: differs from numpy (max relative error {err:.3g})")
     else:
-        STATS.count(what.split(" ")[0])
+        on = next((b for b in ("simd", "gpu", "cpu") if b in what), "")
+        STATS.count(f"{what.split(' ')[0]} {on}".strip())
 
 
 def guarded(what: str, fn) -> None:
@@ -89,7 +95,7 @@ def guarded(what: str, fn) -> None:
                 STATS.tolerated += 1
         else:
             STATS.fail(f"{what}: {type(e).__name__}: {e}\n{traceback.format_exc()}")
-    except Exception as e:  # noqa: BLE001 - every other error is a finding
+    except Exception as e:  # every other error is a finding
         STATS.fail(f"{what}: {type(e).__name__}: {e}\n{traceback.format_exc()}")
 
 
@@ -202,9 +208,11 @@ def selection_worker(seed: int, d: dict, stop: threading.Event) -> None:
     while not stop.is_set():
         r = rng.random()
         if r < 0.4:
+
             def run() -> None:
                 with block:
                     check("relu use_backend(simd) switcher", accel.relu(x), ref, F32)
+
             guarded("use_backend(simd)", run)
         elif r < 0.7:
             guarded("set_backend(auto)", lambda: accel.set_backend("auto"))
@@ -222,6 +230,19 @@ def variant_worker(stop: threading.Event, pause: float) -> None:
             STATS.count("variant-switch")
             if stop.wait(pause):
                 return
+
+
+def isa_worker(stop: threading.Event, pause: float) -> None:
+    """The cpu backend's instruction sets in turn (its kernels for each are checked then)."""
+    cpu = accel.backends.get("cpu")
+    isas = cpu.supported_isas()
+    while not stop.is_set():
+        for isa in isas:
+            guarded(f"cpu use_variant({isa})", lambda isa=isa: cpu.use_variant(isa))
+            STATS.count("cpu-isa-switch")
+            if stop.wait(pause):
+                break
+    cpu.use_variant(isas[0])
 
 
 def cffi_worker(seed: int, stop: threading.Event) -> None:
@@ -263,9 +284,19 @@ def direct_linear(m: int, n: int, k: int) -> None:
     b = rng.random((k, n)).astype(np.float32)
     bias = rng.random(n).astype(np.float32)
     c = np.full((m, n), np.nan, dtype=np.float32)
-    rc = lib.accel_linear_f32(ffi.from_buffer("float[]", a), ffi.from_buffer("float[]", b),
-                              ffi.from_buffer("float[]", c, require_writable=True),
-                              ffi.from_buffer("float[]", bias), 2, 1, m, n, k, 0, 0)  # 2: tanh
+    rc = lib.accel_linear_f32(
+        ffi.from_buffer("float[]", a),
+        ffi.from_buffer("float[]", b),
+        ffi.from_buffer("float[]", c, require_writable=True),
+        ffi.from_buffer("float[]", bias),
+        2,
+        1,
+        m,
+        n,
+        k,
+        0,
+        0,
+    )  # 2: tanh
     if rc != 0:
         STATS.fail(f"accel_linear_f32 {m}x{n}x{k} returned {rc}")
     check(f"cffi-linear {m}x{n}x{k}", c, np.tanh(f64(a) @ f64(b) + f64(bias)), F32)
@@ -281,17 +312,68 @@ def reproduction_a(d: dict, seconds: float) -> None:
 
     def matmuls() -> None:
         while not stop.is_set():
-            guarded("repro-a matmul", lambda: check("repro-a-matmul 512 simd",
-                                                   accel.matmul(a, a, backend="simd"), ref, F32))
+            guarded(
+                "repro-a matmul",
+                lambda: check(
+                    "repro-a-matmul 512 simd", accel.matmul(a, a, backend="simd"), ref, F32
+                ),
+            )
 
     def switches() -> None:
         while not stop.is_set():
+
             def run() -> None:
                 accel.set_backend("auto")
                 check("repro-a-relu simd", accel.relu(x, backend="simd"), relu_ref, F32)
+
             guarded("repro-a set_backend+relu", run)
 
     threads = [threading.Thread(target=f, name=f.__name__) for f in (matmuls, switches)]
+    for t in threads:
+        t.start()
+    stop.wait(seconds)
+    stop.set()
+    for t in threads:
+        t.join()
+
+
+# -- reproduction (c): the fast path's cpu entry points rewritten while a kernel runs -------------
+def reproduction_c(d: dict, seconds: float) -> None:
+    """One thread makes cpu calls the compiled fast path runs with the GIL released (work of
+    2^20 and more: linear, elementwise, dot, softmax); another switches the simd build (a
+    "variant" notice: accel._fast forgets the cpu entries) and makes a small cpu call, which
+    configures them again (c_ext/fastpath/module.c's configure_cpu writes fp_linear[] etc.)."""
+    simd = accel.backends.get("simd")
+    a = d["a", F32, 300]
+    big = np.tile(d["x", F32, 4096], 256)  # 2^20 elements
+    rows = big.reshape(1024, 1024)
+    cases = [
+        ("repro-c-matmul 300 cpu", lambda: accel.matmul(a, a, backend="cpu"), f64(a) @ f64(a)),
+        ("repro-c-relu 2^20 cpu", lambda: accel.relu(big, backend="cpu"), np.maximum(f64(big), 0)),
+        ("repro-c-dot 2^20 cpu", lambda: accel.dot(big, big, backend="cpu"),
+         np.array(np.dot(f64(big), f64(big)))),
+        ("repro-c-softmax 1024x1024 cpu", lambda: accel.softmax(rows, backend="cpu"),
+         ref_softmax(rows)),
+    ]  # fmt: skip
+    small = d["x", F32, 64]
+    stop = threading.Event()
+
+    def kernels() -> None:
+        i = 0
+        while not stop.is_set():
+            what, fn, ref = cases[i % len(cases)]
+            guarded(what, lambda what=what, fn=fn, ref=ref: check(what, fn(), ref, F32))
+            i += 1
+
+    def switches() -> None:
+        while not stop.is_set():
+            for v in simd.variants():
+                guarded(f"use_variant({v})", lambda v=v: simd.use_variant(v))
+                guarded("repro-c relu 64 cpu", lambda: check(
+                    "repro-c-relu 64 cpu", accel.relu(small, backend="cpu"),
+                    np.maximum(f64(small), 0), F32))  # fmt: skip
+
+    threads = [threading.Thread(target=f, name=f.__name__) for f in (kernels, switches)]
     for t in threads:
         t.start()
     stop.wait(seconds)
@@ -304,13 +386,29 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=40.0, help="total run time (default 40)")
     p.add_argument("--workers", type=int, default=3, help="op threads (default 3)")
-    p.add_argument("--pool-threads", type=int, default=4,
-                   help="threads of the cpu backend's native pool (default 4)")
-    p.add_argument("--big-every", type=int, default=6,
-                   help="every n-th call of an op thread may be large (512x512, 200k elements)")
+    p.add_argument(
+        "--pool-threads",
+        type=int,
+        default=4,
+        help="threads of the cpu backend's native pool (default 4)",
+    )
+    p.add_argument(
+        "--big-every",
+        type=int,
+        default=6,
+        help="every n-th call of an op thread may be large (512x512, 200k elements)",
+    )
     p.add_argument("--no-gpu", action="store_true", help="leave the gpu backend out")
-    p.add_argument("--no-variants", action="store_true",
-                   help="no thread switches the simd module build (to tell its races apart)")
+    p.add_argument(
+        "--no-variants",
+        action="store_true",
+        help="no thread of the main stress switches the simd module build",
+    )
+    p.add_argument(
+        "--no-repro-c",
+        action="store_true",
+        help="leave out reproduction (c) (fast-path entries rewritten mid-kernel)",
+    )
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     t_start = time.monotonic()
@@ -334,6 +432,10 @@ def main() -> int:
     t_a = max(3.0, args.seconds * 0.2)
     reproduction_a(d, t_a)
     print(f"stress: (a) simd matmul vs set_backend(auto)+relu ran {t_a:.0f} s", flush=True)
+    if not args.no_repro_c:
+        t_c = max(3.0, args.seconds * 0.1)
+        reproduction_c(d, t_c)
+        print(f"stress: (c) GIL-free cpu kernels vs configure_cpu ran {t_c:.0f} s", flush=True)
 
     stop = threading.Event()
     threads = [threading.Thread(target=op_worker, name=f"ops-{i}",
@@ -342,10 +444,10 @@ def main() -> int:
     threads += [
         threading.Thread(target=selection_worker, name="selection", args=(101, d, stop)),
         threading.Thread(target=cffi_worker, name="cffi", args=(202, stop)),
+        threading.Thread(target=isa_worker, name="isas", args=(stop, 0.2)),
     ]
     if not args.no_variants:
-        threads.append(threading.Thread(target=variant_worker, name="variants",
-                                        args=(stop, 0.05)))
+        threads.append(threading.Thread(target=variant_worker, name="variants", args=(stop, 0.05)))
     if gpu_ok:
         threads.append(threading.Thread(target=gpu_worker, name="gpu", args=(303, d, stop)))
     for t in threads:
@@ -365,8 +467,11 @@ def main() -> int:
 
     took = time.monotonic() - t_start
     total = sum(STATS.calls.values())
-    print(f"stress: {total} checked calls and switches in {took:.0f} s "
-          f"({STATS.tolerated} tolerated other-build errors):", flush=True)
+    print(
+        f"stress: {total} checked calls and switches in {took:.0f} s "
+        f"({STATS.tolerated} tolerated other-build errors):",
+        flush=True,
+    )
     for what, n in sorted(STATS.calls.items()):
         print(f"  {what:24s} {n}")
     if STATS.failures:

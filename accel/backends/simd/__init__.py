@@ -22,7 +22,8 @@ import wasmtime
 
 from ... import _notice
 from .. import loaded
-from .._base import Backend, thread_count
+from .._base import Backend, Unusable, thread_count
+from .._host import HostRoute
 from .._native import WasmEntries
 from ._heap import MAX_PAGES, Heap, SimdMemory
 from ._host import SimdHost
@@ -56,7 +57,8 @@ class Build:
     instance, the native pool's band instances, and the scratch sizes of its products."""
 
     def __init__(self, engine: wasmtime.Engine, compiled: CompiledModule,
-                 memory: wasmtime.SharedMemory, heap: Heap) -> None:  # fmt: skip
+                 memory: wasmtime.SharedMemory, heap: Heap, workers: Workers,
+                 name: str) -> None:  # fmt: skip
         self.engine = engine
         self.compiled = compiled
         self.module = compiled.module
@@ -66,6 +68,10 @@ class Build:
         self._bands: list[Instance] = []
         self._scratch_sizes: dict[tuple[str, int, int, int], int] = {}
         self.entries: WasmEntries | None = wasm_entries(self.binding)
+        # the roles of this build: a call takes them once and runs on this build to its end
+        self.memory_role = SimdMemory(name, heap)
+        self.kernels = SimdKernels(self, workers)
+        self.host = SimdHost(self.memory_role, self.kernels, self)
 
     def instance(self) -> Instance:
         """The calling thread's instance."""
@@ -113,9 +119,6 @@ class SimdBackend(Backend):
         self._reason: str | None = None
         self.threads = thread_count()
         self.workers = Workers(self.threads, self._native_bands)
-        self.memory = SimdMemory(self.name, self)
-        self.kernels = SimdKernels(self, self.workers)
-        self.host = SimdHost(self.memory, self.kernels, self)
         self.build: Build | None = None
         if not self.simd128:
             self._reason = (
@@ -166,7 +169,7 @@ class SimdBackend(Backend):
                 heap.pool = _fastpath.BlockPool(heap)
             self._memories[name] = (memory, heap)
         memory, heap = self._memories[name]
-        build = Build(self.engine, compiled, memory, heap)
+        build = Build(self.engine, compiled, memory, heap, self.workers, self.name)
         # Every binding of the compiled fast path is to the old build's instances: they are
         # dropped first (a notice), and only then is the old build let go. The native pool's
         # bands finish before their instances go.
@@ -186,6 +189,24 @@ class SimdBackend(Backend):
 
     def variant(self) -> str | None:
         return None if self._reason is not None else self.build.compiled.variant
+
+    # The roles are the build's in force: each call reads them once (see Build)
+    @property
+    def memory(self) -> SimdMemory | Unusable:  # type: ignore[override]
+        return self.build.memory_role if self.build is not None else self._unusable()
+
+    @property
+    def kernels(self) -> SimdKernels | Unusable:  # type: ignore[override]
+        return self.build.kernels if self.build is not None else self._unusable()
+
+    @property
+    def host(self) -> SimdHost | HostRoute:  # type: ignore[override]
+        if self.build is not None:
+            return self.build.host
+        return HostRoute(self._unusable(), self._unusable())
+
+    def _unusable(self) -> Unusable:
+        return Unusable(self.name, self._reason or "no module build is in force")
 
     @property
     def heap(self) -> Heap:

@@ -183,17 +183,17 @@ class Heap:
 
 
 class SimdMemory(Memory):
-    """Buffers are blocks of the heap of the module build in force."""
+    """Buffers are blocks of one module build's heap (each build has its memory role)."""
 
-    def __init__(self, backend_name: str, builds) -> None:
+    def __init__(self, backend_name: str, heap: Heap) -> None:
         super().__init__(backend_name)
-        self._builds = builds  # the backend's: .heap is the heap in force
+        self.heap = heap
 
     def alloc(self, n: int, dtype: np.dtype) -> Block:
-        return self._builds.heap.block(n * np.dtype(dtype).itemsize)
+        return self.heap.block(n * np.dtype(dtype).itemsize)
 
     def _upload(self, x: np.ndarray) -> Block:
-        heap = self._builds.heap
+        heap = self.heap
         block = heap.block(x.nbytes)
         if x.size:
             heap.view(block.offset, x.size, x.dtype)[...] = x.reshape(-1)

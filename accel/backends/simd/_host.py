@@ -14,9 +14,9 @@ PIECE = 1 << 17  # elements moved through a thread's scratch at a time
 
 
 class SimdHost(HostRoute):
-    def __init__(self, memory, kernels, builds) -> None:
+    def __init__(self, memory, kernels, build) -> None:
         super().__init__(memory, kernels)
-        self._builds = builds
+        self._build = build
 
     def stream_elements(self, dtype: np.dtype) -> int:
         return PIECE
@@ -25,7 +25,7 @@ class SimdHost(HostRoute):
         n, dtype = x.size, x.dtype
         fx, fy = x.reshape(-1), y.reshape(-1)
         name = f"elementwise_{SUFFIX[dtype]}"
-        build = self._builds.build
+        build = self._build
         heap = build.heap
         if n < PARALLEL_ELEMENTS:  # small: one piece, in this thread, no pool
             inst = build.instance()

@@ -75,12 +75,15 @@ class Workers:
 
 
 class SimdKernels(Kernels):
-    def __init__(self, builds, workers: Workers) -> None:
-        self._builds = builds  # the backend: .build is the module build in force
+    """The kernels of one module build (each build has its own: a call that has its kernels
+    runs on that build to its end, whatever another thread switches meanwhile)."""
+
+    def __init__(self, build, workers: Workers) -> None:
+        self._build = build
         self.workers = workers
 
     def _check(self, *blocks: Block | None) -> None:
-        heap = self._builds.build.heap
+        heap = self._build.heap
         for block in blocks:
             if block is not None and block.heap is not heap:
                 raise BackendRuntimeError(
@@ -89,7 +92,7 @@ class SimdKernels(Kernels):
                 )
 
     def _instance(self) -> Instance:
-        return self._builds.build.instance()
+        return self._build.instance()
 
     def elementwise(self, act, x, y, n, dtype) -> None:
         self._check(x, y)
@@ -130,7 +133,7 @@ class SimdKernels(Kernels):
         sfx, size = SUFFIX[dtype], dtype.itemsize
         bias_at = 0 if bias is None else bias.offset
         w = self.workers
-        build = self._builds.build
+        build = self._build
         inst = build.instance()
         native = w.native_bands() if w.threads > 1 else None
         least = NATIVE_PARALLEL_FLOPS if native is not None else PARALLEL_FLOPS
@@ -171,7 +174,7 @@ class SimdKernels(Kernels):
         each band on an instance of its own, the band instances one caller at a time; else, or
         while another caller has them, on the Python pool, each band on its thread's
         instance."""
-        w, build = self.workers, self._builds.build
+        w, build = self.workers, self._build
         entries = build.entries
         if native is not None and entries is not None and w.busy.acquire(blocking=False):
             try:

@@ -1,7 +1,8 @@
 """The `cpu` backend: native C kernels compiled at install time, called through cffi.
 
 Its memory is the host's: buffers are ndarrays, so upload and download move nothing, and the
-host route calls the kernels on the caller's arrays. The
+host route calls the kernels on the caller's arrays. This file holds the backend's state (the
+instruction set, the threads, the calibrated unpacked-path bound); _kernels.py its kernels. The
 extension picks the widest instruction set the CPU has when it loads (AVX-512, AVX2+FMA, or the
 platform's baseline); `ACCEL_CPU_ISA` forces a lower one and `ACCEL_NUM_THREADS` caps the
 native thread pool. cffi releases the GIL around every call. Without a C compiler at install
@@ -16,18 +17,16 @@ import sysconfig
 
 import numpy as np
 
-from .. import _calibration
-from ._base import Backend, thread_count
-from ._host import HostRoute
-from ._kernels import Kernels
-from ._memory import HostMemory
-from ._native import CpuEntries
+from ... import _calibration, _notice
+from .._base import Backend, thread_count
+from .._host import HostRoute
+from .._memory import HostMemory
+from .._native import CpuEntries
+from ._kernels import CpuKernels, _NoKernels
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
 _DTYPES = frozenset((_F32, _F64))
-_SUFFIX = {_F32: "f32", _F64: "f64"}
-_CTYPE = {_F32: "float[]", _F64: "double[]"}
 _NOT_BUILT = (
     "the native extension accel._cpu_native was not built when accel-chain was installed "
     "({why}); install a C compiler (gcc or clang) and Python's headers (Debian/Ubuntu: "
@@ -52,48 +51,6 @@ def build_note() -> str | None:
 DIRECT_REREAD_TRIALS = (0.5, 2.0)
 
 
-class CpuKernels(Kernels):
-    """The C entry points (accel_cpu.h) on ndarrays, through cffi (which releases the GIL)."""
-
-    may_fail_part_way = False  # the C elementwise kernels allocate nothing and cannot fail
-
-    def __init__(self, ffi, lib) -> None:
-        self._ffi = ffi
-        self._lib = lib
-        # dtype -> C function: adding an activation needs no line here (it has an id)
-        self._linear = {dt: getattr(lib, f"accel_linear_{sfx}") for dt, sfx in _SUFFIX.items()}
-        self._dot = {dt: getattr(lib, f"accel_dot_{sfx}") for dt, sfx in _SUFFIX.items()}
-        self._elementwise = {
-            dt: getattr(lib, f"accel_elementwise_{sfx}") for dt, sfx in _SUFFIX.items()
-        }
-        self._softmax = {dt: getattr(lib, f"accel_softmax_{sfx}") for dt, sfx in _SUFFIX.items()}
-
-    def linear(self, a, b, c, bias, act, batch, m, n, k, a_batch, b_batch, dtype) -> None:
-        ct = _CTYPE[dtype]
-        fb = self._ffi.from_buffer
-        rc = self._linear[dtype](
-            fb(ct, a), fb(ct, b), fb(ct, c, require_writable=True),
-            self._ffi.NULL if bias is None else fb(ct, bias), act,
-            batch, m, n, k, a_batch, b_batch,
-        )  # fmt: skip
-        if rc != 0:
-            raise MemoryError("accel cpu matmul: could not allocate its packing buffers")
-
-    def dot(self, a, b, n, dtype) -> float:
-        ct = _CTYPE[dtype]
-        return self._dot[dtype](self._ffi.from_buffer(ct, a), self._ffi.from_buffer(ct, b), n)
-
-    def elementwise(self, act, x, y, n, dtype) -> None:
-        ct = _CTYPE[dtype]
-        fb = self._ffi.from_buffer
-        self._elementwise[dtype](act, fb(ct, x), fb(ct, y, require_writable=True), n)
-
-    def softmax(self, x, y, rows, cols, dtype) -> None:
-        ct = _CTYPE[dtype]
-        fb = self._ffi.from_buffer
-        self._softmax[dtype](fb(ct, x), fb(ct, y, require_writable=True), rows, cols)
-
-
 class CpuBackend(Backend):
     name = "cpu"
 
@@ -101,7 +58,7 @@ class CpuBackend(Backend):
         self._reason: str | None = None
         self.memory = HostMemory(self.name)
         try:
-            from .. import _cpu_native  # built by c_ext/build_cpu.py at install
+            from ... import _cpu_native  # built by c_ext/build_cpu.py at install
         except ImportError as e:
             self._reason = _NOT_BUILT.format(why=build_note() or e)
             self.kernels = _NoKernels()
@@ -184,6 +141,7 @@ class CpuBackend(Backend):
             raise ValueError(f"unknown instruction set {name!r}; this build has {self.isas}")
         if self._lib.accel_isa_select(self.isas.index(name)) != 0:
             raise ValueError(f"this CPU cannot run {name!r}; it can run {self.supported_isas()}")
+        _notice.changed("variant")
 
     def isa(self) -> str:
         return self.isas[self._lib.accel_isa_current()]
@@ -201,7 +159,7 @@ class CpuBackend(Backend):
 
         kernels = tuple(address(f"accel_{kind}_{sfx}") for kind in CpuEntries.KINDS
                         for sfx in ("f32", "f64"))  # fmt: skip
-        return CpuEntries(kernels, address("accel_parallel_for"))
+        return CpuEntries(kernels)
 
     def wasm_bands(self, call: int, error_delete: int, trap_delete: int, raw_size: int,
                    tasks: list[tuple[int, int, tuple[int, ...]]]) -> int:  # fmt: skip
@@ -218,16 +176,6 @@ class CpuBackend(Backend):
             for j, value in enumerate(args):
                 bands[i].args[j] = value
         return int(self._lib.accel_wasm_bands(call, error_delete, trap_delete, raw_size, bands, n))
-
-
-class _NoKernels(Kernels):
-    """The kernels of a cpu backend whose extension was not built: never called (the backend
-    is unavailable, so the dispatcher never gets here)."""
-
-    def _missing(self, *args: object) -> None:
-        raise RuntimeError("the cpu backend's extension was not built")
-
-    linear = dot = elementwise = softmax = _missing  # type: ignore[assignment]
 
 
 def create() -> Backend:
