@@ -437,17 +437,8 @@ static T FN(dot)(const T *a, const T *b, int64_t n)
 /* ------------------------------------------------------------------------------------------ */
 /* matmul                                                                                      */
 
-/* The epilogue of a linear layer on an mr x nr block of C just stored (still in L1): bias (the
- * tile's NR columns, zero-padded) added and the activation applied, row by row. Kept out of
- * the micro-kernel, whose register allocation it would disturb. */
+/* the epilogue of every path (defined below): y = act(y + bias) over a row of C */
 static void FN(bias_act_row)(T *y, int64_t n, const T *bias, int act);
-
-__attribute__((noinline)) static void FN(epilogue_tile)(T *c, int64_t ldc, int64_t mr,
-                                                        int64_t nr, const T *bias, int act)
-{
-    for (int64_t r = 0; r < mr; r++)
-        FN(bias_act_row)(c + r * ldc, nr, bias, act);
-}
 
 /* A's sliver in the micro-kernel: packed (k-major, MR values per k: pack_a), or MR rows of A
  * read where they are (row stride lda). The native kernels read full slivers in place and
@@ -673,7 +664,6 @@ static void FN(panel_rows)(int64_t r0, int64_t r1, int64_t nc, int64_t kc, const
                            int64_t lda, const T *pb, T *c, int64_t ldc, const T *bias, int act,
                            int first, int last, T *pa)
 {
-    T bias_tile[NR]; /* the bias of one NR-column sliver, zero-padded past nc */
     for (int64_t ic = r0; ic < r1; ic += MC) {
         int64_t mc = r1 - ic < MC ? r1 - ic : MC;
         int64_t whole = PACK_ALL_A ? 0 : mc / MR * MR; /* rows read in place */
@@ -681,12 +671,6 @@ static void FN(panel_rows)(int64_t r0, int64_t r1, int64_t nc, int64_t kc, const
             FN(pack_a)(mc - whole, kc, a + (ic + whole) * lda, lda, pa);
         for (int64_t jr = 0; jr < nc; jr += NR) {
             int64_t nr = nc - jr < NR ? nc - jr : NR;
-            const T *tile_bias = NULL;
-            if (last && bias) {
-                __builtin_memset(bias_tile, 0, sizeof bias_tile);
-                __builtin_memcpy(bias_tile, bias + jr, (size_t)nr * sizeof(T));
-                tile_bias = bias_tile;
-            }
             for (int64_t ir = 0; ir < mc; ir += MR) {
                 int64_t mr = mc - ir < MR ? mc - ir : MR;
 #ifndef ACCEL_FREESTANDING
@@ -704,11 +688,13 @@ static void FN(panel_rows)(int64_t r0, int64_t r1, int64_t nc, int64_t kc, const
                     FN(micro)(kc, pa + (ir - whole) * kc, pb + jr * kc, c + (ic + ir) * ldc + jr,
                               ldc, first, mr, nr);
             }
-            /* the epilogue on the mc x NR sliver just stored (in L1: 12-48 KiB), one call per
-             * sliver rather than per register block (WebAssembly's blocks are 8 x 4) */
-            if (last && (bias || act != ACT_NONE))
-                FN(epilogue_tile)(c + ic * ldc + jr, ldc, mc, nr, tile_bias, act);
         }
+        /* the epilogue on the mc rows of the panel just stored (still in L2): rows of nc
+         * values, long enough for the activation's vector loop (a sliver is NR wide: 4
+         * values in the module) */
+        if (last && (bias || act != ACT_NONE))
+            for (int64_t r = 0; r < mc; r++)
+                FN(bias_act_row)(c + (ic + r) * ldc, nc, bias, act);
     }
 }
 
