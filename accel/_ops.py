@@ -251,7 +251,18 @@ def _result_to(b: backends.Backend, result: np.ndarray, out: object) -> Any:
 
 
 def _make_unary(op: _optable.Op) -> Callable[..., Any]:
+    name, act, elementwise = op.name, op.act_id, op.family == "elementwise"
+    run, empty = _dispatch.run, np.empty
+
     def unary(x: Any, *, backend: str | None = None, out: Any = None) -> Any:
+        # a contiguous, aligned float ndarray and a fresh result need none of the checks
+        if out is None and type(x) is np.ndarray and elementwise:
+            dt = x.dtype
+            flags = x.flags
+            if (dt is _F32 or dt is _F64) and flags.c_contiguous and flags.aligned and x.size:
+                y = empty(x.shape, dt)
+                run(name, dt, backend, x.size, lambda b: b.host.elementwise(act, x, y), x.shape)
+                return y
         return _unary(op, x, backend, out)
 
     where = "over the last axis of x" if op.family == "softmax" else "elementwise on x"
@@ -343,6 +354,25 @@ def _batched(x: np.ndarray, promoted: tuple[int, ...], batch: tuple[int, ...], c
 
 def _make_matmul(op: _optable.Op) -> Callable[..., Any]:
     def matmul(a: Any, b: Any, *, backend: str | None = None, out: Any = None) -> Any:
+        # two contiguous 2-D float ndarrays of one dtype and a fresh result need none of the
+        # shape machinery
+        if (
+            out is None
+            and type(a) is np.ndarray
+            and type(b) is np.ndarray
+            and a.ndim == b.ndim == 2
+        ):
+            dt, fa, fb = a.dtype, a.flags, b.flags
+            if ((dt is _F32 or dt is _F64) and b.dtype is dt and fa.c_contiguous and fa.aligned
+                    and fb.c_contiguous and fb.aligned):  # fmt: skip
+                (m, k), (kb, n) = a.shape, b.shape
+                if k == kb and m and n and k:
+                    c = np.empty((m, n), dt)
+                    a3, b3, c3 = a.reshape(1, m, k), b.reshape(1, k, n), c.reshape(1, m, n)
+                    _dispatch.run("matmul", dt, backend, 2.0 * m * n * k,
+                                  lambda be: be.host.linear(a3, b3, c3, None, _ACT_NONE),
+                                  (m, n))  # fmt: skip
+                    return c
         return _linear_call("matmul", a, b, None, _ACT_NONE, backend, out)
 
     matmul.__doc__ = (
