@@ -1,16 +1,18 @@
 """`accel.Array`: data kept on one backend, and `accel.asarray`, which puts it there.
 
-An Array is a C-contiguous buffer of one backend (an ndarray of the Array's shape on cpu, a
-block of the simd module's linear memory, a leased GPU buffer) with a shape and a dtype. The
-buffer owns the memory: it goes back to the backend when the last Array (or call) holding it
-goes. Ops whose inputs are Arrays run on that backend, strictly, and return Arrays there
-(accel._ops); data moves only when asked: `.numpy()`, `np.asarray(arr)`, `.to(backend)`. An
-Array too large for its backend's memory (a GPU binding, the 4 GiB of a WebAssembly memory)
-is kept in host memory instead (`spilled`): ops on it still run on that backend, streaming it
-through as they would a numpy array.
+An Array is a buffer of one backend (an ndarray of the Array's shape on cpu, a block of the
+simd module's linear memory, a leased GPU buffer) with a shape and a dtype, or a `View` of
+one: a slice, a transpose or a reshape that reads its base's buffer in place at an offset and
+strides (in elements). The buffer owns the memory: it goes back to the backend when the last
+Array, view or call holding it goes. Ops whose inputs are Arrays run on that backend,
+strictly, and return Arrays there (accel._ops); data moves only when asked: `.numpy()`,
+`np.asarray(arr)`, `.to(backend)`. An Array too large for its backend's memory (a GPU
+binding, the 4 GiB of a WebAssembly memory) is kept in host memory instead (`spilled`): ops on
+it still run on that backend, streaming it through as they would a numpy array.
 
 The compiled fast path makes and reads Arrays too (accel._fast.configure_arrays): their slots
-are the contract between the two.
+are the contract between the two. It takes only Arrays whose buffer is the backend's own
+(a View is not), so a view always takes the Python route.
 """
 
 from __future__ import annotations
@@ -22,10 +24,33 @@ import numpy as np
 
 from . import _cost, _dispatch, _fast, _selection, backends
 from ._errors import AccelError
+from ._optable import ACT_NONE, OPS
+from .backends._kernels import MAP_DIMS, Strided
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
 _FLOATS = (_F32, _F64)
+
+
+class View:
+    """Part of a buffer read in place: `base` (a buffer the backend owns, flat), the element
+    where the view starts in it, and its strides in elements over the Array's shape."""
+
+    __slots__ = ("base", "offset", "strides")
+
+    def __init__(self, base: Any, offset: int, strides: tuple[int, ...]) -> None:
+        self.base = base
+        self.offset = offset
+        self.strides = strides
+
+
+def c_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The strides in elements of a C-contiguous array of this shape."""
+    strides, step = [], 1
+    for n in reversed(shape):
+        strides.append(step)
+        step *= max(n, 1)
+    return tuple(reversed(strides))
 
 
 class Array:
@@ -42,7 +67,8 @@ class Array:
         self.shape = tuple(int(s) for s in shape)
         # a buffer in host memory is an ndarray of the Array's own shape (the fast path reads
         # the shape from it)
-        self._buf = buf.reshape(self.shape) if spilled or backend.memory.host else buf
+        host = (spilled or backend.memory.host) and not isinstance(buf, View)
+        self._buf = buf.reshape(self.shape) if host else buf
         self.dtype = np.dtype(dtype)
 
     # -- what it is ----------------------------------------------------------------------------
@@ -89,22 +115,36 @@ class Array:
         arr = self._read(copy=bool(copy))
         return arr if dtype is None else arr.astype(dtype, copy=False)
 
+    @property
+    def is_view(self) -> bool:
+        """True when the Array reads another Array's buffer at an offset and strides (a slice
+        or a transpose); such an Array cannot be an op's out=."""
+        return isinstance(self._buf, View)
+
     def in_host_memory(self) -> bool:
         """Whether the buffer is an ndarray in the host's memory (cpu, or spilled)."""
-        return self._backend.memory.host or isinstance(self._buf, np.ndarray)
+        buf = self._buf.base if isinstance(self._buf, View) else self._buf
+        return self._backend.memory.host or isinstance(buf, np.ndarray)
 
     def host_view(self) -> np.ndarray:
         """The data as an ndarray of the Array's shape, without a copy (host memory only)."""
-        return self._buf.reshape(self.shape)
+        buf = self._buf
+        if isinstance(buf, View):
+            size = self.dtype.itemsize
+            return np.ndarray(self.shape, self.dtype, buffer=buf.base.reshape(-1),
+                              offset=buf.offset * size,
+                              strides=tuple(s * size for s in buf.strides))  # fmt: skip
+        return buf.reshape(self.shape)
 
     def _read(self, copy: bool) -> np.ndarray:
         if self.in_host_memory():
             arr = self.host_view()
-            return arr.copy() if copy else arr
+            return arr.copy() if copy or self.is_view else arr
         out = np.empty(self.shape, self.dtype)
         if self.size:
+            buf = own_buffer(self)
             memory = self._backend.memory
-            _dispatch.run_on(self._backend, "download", lambda b: memory.download(self._buf, out),
+            _dispatch.run_on(self._backend, "download", lambda b: memory.download(buf, out),
                              count=False)  # fmt: skip
         return out
 
@@ -135,13 +175,98 @@ def wrap(backend: backends.Backend, buf: Any, shape: tuple[int, ...], dtype: np.
     backend: it is reshaped to `shape`), with none of __init__'s normalising."""
     a = _new(Array)
     a._backend = backend
-    a._buf = buf.reshape(shape) if backend.memory.host else buf
+    a._buf = buf.reshape(shape) if backend.memory.host and not isinstance(buf, View) else buf
     a.shape = shape
     a.dtype = dtype
     return a
 
 
 _fast.configure_arrays(Array, wrap)
+
+
+def strided(x: Array) -> Strided:
+    """x's data where it lies: its buffer (a view's base), offset and strides in elements."""
+    buf = x._buf
+    if isinstance(buf, View):
+        return Strided(buf.base, buf.offset, buf.strides)
+    return Strided(buf, 0, c_strides(x.shape))
+
+
+def broadcast_strides(shape: tuple[int, ...], strides: tuple[int, ...],
+                      to: tuple[int, ...]) -> tuple[int, ...]:  # fmt: skip
+    """An operand's strides over the shape it is broadcast to: 0 where it repeats."""
+    lead = len(to) - len(shape)
+    return (0,) * lead + tuple(0 if n == 1 and m != 1 else s
+                               for n, m, s in zip(shape, to[lead:], strides, strict=True))  # fmt: skip
+
+
+def base_buffer(x: Array) -> Any:
+    """The buffer that owns x's memory (a view's base)."""
+    return x._buf.base if isinstance(x._buf, View) else x._buf
+
+
+def _collapse(shape: tuple[int, ...], *strides: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
+    """shape and strides with the dimensions of size 1 dropped and each pair of neighbours
+    that every operand walks as one (stride[d] == stride[d+1] * shape[d+1]) merged: the same
+    elements in the same order, in as few dimensions as can be."""
+    dims = [(n, [s[d] for s in strides]) for d, n in enumerate(shape) if n != 1]
+    merged: list[tuple[int, list[int]]] = []
+    for n, ss in dims:
+        if merged:
+            pn, ps = merged[-1]
+            if all(p == q * n for p, q in zip(ps, ss, strict=True)):
+                merged[-1] = (pn * n, ss)
+                continue
+        merged.append((n, ss))
+    if not merged:
+        merged = [(1, [0] * len(strides))]
+    return (tuple(n for n, _ in merged), *(tuple(ss[i] for _, ss in merged)
+                                            for i in range(len(strides))))  # fmt: skip
+
+
+def run_map(b: backends.Backend, op: int, act: int, operands: tuple[Any, ...], y: Any,
+            y_offset: int, shape: tuple[int, ...], dtype: np.dtype) -> None:  # fmt: skip
+    """y[y_offset:] = act(op(*operands)) over shape on backend b: each operand a Strided
+    (strides over shape), a float, or None; dimensions merged where they can be, and a shape
+    of more than MAP_DIMS dimensions run as several calls over its leading ones."""
+    strided_ops = [o for o in operands if isinstance(o, Strided)]
+    merged = _collapse(shape, c_strides(shape), *(o.strides for o in strided_ops))
+    shape, rest = merged[0], list(merged[2:])
+    ops = []
+    for o in operands:
+        ops.append(Strided(o.buf, o.offset, rest.pop(0)) if isinstance(o, Strided) else o)
+    extra = len(shape) - MAP_DIMS
+    if extra <= 0:
+        b.kernels.map(op, act, ops[0], ops[1] if len(ops) > 1 else None, y, shape, dtype,
+                      y_offset)  # fmt: skip
+        return
+    lead, inner = shape[:extra], shape[extra:]
+    per = math.prod(inner)
+    for i, index in enumerate(np.ndindex(*lead)):
+        moved = [Strided(o.buf, o.offset + sum(j * s for j, s in zip(index, o.strides[:extra],
+                                                                      strict=True)),
+                         o.strides[extra:]) if isinstance(o, Strided) else o
+                 for o in ops]  # fmt: skip
+        b.kernels.map(op, act, moved[0], moved[1] if len(moved) > 1 else None, y, inner, dtype,
+                      y_offset + i * per)  # fmt: skip
+
+
+_COPY = OPS["copy"].kernel_id
+
+
+def own_buffer(x: Array) -> Any:
+    """x's data as a C-contiguous buffer of its backend: its own, or a view's copied there (an
+    op on the backend, not a transfer)."""
+    buf = x._buf
+    if not isinstance(buf, View):
+        return buf
+    b = x._backend
+    out = b.memory.alloc(x.size, x.dtype)
+    if x.size:
+        view = Strided(buf.base, buf.offset, buf.strides)
+        _dispatch.run_on(b, "copy", lambda be: run_map(be, _COPY, ACT_NONE, (view,), out, 0,
+                                                       x.shape, x.dtype))  # fmt: skip
+    return out
 
 
 def _default_backend(dtype: np.dtype) -> backends.Backend:
@@ -190,23 +315,33 @@ def float_array(x: object, what: str) -> np.ndarray:
     )
 
 
-def asarray(x: Any, *, backend: str | None = None, dtype: Any = None) -> Array:
+def asarray(x: Any, *, backend: str | None = None, dtype: Any = None,
+            copy: bool | None = None) -> Array:
     """x (anything np.asarray takes, or an Array) as an Array on a backend: `backend=None`
     places it where auto would run large work. dtype: float32 or float64 (default: x's; other
-    dtypes raise TypeError). The data is copied, except on cpu, where a C-contiguous array of
-    the right dtype may be shared."""
-    if isinstance(x, Array):
-        if dtype is not None and np.dtype(dtype) != x.dtype:
-            x = x.numpy()
-        elif backend is None or _selection.parse(backend).names[0] == x.backend:
-            if backend is not None and not _selection.parse(backend).strict:
-                raise ValueError(f"asarray takes one backend name, not {backend!r}")
-            return x
-        else:
-            return x.to(backend)
-    arr = float_array(x if dtype is None else np.asarray(x, dtype=dtype), "x")
+    dtypes raise TypeError). copy, as the Array API's: True always copies; False never does
+    (ValueError where it must: another backend or dtype, or numpy data for a backend with
+    memory of its own); None copies only where it must (on cpu, a C-contiguous ndarray of
+    the right dtype is then shared)."""
     if dtype is not None:
         float_array(np.empty(0, dtype), "dtype")  # TypeError for a non-float dtype
+    if isinstance(x, Array):
+        same_dtype = dtype is None or np.dtype(dtype) == x.dtype
+        if backend is not None and not _selection.parse(backend).strict:
+            raise ValueError(f"asarray takes one backend name, not {backend!r}")
+        here = backend is None or _selection.parse(backend).names[0] == x.backend
+        if here and same_dtype:
+            if copy:
+                return _copy_array(x)
+            return x
+        if copy is False:
+            raise ValueError(
+                "asarray(copy=False): the Array is on another backend or of another dtype; "
+                "a copy is needed"
+            )
+        data = x.numpy() if same_dtype else x.numpy().astype(dtype)
+        return asarray(data, backend=backend or x.backend)
+    arr = float_array(x if dtype is None else np.asarray(x, dtype=dtype), "x")
     if backend is None:
         b = _default_backend(arr.dtype)
     else:
@@ -214,6 +349,26 @@ def asarray(x: Any, *, backend: str | None = None, dtype: Any = None) -> Array:
         if not sel.strict:
             raise ValueError(f"asarray takes one backend name, not {backend!r}")
         b = _dispatch.strict_backend(sel.names[0], "asarray", arr.dtype)
-    if not (arr.flags.c_contiguous and arr.flags.aligned):
+    shared = (isinstance(x, np.ndarray) and np.may_share_memory(arr, x)
+              and arr.flags.c_contiguous and arr.flags.aligned)  # fmt: skip
+    if copy is False and not (b.memory.host and shared):
+        raise ValueError(
+            f"asarray(copy=False): placing this data on {b.name!r} needs a copy (a backend with "
+            "memory of its own, or data that is not a C-contiguous array of the dtype)"
+        )
+    if copy or not (arr.flags.c_contiguous and arr.flags.aligned):
         arr = arr.copy(order="C")  # (np.ascontiguousarray would make a 0-d array 1-d)
     return place(arr, b)
+
+
+def _copy_array(x: Array) -> Array:
+    """A new Array owning a copy of x's data, on its backend."""
+    b = x._backend
+    if x.in_host_memory() and not b.memory.host:  # spilled: kept on the host
+        return Array(b, x.host_view().copy(), x.shape, x.dtype, spilled=True)
+    out = b.memory.alloc(x.size, x.dtype)
+    if x.size:
+        view = strided(x)
+        _dispatch.run_on(b, "copy", lambda be: run_map(be, _COPY, ACT_NONE, (view,), out, 0,
+                                                       x.shape, x.dtype))  # fmt: skip
+    return wrap(b, out, x.shape, x.dtype)

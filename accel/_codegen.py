@@ -60,11 +60,38 @@ enum accel_activation {{
 """
 
 
+def maps_h() -> str:
+    def family(name: str) -> list:
+        return sorted((op.kernel_id, op_name) for op_name, op in OPS.items()
+                      if op.family in ((name,) if name != "map" else ("map", "binary")))
+
+    maps = family("map")
+    members = ",\n".join(f"    MAP_{name.upper()} = {i}" for i, name in maps)
+    xs = " \\\n".join(f"    X({name.upper()}, {name})" for _i, name in maps)
+    reduce_ = ", ".join(f"REDUCE_{name.upper()} = {i}" for i, name in family("reduction"))
+    norms = ", ".join(f"NORM_{name.split('_')[0].upper()} = {i}" for i, name in family("norm"))
+    return f"""/* maps.h: the ids of the map, reduction and norm kernels.
+ * {_HEADER}.
+ * ACCEL_MAPS(X) expands X(ID, name) once per map op (the copy of a view, negative, and the
+ * binary ops), in id order. */
+#ifndef ACCEL_MAPS_H
+#define ACCEL_MAPS_H
+enum accel_map {{
+{members}
+}};
+#define ACCEL_MAPS(X) \\
+{xs}
+enum accel_reduce {{ {reduce_} }};
+enum accel_norm {{ {norms} }};
+#endif
+"""
+
+
 def _c_block(sfx: str) -> str:
     lines = []
     for name, value in _tables(sfx).items():
         if isinstance(value, float):
-            lines.append(f"#define {name.upper()} {_c_float(value, sfx)}")
+            lines.append(f"#define {name.upper()} ({_c_float(value, sfx)})")
             continue
         values = tuple(value)  # type: ignore[arg-type]
         if all(isinstance(v, int) for v in values):
@@ -123,7 +150,7 @@ def wgsl(sfx: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-GENERATED = {"activations.h": activations_h, "coefficients.h": coefficients_h}
+GENERATED = {"activations.h": activations_h, "coefficients.h": coefficients_h, "maps.h": maps_h}
 
 
 def main(argv: list[str]) -> int:

@@ -13,7 +13,13 @@ Families:
 - "linear": activation(x @ w + bias), matmul with a fused epilogue; work as matmul's.
 - "dot": the inner product; work = n elements.
 - "elementwise": the activations; work = elements. Each has an id its kernels know it by.
-- "softmax": over the last axis; work = elements.
+- "softmax": over an axis; work = elements.
+- "map": elementwise over strided operands (the internal copy of a view, negative), and
+  "binary": the arithmetic of two broadcast operands; work = elements of the result. Each has
+  a kernel id (maps.h).
+- "reduction": sum, mean, max over axes; "norm": layer_norm and rms_norm over the last axis;
+  work = elements read. Each has a kernel id.
+- "shape": reshape, permute_dims, matrix_transpose, concat: views or copies, no arithmetic.
 """
 
 from __future__ import annotations
@@ -44,6 +50,11 @@ class Op:
     # or of ints (accel/_codegen.py writes them for C and WGSL)
     tables: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     operator: str | None = None  # the Array operator it defines ("matmul": a @ b, b @ a)
+    kernel_id: int = -1  # the id its family's kernels know it by (maps, reductions, norms)
+    public: bool = True  # an accel.<name> function (internal ops: the copy of a view)
+    ufunc: str | None = None  # the numpy ufunc an Array runs as this op (NEP 13)
+    defaults: Mapping[str, object] = field(default_factory=dict)  # keyword defaults (eps)
+    form_of: tuple[str, str] | None = None  # (op, form): gelu_tanh is gelu(approximate="tanh")
 
     @property
     def is_activation(self) -> bool:
@@ -108,6 +119,19 @@ def _softplus_ref(w: np.ndarray) -> np.ndarray:
     # log(1 + e^w) = max(w, 0) + log1p(e^-|w|), in w's (wide) precision
     with np.errstate(over="ignore", invalid="ignore"):
         return np.logaddexp(np.zeros_like(w), w)
+
+
+def _gelu_tanh_ref(w: np.ndarray) -> np.ndarray:
+    # 0.5 x (1 + tanh z) = x sigmoid(2 z), z = sqrt(2/pi) (x + 0.044715 x^3): no cancellation
+    c = np.sqrt(w.dtype.type(2) / w.dtype.type(np.pi))
+    with np.errstate(over="ignore", invalid="ignore"):
+        z = c * (w + w.dtype.type(0.044715) * w * w * w)
+        y = w / (1 + np.exp(-2 * z))
+    return _limits(w, y)
+
+
+def _np_gelu_tanh(x: np.ndarray) -> np.ndarray:
+    return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))
 
 
 def _softmax_ref(w: np.ndarray) -> np.ndarray:
@@ -331,6 +355,19 @@ _GELU_TABLES["f64"].update(gelu_b=0.5, gelu_smax=38.5)
 
 # softplus: log1p(t) for t = e^-|x| in (0, 1] as 2 atanh(r) = 2 r sum r^2i / (2i + 1), r = t / (2
 # + t) <= 1/3: the series to r^14 leaves 2^-27 (float32), to r^32 2^-58 (float64)
+# gelu's tanh form: 2 z = a x + b x^3, a = 2 sqrt(2/pi), b = 0.044715 a, each as a sum of two
+# values of the dtype (the tail's relative error is |2 z| times z's: z needs more than a dtype)
+_GELU_TANH_TABLES: dict[str, dict[str, object]] = {
+    "f32": {"gelu_tanh_a_hi": float.fromhex("0x1.988454p+0"),
+            "gelu_tanh_a_lo": float.fromhex("-0x1.857936p-25"),
+            "gelu_tanh_b_hi": float.fromhex("0x1.2444f2p-4"),
+            "gelu_tanh_b_lo": float.fromhex("0x1.49b16ap-29"), "gelu_tanh_xmax": 16.0},
+    "f64": {"gelu_tanh_a_hi": float.fromhex("0x1.9884533d43651p+0"),
+            "gelu_tanh_a_lo": float.fromhex("-0x1.cbc0d30ebfd15p-54"),
+            "gelu_tanh_b_hi": float.fromhex("0x1.2444f2a4d8b4bp-4"),
+            "gelu_tanh_b_lo": float.fromhex("-0x1.6c843a29d1c70p-61"), "gelu_tanh_xmax": 32.0},
+}  # fmt: skip
+
 _SOFTPLUS_TABLES: dict[str, dict[str, object]] = {
     "f32": {"softplus_q": tuple(1.0 / (2 * i + 1) for i in range(8))},
     "f64": {"softplus_q": tuple(1.0 / (2 * i + 1) for i in range(17))},
@@ -345,7 +382,7 @@ OPS: dict[str, Op] = {
     for op in (
         Op("matmul", "matmul", "Matrix product with numpy.matmul's semantics.",
            numpy=np.matmul, bench_sizes=(64, 256, 1024), calibrate_sizes=(24, 96, 384),
-           operator="matmul"),
+           operator="matmul", ufunc="matmul"),
         Op("dot", "dot", "Inner product of two 1-D arrays of equal length.",
            numpy=np.dot, bench_sizes=(1_000, 1_000_000),
            calibrate_sizes=(1_000, 100_000, 1_000_000)),
@@ -358,7 +395,7 @@ OPS: dict[str, Op] = {
            max_slope=0.25, bench_sizes=_ELEMENTWISE_SIZES,
            calibrate_sizes=_ELEMENTWISE_CALIBRATION),
         Op("tanh", "elementwise", "The hyperbolic tangent; exactly odd, +-inf give +-1.",
-           numpy=np.tanh, reference=_tanh_ref, ulp=_ULP, act_id=2, max_slope=1.0,
+           numpy=np.tanh, reference=_tanh_ref, ulp=_ULP, act_id=2, max_slope=1.0, ufunc="tanh",
            bench_sizes=_ELEMENTWISE_SIZES, calibrate_sizes=_ELEMENTWISE_CALIBRATION),
         Op("gelu", "elementwise",
            "x Phi(x) = x (1 + erf(x / sqrt 2)) / 2, the exact GELU (not the tanh approximation);"
@@ -377,6 +414,51 @@ OPS: dict[str, Op] = {
            numpy=lambda x: np.logaddexp(0, x), reference=_softplus_ref, ulp=_ULP, act_id=5,
            max_slope=1.0, bench_sizes=_ELEMENTWISE_SIZES,
            calibrate_sizes=_ELEMENTWISE_CALIBRATION, tables=_SOFTPLUS_TABLES),
+        Op("gelu_tanh", "elementwise",
+           "The tanh approximation of GELU, 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), as "
+           "GPT-2 uses it: accel.gelu(x, approximate=\"tanh\"), activation=\"gelu_tanh\".",
+           numpy=_np_gelu_tanh, reference=_gelu_tanh_ref, ulp=_ULP, act_id=6, max_slope=1.13,
+           bench_sizes=_ELEMENTWISE_SIZES, calibrate_sizes=_ELEMENTWISE_CALIBRATION,
+           tables=_GELU_TANH_TABLES, public=False, form_of=("gelu", "tanh")),
+        Op("copy", "map", "The data of an array in a new C-contiguous buffer (a view's copy).",
+           numpy=np.copy, kernel_id=0, public=False),
+        Op("negative", "map", "-x, exactly (the sign bit flipped: -0 for 0, NaN stays NaN).",
+           numpy=np.negative, kernel_id=1, operator="neg", ufunc="negative"),
+        Op("add", "binary", "x1 + x2, broadcast as numpy does.", numpy=np.add, kernel_id=2,
+           operator="add", ufunc="add"),
+        Op("subtract", "binary", "x1 - x2, broadcast as numpy does.", numpy=np.subtract,
+           kernel_id=3, operator="sub", ufunc="subtract"),
+        Op("multiply", "binary", "x1 * x2, broadcast as numpy does.", numpy=np.multiply,
+           kernel_id=4, operator="mul", ufunc="multiply"),
+        Op("divide", "binary", "x1 / x2, broadcast as numpy does.", numpy=np.divide,
+           ulp={"cpu": 1, "simd": 1, "gpu": 3}, kernel_id=5, operator="truediv",
+           ufunc="divide"),
+        Op("maximum", "binary", "The larger of x1 and x2, NaN where either is NaN (numpy's).",
+           numpy=np.maximum, kernel_id=6, ufunc="maximum"),
+        Op("minimum", "binary", "The smaller of x1 and x2, NaN where either is NaN (numpy's).",
+           numpy=np.minimum, kernel_id=7, ufunc="minimum"),
+        Op("sum", "reduction", "The sum over axes, in a fixed order; NaN propagates.",
+           numpy=np.sum, kernel_id=0),
+        Op("mean", "reduction", "The mean over axes: the sum in a fixed order, divided by n.",
+           numpy=np.mean, kernel_id=1),
+        Op("max", "reduction", "The largest value over axes; NaN where any is NaN.",
+           numpy=np.max, kernel_id=2),
+        Op("layer_norm", "norm",
+           "(x - mean) / sqrt(var + eps) * weight + bias over the last axis, the biased "
+           "variance in two passes.",
+           numpy=lambda x: (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True)
+                                                                     + 1e-5),
+           kernel_id=0, defaults={"eps": 1e-5}),
+        Op("rms_norm", "norm", "x / sqrt(mean(x^2) + eps) * weight over the last axis.",
+           numpy=lambda x: x / np.sqrt((x * x).mean(-1, keepdims=True) + 1e-6), kernel_id=1,
+           defaults={"eps": 1e-6}),
+        Op("reshape", "shape", "x with a new shape of the same size (a view where it can).",
+           numpy=np.reshape),
+        Op("permute_dims", "shape", "x with its axes in a new order (a view).",
+           numpy=np.transpose),
+        Op("matrix_transpose", "shape", "x with its last two axes swapped (a view).",
+           numpy=lambda x: np.swapaxes(x, -1, -2)),
+        Op("concat", "shape", "Arrays joined along an existing axis.", numpy=np.concatenate),
         Op("linear", "linear",
            "activation(x @ w + bias), one kernel per backend (bench: tanh, with bias).",
            numpy=lambda x, w, b: np.tanh(x @ w + b), bench_sizes=(64, 256, 1024),

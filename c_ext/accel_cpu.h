@@ -12,17 +12,19 @@
 #include <stdint.h>
 #include "activations.h"
 
-/* Batched C[b] = act(A[b] @ B[b] + bias), all row-major and contiguous per matrix: a linear
- * layer, and matmul with bias NULL and act ACT_NONE. a_batch_stride and b_batch_stride are in
- * elements, 0 broadcasts one matrix over the batch. bias holds n values or is NULL; the bias and
- * the activation are applied to each tile of C while it is in registers. Returns 0, or -1 when
- * the packing buffers could not be allocated. */
+/* Batched C[b] = act(A[b] @ B[b] + bias[b]), all row-major and contiguous per matrix: a linear
+ * layer (per agent, with a stack of weights), and matmul with bias NULL and act ACT_NONE.
+ * a_batch_stride, b_batch_stride and bias_batch_stride are in elements, 0 broadcasts one
+ * matrix (or bias) over the batch. bias holds n values per item or is NULL; the bias and the
+ * activation are applied to each tile of C while it is in registers. trans_b: B[b] is given
+ * as its transpose, (n x k) row-major, and read in place. Returns 0, or -1 when the packing
+ * buffers could not be allocated. */
 int accel_linear_f32(const float *a, const float *b, float *c, const float *bias, int act,
                      int64_t batch, int64_t m, int64_t n, int64_t k, int64_t a_batch_stride,
-                     int64_t b_batch_stride);
+                     int64_t b_batch_stride, int64_t bias_batch_stride, int trans_b);
 int accel_linear_f64(const double *a, const double *b, double *c, const double *bias, int act,
                      int64_t batch, int64_t m, int64_t n, int64_t k, int64_t a_batch_stride,
-                     int64_t b_batch_stride);
+                     int64_t b_batch_stride, int64_t bias_batch_stride, int trans_b);
 
 double accel_dot_f32(const float *a, const float *b, int64_t n);
 double accel_dot_f64(const double *a, const double *b, int64_t n);
@@ -34,6 +36,32 @@ void accel_elementwise_f64(int act, const double *x, double *y, int64_t n);
 /* softmax over each of `rows` rows of `cols` elements; y may be x itself. */
 void accel_softmax_f32(const float *x, float *y, int64_t rows, int64_t cols);
 void accel_softmax_f64(const double *x, double *y, int64_t rows, int64_t cols);
+
+/* y = act(op(a, b)) over y's `ndim` (at most ACCEL_MAP_DIMS) dims `shape` (C-contiguous), a
+ * and b read at their strides in elements over that shape (0 broadcasts a dimension, negative
+ * strides walk backwards; b NULL for a unary op such as the copy of a view); op a MAP_ id
+ * (maps.h), act an activation id or ACT_NONE. scalar_at 1 or 2: a or b is instead the one
+ * value `scalar`, rounded to the dtype (a Python float), everywhere. */
+#define ACCEL_MAP_DIMS 8
+void accel_map_f32(int op, int act, const float *a, const int64_t *a_strides, const float *b,
+                   const int64_t *b_strides, float *y, const int64_t *shape, int ndim,
+                   double scalar, int scalar_at);
+void accel_map_f64(int op, int act, const double *a, const int64_t *a_strides, const double *b,
+                   const int64_t *b_strides, double *y, const int64_t *shape, int ndim,
+                   double scalar, int scalar_at);
+
+/* y (outer x inner) = op over the middle axis of x (outer x n x inner, C-contiguous): a
+ * REDUCE_ id (maps.h), in an order that depends on n and inner alone. */
+void accel_reduce_f32(int op, const float *x, int64_t outer, int64_t n, int64_t inner, float *y);
+void accel_reduce_f64(int op, const double *x, int64_t outer, int64_t n, int64_t inner,
+                      double *y);
+
+/* layer_norm or rms_norm (a NORM_ id) over each of `rows` rows of `cols` values; weight and
+ * bias hold cols values or are NULL. */
+void accel_norm_f32(int kind, const float *x, float *y, int64_t rows, int64_t cols,
+                    const float *weight, const float *bias, double eps);
+void accel_norm_f64(int kind, const double *x, double *y, int64_t rows, int64_t cols,
+                    const double *weight, const double *bias, double eps);
 
 /* Instruction sets, best first; the names the probe reports and ACCEL_CPU_ISA takes. */
 int accel_isa_count(void);

@@ -12,7 +12,8 @@ enum accel_activation {
     ACT_TANH = 2,
     ACT_GELU = 3,
     ACT_SILU = 4,
-    ACT_SOFTPLUS = 5
+    ACT_SOFTPLUS = 5,
+    ACT_GELU_TANH = 6
 };
 #define ACCEL_ACTIVATIONS(X) \
     X(RELU, relu) \
@@ -20,5 +21,6 @@ enum accel_activation {
     X(TANH, tanh) \
     X(GELU, gelu) \
     X(SILU, silu) \
-    X(SOFTPLUS, softplus)
+    X(SOFTPLUS, softplus) \
+    X(GELU_TANH, gelu_tanh)
 #endif

@@ -45,8 +45,8 @@ static const T FN(gelu_h)[] = {
     -0x1.f2d8440000000p+11f};
 static const int FN(gelu_terms)[] = {8, 8, 6};
 static const int FN(gelu_w)[] = {0, 0, 1};
-#define GELU_B 0x1.0000000000000p-1f
-#define GELU_SMAX 0x1.c000000000000p+3f
+#define GELU_B (0x1.0000000000000p-1f)
+#define GELU_SMAX (0x1.c000000000000p+3f)
 static const T FN(softplus_q)[] = {
     0x1.0000000000000p+0f,
     0x1.5555555555555p-2f,
@@ -56,6 +56,11 @@ static const T FN(softplus_q)[] = {
     0x1.745d1745d1746p-4f,
     0x1.3b13b13b13b14p-4f,
     0x1.1111111111111p-4f};
+#define GELU_TANH_A_HI (0x1.9884540000000p+0f)
+#define GELU_TANH_A_LO (-0x1.8579360000000p-25f)
+#define GELU_TANH_B_HI (0x1.2444f20000000p-4f)
+#define GELU_TANH_B_LO (0x1.49b16a0000000p-29f)
+#define GELU_TANH_XMAX (0x1.0000000000000p+4f)
 #else
 static const T FN(expm1_q)[] = {
     0x1.0000000000000p-1,
@@ -179,8 +184,8 @@ static const T FN(gelu_h)[] = {
     -0x1.215999100bb0bp+29};
 static const int FN(gelu_terms)[] = {16, 16, 15, 16, 14, 10};
 static const int FN(gelu_w)[] = {0, 0, 0, 0, 0, 1};
-#define GELU_B 0x1.0000000000000p-1
-#define GELU_SMAX 0x1.3400000000000p+5
+#define GELU_B (0x1.0000000000000p-1)
+#define GELU_SMAX (0x1.3400000000000p+5)
 static const T FN(softplus_q)[] = {
     0x1.0000000000000p+0,
     0x1.5555555555555p-2,
@@ -199,4 +204,9 @@ static const T FN(softplus_q)[] = {
     0x1.1a7b9611a7b96p-5,
     0x1.0842108421084p-5,
     0x1.f07c1f07c1f08p-6};
+#define GELU_TANH_A_HI (0x1.9884533d43651p+0)
+#define GELU_TANH_A_LO (-0x1.cbc0d30ebfd15p-54)
+#define GELU_TANH_B_HI (0x1.2444f2a4d8b4bp-4)
+#define GELU_TANH_B_LO (-0x1.6c843a29d1c70p-61)
+#define GELU_TANH_XMAX (0x1.0000000000000p+5)
 #endif

@@ -135,6 +135,9 @@ static accel_plan_params plan_params(double size, int64_t mr)
     return p;
 }
 
+/* the path of a transposed B (beside plan.h's) */
+#define PATH_NT 100
+
 #define GEMM_DRIVER(TS, T)                                                                     \
     typedef struct {                                                                           \
         const accel_kernels *ks;                                                               \
@@ -144,22 +147,25 @@ static accel_plan_params plan_params(double size, int64_t mr)
         const T *a, *b, *bias;                                                                 \
         T *c;                                                                                  \
         int act;                                                                               \
-        int64_t batch, m, n, k, a_stride, b_stride;                                            \
+        int64_t batch, m, n, k, a_stride, b_stride, bias_stride;                               \
         atomic_int failed;                                                                     \
     } gemm_job_##TS;                                                                           \
                                                                                                \
     /* rows [r0, r1) and columns [c0, c1) of one item's C, on the job's path */                \
-    static void gemm_block_##TS(gemm_job_##TS *j, int64_t item, int64_t r0, int64_t r1,       \
+    static void gemm_block_##TS(gemm_job_##TS *j, int64_t item, int64_t r0, int64_t r1,        \
                                 int64_t c0, int64_t c1)                                        \
     {                                                                                          \
         const accel_kernels *ks = j->ks;                                                       \
         int64_t n = j->n, k = j->k;                                                            \
         const T *a = j->a + item * j->a_stride + r0 * k, *b = j->b + item * j->b_stride + c0;  \
         T *c = j->c + item * j->m * n + r0 * n + c0;                                           \
-        const T *bias = j->bias ? j->bias + c0 : NULL;                                         \
-        if (j->path == ACCEL_PATH_ROWS) {                                                      \
+        const T *bias = j->bias ? j->bias + item * j->bias_stride + c0 : NULL;                 \
+        if (j->path == PATH_NT) {                                                              \
+            ks->gemm_nt_##TS(r1 - r0, c1 - c0, k, a, k, j->b + item * j->b_stride + c0 * k, k, \
+                             c, n, bias, j->act);                                              \
+        } else if (j->path == ACCEL_PATH_ROWS) {                                               \
             ks->gemv_row_##TS(r1 - r0, c1 - c0, k, a, k, b, n, c, n);                          \
-            for (int64_t r = 0; r < r1 - r0 && (bias || j->act != ACT_NONE); r++)             \
+            for (int64_t r = 0; r < r1 - r0 && (bias || j->act != ACT_NONE); r++)              \
                 ks->bias_act_##TS(c + r * n, c1 - c0, bias, j->act);                           \
         } else if (j->path == ACCEL_PATH_COLUMN) { /* n == 1 */                                \
             ks->gemv_col_##TS(r1 - r0, k, a, k, b, c, 1);                                      \
@@ -171,13 +177,13 @@ static accel_plan_params plan_params(double size, int64_t mr)
         } else {                                                                               \
             int (*gemm)(int64_t, int64_t, int64_t, const T *, int64_t, const T *, int64_t,     \
                         T *, int64_t, const T *, int) =                                        \
-                j->path == ACCEL_PATH_DIRECT ? ks->gemm_direct_##TS : ks->gemm_##TS;          \
+                j->path == ACCEL_PATH_DIRECT ? ks->gemm_direct_##TS : ks->gemm_##TS;           \
             if (gemm(r1 - r0, c1 - c0, k, a, k, b, n, c, n, bias, j->act) != 0)                \
                 atomic_store(&j->failed, 1);                                                   \
         }                                                                                      \
     }                                                                                          \
                                                                                                \
-    static void gemm_task_##TS(void *ctx, int64_t task)                                       \
+    static void gemm_task_##TS(void *ctx, int64_t task)                                        \
     {                                                                                          \
         gemm_job_##TS *j = ctx;                                                                \
         int64_t step = j->split.step;                                                          \
@@ -204,21 +210,27 @@ static accel_plan_params plan_params(double size, int64_t mr)
                                                                                                \
     int accel_linear_##TS(const T *a, const T *b, T *c, const T *bias, int act, int64_t batch, \
                           int64_t m, int64_t n, int64_t k, int64_t a_batch_stride,             \
-                          int64_t b_batch_stride)                                              \
+                          int64_t b_batch_stride, int64_t bias_batch_stride, int trans_b)      \
     {                                                                                          \
         if (batch <= 0 || m <= 0 || n <= 0)                                                    \
             return 0;                                                                          \
         const accel_kernels *ks = kernels();                                                   \
-        accel_plan_params p = plan_params(sizeof(T), ks->mr_##TS);                            \
-        /* K = 0: the packed kernel writes act(0 + bias) */                                    \
-        int path = k > 0 ? accel_plan_path(m, n, k, &p) : ACCEL_PATH_PACKED;                   \
+        accel_plan_params p = plan_params(sizeof(T), ks->mr_##TS);                             \
+        /* K = 0: the packed kernel writes act(0 + bias); a transposed B: its own kernel, in   \
+         * bands of rows as the unpacked path's */                                             \
+        int path = trans_b ? PATH_NT                                                           \
+                   : k > 0 ? accel_plan_path(m, n, k, &p)                                      \
+                           : ACCEL_PATH_PACKED;                                                \
         double least = path == ACCEL_PATH_ROWS || path == ACCEL_PATH_COLUMN                    \
                            ? GEMV_PARALLEL_FLOPS                                               \
                            : GEMM_PARALLEL_FLOPS;                                              \
         gemm_job_##TS j = {ks, path, {0, batch, 1}, 1, a, b, bias, c, act,                     \
-                           batch, m, n, k, a_batch_stride, b_batch_stride, 0};                 \
-        j.split = accel_plan_split(batch, m, n, k, path, accel_get_num_threads(), least, 1,    \
-                                   COL_ALIGN, &p);                                             \
+                           batch, m, n, k, a_batch_stride, b_batch_stride, bias_batch_stride,  \
+                           0};                                                                 \
+        j.split = accel_plan_split(batch, m, n, k, trans_b ? ACCEL_PATH_DIRECT : path,         \
+                                   accel_get_num_threads(), least, 1, COL_ALIGN, &p);          \
+        if (trans_b && j.split.kind == ACCEL_SPLIT_COLS) /* bands of rows only */              \
+            j.split = (accel_split){ACCEL_SPLIT_NONE, batch, 1};                               \
         if (j.split.kind == ACCEL_SPLIT_ROWS || j.split.kind == ACCEL_SPLIT_COLS)              \
             j.tiles = j.split.tasks / batch;                                                   \
         if (j.split.tasks > 1)                                                                 \
@@ -348,3 +360,147 @@ ELEMENTWISE_DRIVER(f64, double)
 
 SOFTMAX_DRIVER(f32, float)
 SOFTMAX_DRIVER(f64, double)
+
+/* ------------------------------------------------------------------------------------------ */
+/* maps: tasks of whole rows of y (its outer dimensions), or pieces of one long row            */
+
+#define MAP_CHUNK (1 << 15)
+
+#define MAP_DRIVER(TS, T)                                                                      \
+    typedef struct {                                                                           \
+        const accel_kernels *ks;                                                               \
+        int op, act, ndim;                                                                     \
+        const T *a, *b;                                                                        \
+        const int64_t *sa, *sb, *shape;                                                        \
+        T *y;                                                                                  \
+        int64_t rows, per_task;                                                                \
+    } map_job_##TS;                                                                            \
+                                                                                               \
+    static void map_task_##TS(void *ctx, int64_t task)                                         \
+    {                                                                                          \
+        map_job_##TS *j = ctx;                                                                 \
+        if (j->rows == 1) { /* one long row: a piece of it */                                  \
+            int64_t n = j->shape[j->ndim - 1], i0 = task * MAP_CHUNK;                          \
+            int64_t len = n - i0 < MAP_CHUNK ? n - i0 : MAP_CHUNK;                             \
+            int64_t sa = j->sa[j->ndim - 1], sb = j->b ? j->sb[j->ndim - 1] : 0;               \
+            j->ks->map_##TS(j->op, j->act, j->a + i0 * sa, &sa, j->b ? j->b + i0 * sb : NULL,  \
+                            &sb, j->y + i0, &len, 1, 0, 1);                                    \
+            return;                                                                            \
+        }                                                                                      \
+        int64_t r0 = task * j->per_task;                                                       \
+        int64_t r1 = r0 + j->per_task < j->rows ? r0 + j->per_task : j->rows;                  \
+        j->ks->map_##TS(j->op, j->act, j->a, j->sa, j->b, j->sb, j->y, j->shape, j->ndim, r0,  \
+                        r1);                                                                   \
+    }                                                                                          \
+                                                                                               \
+    void accel_map_##TS(int op, int act, const T *a, const int64_t *a_strides, const T *b,     \
+                        const int64_t *b_strides, T *y, const int64_t *shape, int ndim,        \
+                        double scalar, int scalar_at)                                          \
+    {                                                                                          \
+        if (ndim < 1 || ndim > ACCEL_MAP_DIMS)                                                 \
+            return;                                                                            \
+        int64_t rows = 1, n = shape[ndim - 1];                                                 \
+        for (int d = 0; d < ndim - 1; d++)                                                     \
+            rows *= shape[d];                                                                  \
+        if (rows <= 0 || n <= 0)                                                               \
+            return;                                                                            \
+        /* a Python float: one value of the dtype, read at stride 0 everywhere */              \
+        T value = (T)scalar;                                                                   \
+        static const int64_t zeros[ACCEL_MAP_DIMS] = {0};                                      \
+        if (scalar_at == 1) {                                                                  \
+            a = &value;                                                                        \
+            a_strides = zeros;                                                                 \
+        } else if (scalar_at == 2) {                                                           \
+            b = &value;                                                                        \
+            b_strides = zeros;                                                                 \
+        }                                                                                      \
+        map_job_##TS j = {kernels(), op, act, ndim, a, b, a_strides, b_strides, shape, y,      \
+                          rows, rows};                                                         \
+        int64_t tasks = 1;                                                                     \
+        if (rows * n >= MAP_CHUNK * 2) {                                                       \
+            if (rows == 1) {                                                                   \
+                tasks = (n + MAP_CHUNK - 1) / MAP_CHUNK;                                       \
+            } else {                                                                           \
+                j.per_task = MAP_CHUNK / n > 1 ? MAP_CHUNK / n : 1;                            \
+                tasks = (rows + j.per_task - 1) / j.per_task;                                  \
+            }                                                                                  \
+        }                                                                                      \
+        if (tasks > 1)                                                                         \
+            accel_parallel_for(map_task_##TS, &j, tasks);                                      \
+        else                                                                                   \
+            j.ks->map_##TS(op, act, a, a_strides, b, b_strides, y, shape, ndim, 0, rows);      \
+    }
+
+MAP_DRIVER(f32, float)
+MAP_DRIVER(f64, double)
+
+/* ------------------------------------------------------------------------------------------ */
+/* reductions and norms: tasks of whole outputs (rows), each computed by one thread            */
+
+#define ROWS_PER_TASK(n) ((1 << 15) / ((n) > 0 ? (n) : 1) > 1 ? (1 << 15) / (n) : 1)
+
+#define REDUCE_DRIVER(TS, T)                                                                   \
+    typedef struct {                                                                           \
+        const accel_kernels *ks;                                                               \
+        int op;                                                                                \
+        const T *x;                                                                            \
+        int64_t outer, n, inner, per_task;                                                     \
+        T *y;                                                                                  \
+    } reduce_job_##TS;                                                                         \
+                                                                                               \
+    static void reduce_task_##TS(void *ctx, int64_t task)                                      \
+    {                                                                                          \
+        reduce_job_##TS *j = ctx;                                                              \
+        int64_t o0 = task * j->per_task;                                                       \
+        int64_t o1 = o0 + j->per_task < j->outer ? o0 + j->per_task : j->outer;                \
+        j->ks->reduce_##TS(j->op, j->x + o0 * j->n * j->inner, o1 - o0, j->n, j->inner,        \
+                           j->y + o0 * j->inner);                                              \
+    }                                                                                          \
+                                                                                               \
+    void accel_reduce_##TS(int op, const T *x, int64_t outer, int64_t n, int64_t inner, T *y)  \
+    {                                                                                          \
+        if (outer <= 0 || inner <= 0)                                                          \
+            return;                                                                            \
+        reduce_job_##TS j = {kernels(), op, x, outer, n, inner, 0, y};                         \
+        j.per_task = ROWS_PER_TASK(n * inner);                                                 \
+        int64_t tasks = (outer + j.per_task - 1) / j.per_task;                                 \
+        if (tasks > 1)                                                                         \
+            accel_parallel_for(reduce_task_##TS, &j, tasks);                                   \
+        else                                                                                   \
+            j.ks->reduce_##TS(op, x, outer, n, inner, y);                                      \
+    }                                                                                          \
+                                                                                               \
+    typedef struct {                                                                           \
+        const accel_kernels *ks;                                                               \
+        int kind;                                                                              \
+        const T *x, *w, *b;                                                                    \
+        T *y;                                                                                  \
+        int64_t rows, cols, per_task;                                                          \
+        T eps;                                                                                 \
+    } norm_job_##TS;                                                                           \
+                                                                                               \
+    static void norm_task_##TS(void *ctx, int64_t task)                                        \
+    {                                                                                          \
+        norm_job_##TS *j = ctx;                                                                \
+        int64_t r0 = task * j->per_task;                                                       \
+        int64_t r1 = r0 + j->per_task < j->rows ? r0 + j->per_task : j->rows;                  \
+        j->ks->norm_##TS(j->kind, j->x + r0 * j->cols, j->y + r0 * j->cols, r1 - r0, j->cols,  \
+                         j->w, j->b, j->eps);                                                  \
+    }                                                                                          \
+                                                                                               \
+    void accel_norm_##TS(int kind, const T *x, T *y, int64_t rows, int64_t cols,               \
+                         const T *weight, const T *bias, double eps)                           \
+    {                                                                                          \
+        if (rows <= 0 || cols <= 0)                                                            \
+            return;                                                                            \
+        norm_job_##TS j = {kernels(), kind, x, weight, bias, y, rows, cols,                    \
+                           ROWS_PER_TASK(cols), (T)eps};                                       \
+        int64_t tasks = (rows + j.per_task - 1) / j.per_task;                                  \
+        if (tasks > 1)                                                                         \
+            accel_parallel_for(norm_task_##TS, &j, tasks);                                     \
+        else                                                                                   \
+            j.ks->norm_##TS(kind, x, y, rows, cols, weight, bias, (T)eps);                     \
+    }
+
+REDUCE_DRIVER(f32, float)
+REDUCE_DRIVER(f64, double)

@@ -7,6 +7,7 @@
 
 #include "accel_cpu.h" /* accel_l1_bytes, accel_l2_bytes */
 #include "activations.h"
+#include "maps.h"
 
 /* One instruction set's serial kernels. The driver (driver.c) splits work into tasks and calls
  * these on each piece; a kernel never starts threads itself. gemm works on a sub-block of
@@ -46,6 +47,27 @@ typedef struct {
                          float *y, int64_t ldy);
     void (*gemv_col_f64)(int64_t m, int64_t k, const double *a, int64_t lda, const double *x,
                          double *y, int64_t ldy);
+    /* maps.h's ops: rows [r0, r1) of y = op(a, b) over strided operands (kernels_type.h) */
+    void (*map_f32)(int op, int act, const float *a, const int64_t *sa, const float *b,
+                    const int64_t *sb, float *y, const int64_t *shape, int ndim, int64_t r0,
+                    int64_t r1);
+    void (*map_f64)(int op, int act, const double *a, const int64_t *sa, const double *b,
+                    const int64_t *sb, double *y, const int64_t *shape, int ndim, int64_t r0,
+                    int64_t r1);
+    /* C = act(A Bt^T + bias), Bt (n x k) row-major: a transposed operand read in place */
+    void (*gemm_nt_f32)(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                        const float *bt, int64_t ldb, float *c, int64_t ldc, const float *bias,
+                        int act);
+    void (*gemm_nt_f64)(int64_t m, int64_t n, int64_t k, const double *a, int64_t lda,
+                        const double *bt, int64_t ldb, double *c, int64_t ldc,
+                        const double *bias, int act);
+    void (*reduce_f32)(int op, const float *x, int64_t outer, int64_t n, int64_t inner, float *y);
+    void (*reduce_f64)(int op, const double *x, int64_t outer, int64_t n, int64_t inner,
+                       double *y);
+    void (*norm_f32)(int kind, const float *x, float *y, int64_t rows, int64_t cols,
+                     const float *w, const float *b, float eps);
+    void (*norm_f64)(int kind, const double *x, double *y, int64_t rows, int64_t cols,
+                     const double *w, const double *b, double eps);
     /* y[0:n] = act(y + bias), bias n values or NULL */
     void (*bias_act_f32)(float *y, int64_t n, const float *bias, int act);
     void (*bias_act_f64)(double *y, int64_t n, const double *bias, int act);

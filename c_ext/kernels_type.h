@@ -105,6 +105,12 @@ static inline T FN(fma1)(T a, T b, T c) { return a * b + c; }
 #endif
 
 
+#if IS_F32
+static inline T FN(sqrt)(T x) { return __builtin_sqrtf(x); }
+#else
+static inline T FN(sqrt)(T x) { return __builtin_sqrt(x); }
+#endif
+
 /* ------------------------------------------------------------------------------------------ */
 /* activations                                                                                 */
 
@@ -275,6 +281,57 @@ static inline VT FN(softplus_v)(VT x)
     return FN(relu_v)(x) + l;
 }
 
+/* Sums and products exact in two parts (a value and its error): x's halves (GELU_SPLIT_MASK)
+ * multiply exactly, so Dekker's product needs no fused multiply-add */
+static inline void FN(two_prod)(VT a, VT b, VT *hi, VT *lo)
+{
+    VT p = a * b;
+    VT ah = (VT)((VU)a & GELU_SPLIT_MASK), al = a - ah;
+    VT bh = (VT)((VU)b & GELU_SPLIT_MASK), bl = b - bh;
+    *hi = p;
+    *lo = ((ah * bh - p) + ah * bl + al * bh) + al * bl;
+}
+
+static inline void FN(two_sum)(VT a, VT b, VT *hi, VT *lo)
+{
+    VT s = a + b;
+    VT bb = s - a;
+    *hi = s;
+    *lo = (a - (s - bb)) + (b - bb);
+}
+
+/* gelu's tanh form: 0.5 x (1 + tanh z) = x sigmoid(2 z), z = sqrt(2/pi) (x + 0.044715 x^3).
+ * For x < 0 the result x e^{2z} / (1 + e^{2z}) carries z's relative error times |2 z| (up to
+ * a hundred), so 2 z = a x + b x^3 is formed in two parts (the op table's constants too) and
+ * e^{2z} gets the low part as a factor; e^{2z} is built scaled by 2^SILU_K, as silu's, so
+ * that it stays normal below the normal range. Past XMAX the result is x, or -0 (-inf
+ * included); NaN passes through. */
+static inline VT FN(gelu_tanh_v)(VT x)
+{
+    VT xmax = FN(splat)(GELU_TANH_XMAX);
+    VT xc = FN(select)((VU)(x > xmax), xmax, FN(select)((VU)(x < -xmax), -xmax, x));
+    VT uh, ul, ph, pl, wh, wl, zh, zl;
+    FN(two_prod)(xc, xc, &uh, &ul);
+    FN(two_prod)(FN(splat)(GELU_TANH_B_HI), uh, &ph, &pl);
+    pl = pl + (GELU_TANH_B_HI * ul + GELU_TANH_B_LO * uh);
+    FN(two_sum)(FN(splat)(GELU_TANH_A_HI), ph, &wh, &wl);
+    wl = wl + (GELU_TANH_A_LO + pl);
+    FN(two_prod)(xc, wh, &zh, &zl);
+    zl = zl + xc * wl;
+    VU negative = (VU)(zh < 0);
+    VT th = (VT)((VU)zh | SIGN_BITS); /* -|2 z|, and its low part */
+    VT tl = FN(select)(negative, zl, -zl);
+    VU below = (VU)(th < SILU_ZMIN);
+    th = FN(select)(below, FN(splat)(SILU_ZMIN), th);
+    VT s, p;
+    FN(exp_parts_scaled)(th, SILU_K, &s, &p);
+    VT es = FN(fma)(s, FN(fma)(p, tl, p + tl), s); /* e^{-|2z|} 2^K */
+    es = FN(select)(below, FN(splat)(0), es);
+    VT den = 1 + es * SILU_UNSCALE;
+    VT y = FN(select)(negative, x * es / den * SILU_UNSCALE, x / den);
+    return FN(select)((VU)(x < -xmax), FN(splat)(-(T)0), y);
+}
+
 /* One activation by its id (ACT_* in accel_cpu.h, the op table's kernel ids); the identity for
  * ACT_NONE. The switch sits outside every loop that calls it, once per vector. */
 static inline VT FN(activate)(VT v, int act)
@@ -432,6 +489,203 @@ static T FN(dot)(const T *a, const T *b, int64_t n)
     for (; i < n; i++)
         r += a[i] * b[i];
     return r;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* maps: y = op(a, b) elementwise over strided operands (binary ops with broadcasting, copies of
+ * views), one row at a time: the row's strides are 1 (in place), 0 (broadcast) or anything
+ * (gathered into a padded vector). The op ids are the op table's (maps.h, generated). */
+
+static inline VT FN(copy_m)(VT a, VT b) { (void)b; return a; }
+static inline VT FN(negative_m)(VT a, VT b) { (void)b; return (VT)((VU)a ^ SIGN_BITS); }
+static inline VT FN(add_m)(VT a, VT b) { return a + b; }
+static inline VT FN(subtract_m)(VT a, VT b) { return a - b; }
+static inline VT FN(multiply_m)(VT a, VT b) { return a * b; }
+static inline VT FN(divide_m)(VT a, VT b) { return a / b; }
+/* numpy's: a where a >= b or a is NaN, else b (so a NaN on either side gives NaN) */
+static inline VT FN(maximum_m)(VT a, VT b)
+{
+    return FN(select)((VU)(a >= b) | (VU)(a != a), a, b);
+}
+static inline VT FN(minimum_m)(VT a, VT b)
+{
+    return FN(select)((VU)(a <= b) | (VU)(a != a), a, b);
+}
+
+/* a vector of n <= VL elements of x at stride s (0: x[0] in every lane), zero-padded */
+static inline VT FN(gather)(const T *x, int64_t s, int64_t n)
+{
+    if (s == 1 && n == VL)
+        return FN(load)(x);
+    if (s == 0)
+        return FN(splat)(x[0]);
+    T buf[VL];
+    __builtin_memset(buf, 0, sizeof buf);
+    for (int64_t l = 0; l < n; l++)
+        buf[l] = x[l * s];
+    return FN(load)(buf);
+}
+
+#define MAP_ROW(name)                                                                          \
+    static void FN(name##_row)(const T *a, int64_t sa, const T *b, int64_t sb, T *y,        \
+                               int64_t n)                                                      \
+    {                                                                                          \
+        int64_t i = 0;                                                                         \
+        if (sa == 1 && (sb == 1 || sb == 0))                                                   \
+            for (VT bv = FN(splat)(b ? b[0] : 0); i + VL <= n; i += VL)                        \
+                FN(store)(y + i, FN(name##_m)(FN(load)(a + i), sb ? FN(load)(b + i) : bv));   \
+        else if (sa == 0 && sb == 1)                                                           \
+            for (VT av = FN(splat)(a[0]); i + VL <= n; i += VL)                                \
+                FN(store)(y + i, FN(name##_m)(av, FN(load)(b + i)));                           \
+        for (; i < n; i += VL) {                                                               \
+            int64_t m = n - i < VL ? n - i : VL;                                               \
+            T out[VL];                                                                         \
+            FN(store)(out, FN(name##_m)(FN(gather)(a + i * sa, sa, m),                         \
+                                        b ? FN(gather)(b + i * sb, sb, m) : FN(splat)(0)));    \
+            __builtin_memcpy(y + i, out, (size_t)m * sizeof(T));                               \
+        }                                                                                      \
+    }
+#define ROW(ID, name) MAP_ROW(name)
+ACCEL_MAPS(ROW)
+#undef ROW
+#undef MAP_ROW
+
+static void (*const FN(map_rows)[])(const T *, int64_t, const T *, int64_t, T *, int64_t) = {
+#define ENTRY(ID, name) [MAP_##ID] = FN(name##_row),
+    ACCEL_MAPS(ENTRY)
+#undef ENTRY
+};
+
+/* rows [r0, r1) of y = act(op(a, b)): y C-contiguous of `ndim` dims `shape`, a and b at their
+ * strides in elements over that shape (0 broadcasts; b NULL for a unary op), act an activation
+ * id applied to each row once made (ACT_NONE: none) */
+static void FN(map)(int op, int act, const T *a, const int64_t *sa, const T *b,
+                    const int64_t *sb, T *y, const int64_t *shape, int ndim, int64_t r0,
+                    int64_t r1)
+{
+    if (op < 0 || op >= (int)(sizeof FN(map_rows) / sizeof FN(map_rows)[0]) || ndim < 1)
+        return;
+    int64_t n = shape[ndim - 1];
+    for (int64_t r = r0; r < r1; r++) { /* row r's index over the outer dimensions */
+        int64_t oa = 0, ob = 0, rest = r;
+        for (int d = ndim - 2; d >= 0; d--) {
+            int64_t i = rest % shape[d];
+            rest /= shape[d];
+            oa += i * sa[d];
+            ob += i * (b ? sb[d] : 0);
+        }
+        FN(map_rows)[op](a + oa, sa[ndim - 1], b ? b + ob : NULL, b ? sb[ndim - 1] : 0,
+                         y + r * n, n);
+        if (act != ACT_NONE)
+            FN(elementwise)(act, y + r * n, y + r * n, n);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* reductions over one axis of a C-contiguous (outer, n, inner) block, into (outer, inner), in
+ * an order that depends on n and inner alone: the same bits on every run and thread count.
+ * A row (inner 1) is summed in VL x 4 lanes, combined in a fixed order; columns (inner > 1)
+ * one row of n after the other, the inner elements in vectors. max propagates NaN. */
+
+static T FN(row_sum)(const T *x, int64_t n)
+{
+    VT s[4] = {FN(splat)(0), FN(splat)(0), FN(splat)(0), FN(splat)(0)};
+    int64_t i = 0;
+    for (; i + 4 * VL <= n; i += 4 * VL)
+        for (int u = 0; u < 4; u++)
+            s[u] = s[u] + FN(load)(x + i + u * VL);
+    for (; i + VL <= n; i += VL)
+        s[0] = s[0] + FN(load)(x + i);
+    VT t = (s[0] + s[1]) + (s[2] + s[3]);
+    T r = 0;
+    for (int l = 0; l < VL; l++)
+        r += t[l];
+    for (; i < n; i++)
+        r += x[i];
+    return r;
+}
+
+static T FN(row_reduce_max)(const T *x, int64_t n) { return FN(row_max)(x, n); }
+
+static void FN(reduce)(int op, const T *x, int64_t outer, int64_t n, int64_t inner, T *y)
+{
+    for (int64_t o = 0; o < outer; o++) {
+        const T *xo = x + o * n * inner;
+        T *yo = y + o * inner;
+        if (inner == 1) {
+            T r = op == REDUCE_MAX ? FN(row_reduce_max)(xo, n) : FN(row_sum)(xo, n);
+            yo[0] = op == REDUCE_MEAN ? r / (T)n : r;
+            continue;
+        }
+        for (int64_t j = 0; j < inner; j += VL) {
+            int64_t m = inner - j < VL ? inner - j : VL;
+            VT acc = op == REDUCE_MAX ? FN(splat)(-(T)__builtin_inf()) : FN(splat)(0);
+            VU nan = (VU){0};
+            for (int64_t i = 0; i < n; i++) {
+                VT v = FN(gather)(xo + i * inner + j, 1, m);
+                if (op == REDUCE_MAX) {
+                    nan |= (VU)(v != v);
+                    acc = FN(select)((VU)(v > acc), v, acc);
+                } else {
+                    acc = acc + v;
+                }
+            }
+            if (op == REDUCE_MAX)
+                acc = FN(select)(nan, FN(splat)((T)__builtin_nan("")), acc);
+            if (op == REDUCE_MEAN)
+                acc = acc / (T)n;
+            T out[VL];
+            FN(store)(out, acc);
+            __builtin_memcpy(yo + j, out, (size_t)m * sizeof(T));
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* norms over rows of `cols` values: layer_norm y = (x - mean) / sqrt(var + eps) * w + b with
+ * the biased variance of the row, two passes (never E[x^2] - E[x]^2); rms_norm y = x /
+ * sqrt(mean(x^2) + eps) * w. w and b hold cols values or are NULL (1 and 0). */
+
+static void FN(norm_rows)(int kind, const T *x, T *y, int64_t rows, int64_t cols, const T *w,
+                          const T *b, T eps)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        const T *xr = x + r * cols;
+        T *yr = y + r * cols;
+        T mean = kind == NORM_LAYER ? FN(row_sum)(xr, cols) / (T)cols : 0;
+        /* the sum of squares of (x - mean), in the row_sum's order */
+        VT s[4] = {FN(splat)(0), FN(splat)(0), FN(splat)(0), FN(splat)(0)};
+        VT mv = FN(splat)(mean);
+        int64_t i = 0;
+        for (; i + 4 * VL <= cols; i += 4 * VL)
+            for (int u = 0; u < 4; u++) {
+                VT d = FN(load)(xr + i + u * VL) - mv;
+                s[u] = FN(fma)(d, d, s[u]);
+            }
+        for (; i + VL <= cols; i += VL) {
+            VT d = FN(load)(xr + i) - mv;
+            s[0] = FN(fma)(d, d, s[0]);
+        }
+        VT t = (s[0] + s[1]) + (s[2] + s[3]);
+        T ss = 0;
+        for (int l = 0; l < VL; l++)
+            ss += t[l];
+        for (; i < cols; i++)
+            ss = FN(fma1)(xr[i] - mean, xr[i] - mean, ss);
+        T inv = 1 / FN(sqrt)(ss / (T)cols + eps);
+        VT iv = FN(splat)(inv);
+        for (int64_t j = 0; j < cols; j += VL) {
+            int64_t m = cols - j < VL ? cols - j : VL;
+            VT v = (FN(gather)(xr + j, 1, m) - mv) * iv;
+            if (w)
+                v = v * FN(gather)(w + j, 1, m);
+            if (b)
+                v = v + FN(gather)(b + j, 1, m);
+            T out[VL];
+            FN(store)(out, v);
+            __builtin_memcpy(yr + j, out, (size_t)m * sizeof(T));
+        }
+    }
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1023,6 +1277,64 @@ static void FN(gemv_col)(int64_t m, int64_t k, const T *a, int64_t lda, const T 
         y[i * ldy] = FN(dot)(a + i * lda, x, k);
 }
 
+/* C = act(A Bt^T + bias) with Bt (n x k) row-major: a matrix times a transposed one read in
+ * place (q @ k.mT), each element the dot of a row of A and a row of Bt. NT_R x NT_C elements at
+ * a time, each accumulated in a vector along k and its lanes added in a fixed order, then the
+ * tail of k one product at a time: every element by the same steps wherever its block lies
+ * (rows and columns past the edge repeat a valid one), so the bits do not depend on m, n or
+ * the split. The epilogue runs on each finished block of rows. */
+#if VBYTES > 16
+#define NT_R 4
+#define NT_C 4
+#else
+#define NT_R 2
+#define NT_C 4
+#endif
+static void FN(gemm_nt)(int64_t m, int64_t n, int64_t k, const T *a, int64_t lda, const T *bt,
+                        int64_t ldb, T *c, int64_t ldc, const T *bias, int act)
+{
+    for (int64_t i = 0; i < m; i += NT_R) {
+        int64_t mi = m - i < NT_R ? m - i : NT_R;
+        for (int64_t j = 0; j < n; j += NT_C) {
+            int64_t nj = n - j < NT_C ? n - j : NT_C;
+            const T *ar[NT_R], *br[NT_C];
+            for (int r = 0; r < NT_R; r++)
+                ar[r] = a + (i + (r < mi ? r : 0)) * lda;
+            for (int q = 0; q < NT_C; q++)
+                br[q] = bt + (j + (q < nj ? q : 0)) * ldb;
+            VT acc[NT_R][NT_C];
+            for (int r = 0; r < NT_R; r++)
+                for (int q = 0; q < NT_C; q++)
+                    acc[r][q] = FN(splat)(0);
+            int64_t p = 0;
+            for (; p + VL <= k; p += VL) {
+                VT bv[NT_C];
+                for (int q = 0; q < NT_C; q++)
+                    bv[q] = FN(load)(br[q] + p);
+                for (int r = 0; r < NT_R; r++) {
+                    VT av = FN(load)(ar[r] + p);
+                    for (int q = 0; q < NT_C; q++)
+                        acc[r][q] = FN(fma)(av, bv[q], acc[r][q]);
+                }
+            }
+            for (int64_t r = 0; r < mi; r++)
+                for (int64_t q = 0; q < nj; q++) {
+                    T s = 0;
+                    for (int l = 0; l < VL; l++)
+                        s += acc[r][q][l];
+                    for (int64_t t = p; t < k; t++)
+                        s = FN(fma1)(ar[r][t], br[q][t], s);
+                    c[(i + r) * ldc + j + q] = s;
+                }
+        }
+        if (bias || act != ACT_NONE)
+            for (int64_t r = 0; r < mi; r++)
+                FN(bias_act_row)(c + (i + r) * ldc, n, bias, act);
+    }
+}
+#undef NT_R
+#undef NT_C
+
 #ifndef ACCEL_FREESTANDING
 static int FN(gemm)(int64_t m, int64_t n, int64_t k, const T *a, int64_t lda, const T *b,
                     int64_t ldb, T *c, int64_t ldc, const T *bias, int act)
@@ -1074,6 +1386,11 @@ static int FN(gemm)(int64_t m, int64_t n, int64_t k, const T *a, int64_t lda, co
 #undef GELU_SPLIT_MASK
 #undef GELU_PIECES
 #undef SOFTPLUS_TERMS
+#undef GELU_TANH_A_HI
+#undef GELU_TANH_A_LO
+#undef GELU_TANH_B_HI
+#undef GELU_TANH_B_LO
+#undef GELU_TANH_XMAX
 #undef PACK_ALL_A
 #undef GEMV_ROWS_MAX
 /* the includer's parameters too, so that it can instantiate the next dtype */

@@ -167,6 +167,63 @@ fn gelu_f(v: T, zero: u32) -> T {
     return select(v - xt, xt, negative);
 }
 
+// Products and sums exact in two parts (a value and its error): the halves of a split
+// (GELU_SPLIT) multiply exactly, so Dekker's product needs no fused multiply-add. `zero` keeps
+// a compiler from folding the error terms away.
+fn split_hi(v: T) -> T {
+    return bitcast<T>(bitcast<U>(v) & GELU_SPLIT);
+}
+
+fn two_prod(a: T, b: T, zero: u32) -> vec2<T> {
+    let p = a * b;
+    let ah = split_hi(a);
+    let al = a - ah;
+    let bh = split_hi(b);
+    let bl = b - bh;
+    let e = ((bitcast<T>(bitcast<U>(ah * bh - p) | U(zero)) + ah * bl) + al * bh) + al * bl;
+    return vec2<T>(p, e);
+}
+
+fn two_sum(a: T, b: T, zero: u32) -> vec2<T> {
+    let s = a + b;
+    let bb = bitcast<T>(bitcast<U>(s - a) | U(zero));
+    return vec2<T>(s, (a - (s - bb)) + (b - bb));
+}
+
+// gelu's tanh form, 0.5 x (1 + tanh z) = x sigmoid(2 z), z = sqrt(2/pi) (x + 0.044715 x^3), as
+// c_ext/kernels_type.h computes it: 2 z = a x + b x^3 in two parts (its relative error is
+// carried |2 z| times into e^{2z}), e^{-|2z|} scaled by 2^SILU_K. Past XMAX: x, or -0.
+fn gelu_tanh_f(v: T, zero: u32) -> T {
+    let u = bitcast<U>(v);
+    if (is_nan(u)) {
+        return v;
+    }
+    let negx = (u & SIGN) != U(0);
+    if ((u & ~SIGN) > bitcast<U>(GELU_TANH_XMAX)) {
+        return select(v, bitcast<T>(SIGN), negx);
+    }
+    let xx = two_prod(v, v, zero);
+    let pp = two_prod(GELU_TANH_B_HI, xx.x, zero);
+    let pl = pp.y + (GELU_TANH_B_HI * xx.y + GELU_TANH_B_LO * xx.x);
+    let ww = two_sum(GELU_TANH_A_HI, pp.x, zero);
+    let wl = ww.y + (GELU_TANH_A_LO + pl);
+    let zz = two_prod(v, ww.x, zero);
+    let zl = zz.y + v * wl;
+    let zu = bitcast<U>(zz.x);
+    let negative = (zu & SIGN) != U(0);
+    let tl = select(-zl, zl, negative);  // -|2 z| = -|zz.x| + tl
+    let t = clamped_abs(zu, SILU_TMAX);
+    let below = (zu & ~SIGN) >= bitcast<U>(SILU_TMAX);
+    let parts = exp_parts(-t, SILU_K, zero);
+    let es = select(fma(parts.x, fma(parts.y, tl, parts.y + tl), parts.x), T(0.0), below);
+    let unscale = ldexp(T(1.0), -SILU_K);
+    let den = T(1.0) + es * unscale;
+    if (negative) {
+        return v * es / den * unscale;
+    }
+    return v / den;
+}
+
 fn activate4(v: vec4<T>, zero: u32) -> vec4<T> {
     return vec4<T>(activate(v.x, zero), activate(v.y, zero), activate(v.z, zero),
                    activate(v.w, zero));

@@ -36,6 +36,10 @@ struct Params {
     k_end: u32,
     flags: u32,
     zero: u32,
+    bias_batch: u32,  // the bias's batch stride in elements (0: one bias for all)
+    pad1: u32,
+    pad2: u32,
+    pad3: u32,
 }
 
 @group(0) @binding(3) var<uniform> params: Params;
@@ -106,6 +110,7 @@ struct Block {
     a_base: u32,
     b_base: u32,
     c_base: u32,
+    bias_base: u32,
     row0: u32,
     col0: u32,
     my_row: u32,
@@ -142,7 +147,7 @@ fn store_acc(acc: ptr<function, Acc>, at: Block, lx: u32, m: u32, n: u32) {
         let col = at.col0 + (lx + j * WX) * 4u;
         var bias_v = vec4<T>(T(0.0));
         if (epilogue && with_bias) {
-            bias_v = load_bias(col, n);
+            bias_v = load_bias(at.bias_base, col, n);
         }
         for (var r = 0u; r < RM; r++) {
             if (at.my_row + r < m) {
@@ -175,7 +180,7 @@ fn begin(wid: vec3<u32>, lid: vec3<u32>, acc: ptr<function, Acc>) -> Block {
     let item = wid.z + params.batch_offset;
     let row0 = (wid.y + params.row_tile0) * TM;
     let at = Block(item * params.a_batch, item * params.b_batch, item * params.m * params.n,
-                   row0, (wid.x + params.col_tile0) * TN, row0 + lid.y * RM);
+                   item * params.bias_batch, row0, (wid.x + params.col_tile0) * TN, row0 + lid.y * RM);
     start_acc(acc, at, lid.x, params.m, params.n);
     return at;
 }

@@ -18,8 +18,8 @@ fn load_c(base: u32, row: u32, col: u32, cols: u32) -> vec4<T> {
     return c[(base + row * cols + col) / 4u];
 }
 
-fn load_bias(col: u32, cols: u32) -> vec4<T> {
-    return bias[col / 4u];
+fn load_bias(base: u32, col: u32, cols: u32) -> vec4<T> {
+    return bias[(base + col) / 4u];
 }
 
 fn store_c(base: u32, row: u32, col: u32, cols: u32, v: vec4<T>) {

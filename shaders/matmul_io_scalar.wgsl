@@ -34,8 +34,10 @@ fn load_c(base: u32, row: u32, col: u32, cols: u32) -> vec4<T> {
     return keep(vec4<T>(c[at], c[at + 1u], c[at + 2u], c[at + 3u]), col, cols, true);
 }
 
-fn load_bias(col: u32, cols: u32) -> vec4<T> {
-    return keep(vec4<T>(bias[col], bias[col + 1u], bias[col + 2u], bias[col + 3u]), col, cols,
+// bias[base + col .. base + col + 3] (base: the batch item's bias, for a stack of layers)
+fn load_bias(base: u32, col: u32, cols: u32) -> vec4<T> {
+    let at = base + col;
+    return keep(vec4<T>(bias[at], bias[at + 1u], bias[at + 2u], bias[at + 3u]), col, cols,
                 true);
 }
 

@@ -27,9 +27,9 @@ fn load_c(base: u32, row: u32, col: u32, cols: u32) -> vec4<T> {
     return vec4<T>(T(0.0));
 }
 
-fn load_bias(col: u32, cols: u32) -> vec4<T> {
+fn load_bias(base: u32, col: u32, cols: u32) -> vec4<T> {
     if (col < cols) {
-        return bias[col / 4u];
+        return bias[(base + col) / 4u];
     }
     return vec4<T>(T(0.0));
 }

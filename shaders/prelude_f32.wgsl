@@ -20,3 +20,8 @@ const SQRT_2PI_LO: T = T(0x1.931ff6p-11);
 // silu: e^-|x| is built scaled by 2^SILU_K so that x e^x stays exact below the normal range
 const SILU_TMAX: T = 104.0;
 const SILU_K: i32 = 24;
+
+// a value of T from the bits of its float64 (the uniforms carry scalars as two u32)
+fn from_bits(lo: u32, hi: u32) -> T {
+    return bitcast<T>(lo);
+}

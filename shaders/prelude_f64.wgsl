@@ -19,3 +19,8 @@ const SQRT_2PI_LO: T = T(0x1.fd89c16595f29p-25);
 // silu: e^-|x| is built scaled by 2^SILU_K so that x e^x stays exact below the normal range
 const SILU_TMAX: T = 745.0;
 const SILU_K: i32 = 64;
+
+// a value of T from its bits, low and high halves (the uniforms carry scalars as two u32)
+fn from_bits(lo: u32, hi: u32) -> T {
+    return bitcast<T>((U(hi) << 32u) | U(lo));
+}

@@ -19,6 +19,7 @@
 #include <wasm_simd128.h>
 
 #include "../c_ext/activations.h"
+#include "../c_ext/maps.h"
 #include "../c_ext/plan.h"
 
 #define ACCEL_FREESTANDING 1
@@ -92,7 +93,15 @@ static accel_plan_params plan_params(double size)
     return p;
 }
 
-/* Exports: pointers are offsets into linear memory, sizes are element counts. */
+/* Exports: pointers are offsets into linear memory, sizes are element counts; a float64
+ * argument comes as its bits in an int64 (the host passes every argument as an integer). */
+
+static double f64_of_bits(int64_t bits)
+{
+    double d;
+    __builtin_memcpy(&d, &bits, sizeof d);
+    return d;
+}
 
 #define EXPORTS(TS, T)                                                                         \
     /* bytes of scratch linear_TS needs for packing, 64-aligned */                             \
@@ -102,7 +111,7 @@ static accel_plan_params plan_params(double size)
         gemm_buffer_bytes_##TS(m, n, k, 0, 0, &abytes, &bbytes);                               \
         return abytes + bbytes;                                                                \
     }                                                                                          \
-    /* how the host splits a batch of products across `threads` (plan.h): the split's kind    \
+    /* how the host splits a batch of products across `threads` (plan.h): the split's kind     \
      * in the low 8 bits, its step above them */                                               \
     int64_t EXPORT(plan_##TS)(int32_t batch, int32_t m, int32_t n, int32_t k, int32_t threads, \
                               int64_t min_flops)                                               \
@@ -113,13 +122,22 @@ static accel_plan_params plan_params(double size)
                                          COL_ALIGN, &p);                                       \
         return (int64_t)s.kind | s.step << 8;                                                  \
     }                                                                                          \
-    /* c[i] (m x n) = act(a[i] (m x k) @ b[i] (k x n) + bias) for i < batch, row-major; B and C \
-     * have ldb elements per row (n, or more for a band of columns); the batch strides are in  \
-     * elements (0 broadcasts; C's is m * ldb); bias is 0 or n values; act an ACT_ id */       \
+    /* c[i] (m x n) = act(a[i] (m x k) @ b[i] (k x n) + bias[i]) for i < batch, row-major; B   \
+     * and C have ldb elements per row (n, or more for a band of columns); the batch strides   \
+     * are in elements (0 broadcasts; C's is m * ldb); bias is 0 or n values per item; act an  \
+     * ACT_ id. trans_b: b[i] is given transposed, (n x k) row-major, read in place. */        \
     void EXPORT(linear_##TS)(const T *a, const T *b, T *c, const T *bias, int32_t act,         \
                              int32_t batch, int32_t m, int32_t n, int32_t k, int32_t a_stride, \
-                             int32_t b_stride, char *scratch, int32_t ldb)                     \
+                             int32_t b_stride, char *scratch, int32_t ldb, int32_t bias_stride, \
+                             int32_t trans_b)                                                  \
     {                                                                                          \
+        if (trans_b) {                                                                         \
+            for (int32_t i = 0; i < batch; i++)                                                \
+                gemm_nt_##TS(m, n, k, a + (int64_t)i * a_stride, k, b + (int64_t)i * b_stride, \
+                             k, c + (int64_t)i * m * ldb, ldb,                                 \
+                             bias ? bias + (int64_t)i * bias_stride : 0, act);                 \
+            return;                                                                            \
+        }                                                                                      \
         int64_t abytes, bbytes;                                                                \
         gemm_buffer_bytes_##TS(m, n, k, 0, 0, &abytes, &bbytes);                               \
         accel_plan_params p = plan_params(sizeof(T));                                          \
@@ -128,19 +146,20 @@ static accel_plan_params plan_params(double size)
             path = ACCEL_PATH_DIRECT;                                                          \
         for (int32_t i = 0; i < batch; i++) {                                                  \
             const T *ai = a + (int64_t)i * a_stride, *bi = b + (int64_t)i * b_stride;          \
+            const T *bias_i = bias ? bias + (int64_t)i * bias_stride : 0;                      \
             T *ci = c + (int64_t)i * m * ldb;                                                  \
             if (path == ACCEL_PATH_ROWS) { /* a few rows times a matrix: B streamed */         \
                 gemv_row_##TS(m, n, k, ai, k, bi, ldb, ci, ldb);                               \
-                for (int32_t r = 0; r < m && (bias || act != ACT_NONE); r++)                   \
-                    bias_act_row_##TS(ci + (int64_t)r * ldb, n, bias, act);                    \
+                for (int32_t r = 0; r < m && (bias_i || act != ACT_NONE); r++)                 \
+                    bias_act_row_##TS(ci + (int64_t)r * ldb, n, bias_i, act);                  \
             } else if (path == ACCEL_PATH_COLUMN) { /* a matrix times a column: dots */        \
                 gemv_col_##TS(m, k, ai, k, bi, ci, 1);                                         \
-                for (int32_t r = 0; r < m && (bias || act != ACT_NONE); r++)                   \
-                    bias_act_row_##TS(ci + r, 1, bias, act);                                   \
+                for (int32_t r = 0; r < m && (bias_i || act != ACT_NONE); r++)                 \
+                    bias_act_row_##TS(ci + r, 1, bias_i, act);                                 \
             } else if (path == ACCEL_PATH_DIRECT) {                                            \
-                gemm_direct_linear_##TS(m, n, k, ai, k, bi, ldb, ci, ldb, bias, act);          \
+                gemm_direct_linear_##TS(m, n, k, ai, k, bi, ldb, ci, ldb, bias_i, act);        \
             } else {                                                                           \
-                gemm_packed_##TS(m, n, k, ai, k, bi, ldb, ci, ldb, bias, act, 0, 0,            \
+                gemm_packed_##TS(m, n, k, ai, k, bi, ldb, ci, ldb, bias_i, act, 0, 0,          \
                                  (T *)scratch, (T *)(scratch + abytes));                       \
             }                                                                                  \
         }                                                                                      \
@@ -154,6 +173,37 @@ static accel_plan_params plan_params(double size)
     {                                                                                          \
         if (rows > 0 && cols > 0)                                                              \
             softmax_rows_##TS(x, y, rows, cols);                                               \
+    }                                                                                          \
+    /* rows [r0, r1) of y = act(op(a, b)) (maps.h): meta holds ndim int64 each of y's shape,   \
+     * a's strides and b's strides (elements); b 0 for a unary op; scalar_at 1 or 2: a or b is \
+     * the one value `scalar` instead */                                                       \
+    void EXPORT(map_##TS)(int32_t op, int32_t act, const T *a, const T *b, T *y,               \
+                          const int64_t *meta, int32_t ndim, int32_t r0, int32_t r1,           \
+                          int64_t scalar_bits, int32_t scalar_at)                              \
+    {                                                                                          \
+        static const int64_t zeros[8] = {0};                                                   \
+        T value = (T)f64_of_bits(scalar_bits);                                                 \
+        const int64_t *sa = meta + ndim, *sb = meta + 2 * ndim;                                \
+        if (scalar_at == 1) {                                                                  \
+            a = &value;                                                                        \
+            sa = zeros;                                                                        \
+        } else if (scalar_at == 2) {                                                           \
+            b = &value;                                                                        \
+            sb = zeros;                                                                        \
+        }                                                                                      \
+        if (ndim >= 1 && ndim <= 8)                                                            \
+            map_##TS(op, act, a, sa, b, sb, y, meta, ndim, r0, r1);                            \
+    }                                                                                          \
+    void EXPORT(reduce_##TS)(int32_t op, const T *x, int32_t outer, int32_t n, int32_t inner,  \
+                             T *y)                                                             \
+    {                                                                                          \
+        reduce_##TS(op, x, outer, n, inner, y);                                                \
+    }                                                                                          \
+    void EXPORT(norm_##TS)(int32_t kind, const T *x, T *y, int32_t rows, int32_t cols,         \
+                           const T *w, const T *b, int64_t eps_bits)                           \
+    {                                                                                          \
+        if (rows > 0 && cols > 0)                                                              \
+            norm_rows_##TS(kind, x, y, rows, cols, w, b, (T)f64_of_bits(eps_bits));            \
     }
 
 EXPORTS(f32, float)

@@ -144,3 +144,4 @@ class Unusable(Memory, Kernels):
 
     _upload = _download = alloc = _unusable  # type: ignore[assignment]
     linear = dot = elementwise = softmax = _unusable  # type: ignore[assignment]
+    map = reduce = norm = _unusable  # type: ignore[assignment]

@@ -76,23 +76,29 @@ class HostRoute:
         return self.kernels.dot(mem.upload(a), mem.upload(b), a.size, a.dtype)
 
     def linear(self, a: np.ndarray, b: np.ndarray, c: np.ndarray, bias: np.ndarray | None,
-               act: int) -> None:  # fmt: skip
+               act: int, trans_b: bool = False) -> None:  # fmt: skip
         """c = act(a @ b + bias) for C-contiguous a (Ba, M, K), b (Bb, K, N), c (B, M, N) with
-        Ba, Bb in (1, B), in pieces that fit max_elements."""
+        Ba, Bb in (1, B), bias (N,) or (B, N) (one per item), in pieces that fit
+        max_elements. trans_b: b is (Bb, N, K), the transpose of each item, read in place."""
+        if bias is not None and bias.ndim == 2 and bias.shape[0] == 1:
+            bias = bias[0]
         limit = self.memory.max_elements(c.dtype)
         extra = 0 if bias is None else bias.size
         if a.size + b.size + c.size + extra <= limit:
-            self._one_linear(a, b, c, bias, act)
+            self._one_linear(a, b, c, bias, act, trans_b)
             return
+        if trans_b:  # in pieces: the plain form
+            b, trans_b = np.ascontiguousarray(np.swapaxes(b, -1, -2)), False
         count, m, k = c.shape[0], a.shape[1], a.shape[2]
         n = b.shape[2]
         if count > 1:  # one item at a time
             for i in range(count):
                 ai = a[i : i + 1] if a.shape[0] > 1 else a
                 bi = b[i : i + 1] if b.shape[0] > 1 else b
-                self.linear(ai, bi, c[i : i + 1], bias, act)
+                biasi = bias[i] if bias is not None and bias.ndim == 2 else bias
+                self.linear(ai, bi, c[i : i + 1], biasi, act)
             return
-        if 2 * k + 1 + extra > limit:
+        if 2 * k + 1 + n > limit:
             # even a row times a column is too large: split K, add the parts in order, then the
             # bias and the activation once (on this backend), after the whole sum
             step = max(1, (limit - 1) // 2)
@@ -121,17 +127,22 @@ class HostRoute:
                 c[:, i0 : i0 + mb, j0 : j0 + nb] = ci
 
     def _one_linear(self, a: np.ndarray, b: np.ndarray, c: np.ndarray,
-                    bias: np.ndarray | None, act: int) -> None:  # fmt: skip
+                    bias: np.ndarray | None, act: int, trans_b: bool = False) -> None:  # fmt: skip
         count, m, k = c.shape[0], a.shape[1], a.shape[2]
-        n = b.shape[2]
+        n = c.shape[2]
         a_batch = m * k if a.shape[0] > 1 else 0
         b_batch = k * n if b.shape[0] > 1 else 0
+        extra = {}
+        if bias is not None and bias.ndim == 2:
+            extra["bias_batch"] = n
+        if trans_b:
+            extra["trans_b"] = True
         mem, kern = self.memory, self.kernels
         if mem.host:
-            kern.linear(a, b, c, bias, act, count, m, n, k, a_batch, b_batch, c.dtype)
+            kern.linear(a, b, c, bias, act, count, m, n, k, a_batch, b_batch, c.dtype, **extra)
             return
         ba, bb = mem.upload(a), mem.upload(b)
         bbias = None if bias is None else mem.upload(bias)
         bc = mem.alloc(c.size, c.dtype)
-        kern.linear(ba, bb, bc, bbias, act, count, m, n, k, a_batch, b_batch, c.dtype)
+        kern.linear(ba, bb, bc, bbias, act, count, m, n, k, a_batch, b_batch, c.dtype, **extra)
         mem.download(bc, c)

@@ -682,11 +682,11 @@ static PyObject *run_product(FastOp *op, PyObject *const *args, Py_ssize_t nargs
         if (work >= GIL_FREE_WORK) {
             Py_BEGIN_ALLOW_THREADS
             rc = linear(a.data, b.data, r.data, have_bias ? bias.data : NULL, act, 1, m, n, kk, 0,
-                        0);
+                        0, 0, 0);
             Py_END_ALLOW_THREADS
         } else {
             rc = linear(a.data, b.data, r.data, have_bias ? bias.data : NULL, act, 1, m, n, kk, 0,
-                        0);
+                        0, 0, 0);
         }
         if (rc != 0) {
             drop_result(&r);
@@ -708,9 +708,9 @@ static PyObject *run_product(FastOp *op, PyObject *const *args, Py_ssize_t nargs
                  invoke(t, EX_SCRATCH + a.dt, dims3, 3, &packing) != 0;
         int64_t at_scratch = rc ? -1 : reserve(&s, packing);
         if (!rc && at_scratch >= 0) {
-            int64_t argv[13] = {at_a, at_b, at_c, at_bias, act, 1, m, n, kk, 0, 0, at_scratch,
-                                n};
-            rc = invoke(t, EX_LINEAR + a.dt, argv, 13, NULL);
+            int64_t argv[15] = {at_a, at_b, at_c, at_bias, act, 1, m, n, kk, 0, 0, at_scratch,
+                                n, 0, 0};
+            rc = invoke(t, EX_LINEAR + a.dt, argv, 15, NULL);
         } else {
             rc = -1;
         }

@@ -69,7 +69,7 @@ extern PyObject *fp_named;       /* {backend= text: selection index} */
 /* the cpu backend: its object and its C entry points (accel_cpu.h), [dtype] */
 typedef void (*elementwise_fn)(int, const void *, void *, int64_t);
 typedef int (*linear_fn)(const void *, const void *, void *, const void *, int, int64_t,
-                         int64_t, int64_t, int64_t, int64_t, int64_t);
+                         int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int);
 typedef double (*dot_fn)(const void *, const void *, int64_t);
 typedef void (*softmax_fn)(const void *, void *, int64_t, int64_t);
 extern PyObject *fp_cpu;

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from ..._optable import ACT_NONE
-from .._kernels import Kernels
+from .._kernels import Kernels, Strided
 from ._device import Device
 from ._memory import GpuMemory, Lease
 from ._programs import Programs
@@ -77,6 +77,88 @@ class GpuKernels(Kernels):
             return (f"gpu softmax takes rows of up to {MAX_SOFTMAX_COLS} elements; this one has "
                     f"{shape[-1]}")  # fmt: skip
         return None
+
+    def _bound(self, lease: Lease) -> int:
+        """The bytes of a leased buffer a binding may cover: all of it, up to the limit."""
+        return min(lease.buf.size, self.memory.binding_bytes)
+
+    @staticmethod
+    def _scalar_bits(value: float, dtype: np.dtype) -> tuple[int, int]:
+        """A float rounded to dtype, as the two u32 halves of its bits (low, high)."""
+        bits = int(np.array(value, dtype).view(np.uint32 if dtype.itemsize == 4 else np.uint64))
+        return bits & 0xFFFFFFFF, bits >> 32
+
+    def map(self, op, act, a, b, y: Lease, shape, dtype, y_offset=0) -> None:
+        def work() -> None:
+            ndim = len(shape)
+            n = math.prod(shape)
+            scalar, at = 0.0, 0
+            if not isinstance(a, Strided):
+                scalar, at = float(a), 1
+            elif b is not None and not isinstance(b, Strided):
+                scalar, at = float(b), 2
+            lo, hi = self._scalar_bits(scalar, dtype)
+            storage = []
+            offsets, strides = [], []
+            for binding, o in ((0, a), (1, b)):
+                if isinstance(o, Strided):
+                    storage.append((binding, o.buf.buf, self._bound(o.buf)))
+                    offsets.append(o.offset)
+                    strides.append(list(o.strides))
+                else:
+                    storage.append((binding, self._dummy, 32))
+                    offsets.append(0)
+                    strides.append([0] * ndim)
+            storage.append((2, y.buf, (y_offset + n) * dtype.itemsize))
+
+            def eight(values: list[int]) -> list[int]:
+                return [v & 0xFFFFFFFF for v in values] + [1] * (8 - len(values))
+
+            params = [n, ndim, offsets[0], offsets[1], y_offset, at, lo, hi, 0, 0, 0, 0,
+                      *eight(list(shape)), *eight(strides[0]), *eight(strides[1])]  # fmt: skip
+            pipeline = self.programs.pipeline("map", "map", dtype, (), act, "main",
+                                              (("OP", op),))  # fmt: skip
+            self._dispatch(pipeline, "map", storage, params, self._grid(math.ceil(n / 256)))
+
+        self.device.run(work)
+
+    def reduce(self, op, x: Lease, y: Lease, outer, n, inner, dtype) -> None:
+        def work() -> None:
+            size = dtype.itemsize
+            rows = inner == 1
+            entry = "main_rows" if rows else "main_cols"
+            pipeline = self.programs.pipeline("reduce", "elementwise_xy", dtype,
+                                              ("elementwise_io_xy",), ACT_NONE, entry,
+                                              (("OP", op),))  # fmt: skip
+            storage = [(0, x.buf, outer * n * inner * size), (1, y.buf, outer * inner * size)]
+            groups = self._grid(outer) if rows else self._grid(math.ceil(outer * inner / 256))
+            self._dispatch(pipeline, "elementwise_xy", storage, [outer, n, inner, 0], groups)
+
+        self.device.run(work)
+
+    def norm(self, kind, x: Lease, y: Lease, rows, cols, weight, bias, eps, dtype) -> None:
+        if x is y:  # a buffer cannot be read and written in one dispatch: through another
+            tmp = self.memory.alloc(rows * cols, dtype)
+            self.norm(kind, x, tmp, rows, cols, weight, bias, eps, dtype)
+            self.memory.copy(tmp, y, rows * cols, dtype)
+            return
+
+        def work() -> None:
+            size = dtype.itemsize
+            lo, hi = self._scalar_bits(eps, dtype)
+            flags = (1 if weight is not None else 0) | (2 if bias is not None else 0)
+            pipeline = self.programs.pipeline("norm", "norm", dtype, ("elementwise_io_xy",),
+                                              ACT_NONE, "main", (("KIND", kind),))  # fmt: skip
+            nbytes = rows * cols * size
+            storage = [(0, x.buf, nbytes), (1, y.buf, nbytes),
+                       (3, self._dummy if weight is None else weight.buf,
+                        32 if weight is None else cols * size),
+                       (4, self._dummy if bias is None else bias.buf,
+                        32 if bias is None else cols * size)]  # fmt: skip
+            self._dispatch(pipeline, "norm", storage, [rows, cols, flags, lo, hi, 0, 0, 0],
+                           self._grid(rows))  # fmt: skip
+
+        self.device.run(work)
 
     def _dispatch(self, pipeline, layout: str, storage, params: list[int], groups) -> None:
         programs = self.programs
@@ -172,14 +254,14 @@ class GpuKernels(Kernels):
         return DEFAULT_VARIANT, "default (no calibration for this adapter)"
 
     def linear(self, a: Lease, b: Lease, c: Lease, bias: Lease | None, act, batch, m, n, k,
-               a_batch, b_batch, dtype) -> None:  # fmt: skip
+               a_batch, b_batch, dtype, bias_batch=0, trans_b=False) -> None:  # fmt: skip
         def work() -> None:
             name, _why = self.matmul_variant(m, n)
             v = self.matmul_params(name, dtype)
-            quads = self.vector_io and k % 4 == 0 and n % 4 == 0
+            quads = self.vector_io and k % 4 == 0 and n % 4 == 0 and not trans_b
             aligned = quads and m % v["TM"] == 0 and n % v["TN"] == 0 and k % v["TK"] == 0
             io = "matmul_io_aligned" if aligned else "matmul_io_vec4" if quads else (
-                "matmul_io_scalar")  # fmt: skip
+                "matmul_io_bt" if trans_b else "matmul_io_scalar")  # fmt: skip
             consts = tuple(
                 (key, v[key]) for key in ("TM", "TN", "RM", "RQ", "TK", "WX", "WY", "DB")
             )
@@ -193,7 +275,8 @@ class GpuKernels(Kernels):
             storage = [(0, a.buf, a_items * m * k * size), (1, b.buf, b_items * k * n * size),
                        (2, c.buf, batch * m * n * size),
                        (4, self._dummy if bias is None else bias.buf,
-                        32 if bias is None else _round32(n * size))]  # fmt: skip
+                        32 if bias is None else _round32(
+                            ((batch - 1) * bias_batch + n) * size))]  # fmt: skip
             col_tiles, row_tiles = math.ceil(n / v["TN"]), math.ceil(m / v["TM"])
             chunk = self.k_chunk // v["TK"] * v["TK"]
             epilogue = 2 | (4 if bias is not None else 0)
@@ -204,7 +287,8 @@ class GpuKernels(Kernels):
                 for z0 in range(0, batch, _MAX_GROUPS):
                     for r0 in range(0, row_tiles, _MAX_GROUPS):
                         for c0 in range(0, col_tiles, _MAX_GROUPS):
-                            params = [m, n, k, a_batch, b_batch, z0, r0, c0, k0, k1, flags, 0]
+                            params = [m, n, k, a_batch, b_batch, z0, r0, c0, k0, k1, flags, 0,
+                                      bias_batch, 0, 0, 0]
                             groups = (min(_MAX_GROUPS, col_tiles - c0),
                                       min(_MAX_GROUPS, row_tiles - r0),
                                       min(_MAX_GROUPS, batch - z0))  # fmt: skip

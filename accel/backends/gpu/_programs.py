@@ -28,6 +28,8 @@ LAYOUTS = {
     "matmul": ((0, "ro"), (1, "ro"), (2, "rw"), (3, "u"), (4, "ro")),
     "dot_partial": ((0, "ro"), (1, "ro"), (2, "rw"), (3, "u")),
     "dot_total": ((2, "rw"), (3, "u"), (4, "rw")),
+    "map": ((0, "ro"), (1, "ro"), (2, "rw"), (3, "u")),
+    "norm": ((0, "ro"), (1, "rw"), (2, "u"), (3, "ro"), (4, "ro")),
 }
 _BIND_GROUPS = 1024  # kept in the LRU cache
 

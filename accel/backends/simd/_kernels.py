@@ -12,13 +12,14 @@ cores, as much as a 64 x 256 x 256 product. Elsewhere they run on a Python threa
 from __future__ import annotations
 
 import math
+import struct
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from ..._errors import BackendRuntimeError
-from .._kernels import Kernels
+from .._kernels import Kernels, Strided
 from ._heap import Block
 from ._instances import Instance
 
@@ -30,6 +31,12 @@ NATIVE_PARALLEL_FLOPS = 1 << 19
 PARALLEL_ELEMENTS = 1 << 16
 _SCRATCH_ARG = 11  # where the linear export takes its scratch offset
 _DOT_PART = 1 << 18  # dot is summed in parts of this size (a function of n alone)
+_BITS = struct.Struct("<d")
+
+
+def _f64_bits(value: float) -> int:
+    """A float64 as the int64 of its bits: how the module's exports take one."""
+    return int.from_bytes(_BITS.pack(value), "little", signed=True)
 # plan.h's kinds of split
 _NONE, _ITEMS, _ROWS, _COLS = range(4)
 
@@ -128,13 +135,73 @@ class SimdKernels(Kernels):
         return math.fsum(self.workers.parallel([lambda i0=i0: run(i0)
                                                 for i0 in range(0, n, step)]))  # fmt: skip
 
-    def linear(self, a, b, c, bias, act, batch, m, n, k, a_batch, b_batch, dtype) -> None:
+    def map(self, op, act, a, b, y, shape, dtype, y_offset=0) -> None:
+        operands = [o for o in (a, b) if isinstance(o, Strided)]
+        self._check(y, *(o.buf for o in operands))
+        ndim, size = len(shape), dtype.itemsize
+        scalar, at = 0.0, 0
+        if not isinstance(a, Strided):
+            scalar, at = float(a), 1
+        elif b is not None and not isinstance(b, Strided):
+            scalar, at = float(b), 2
+        meta = np.array([*shape, *(a.strides if isinstance(a, Strided) else (0,) * ndim),
+                         *(b.strides if isinstance(b, Strided) else (0,) * ndim)], np.int64)
+        a_at = a.buf.offset + a.offset * size if isinstance(a, Strided) else 0
+        b_at = b.buf.offset + b.offset * size if isinstance(b, Strided) else 0
+        y_at = y.offset + y_offset * size
+        name, bits = f"map_{SUFFIX[dtype]}", _f64_bits(scalar)
+        rows = math.prod(shape[:-1])
+        heap = self._build.heap
+
+        def run(r0: int, r1: int) -> None:
+            inst = self._instance()
+            at_meta = inst.reserve(meta.nbytes)
+            heap.view(at_meta, ndim * 3, meta.dtype)[...] = meta
+            inst.calls[name](op, act, a_at, b_at, y_at, at_meta, ndim, r0, r1, bits, at)
+
+        w = self.workers
+        parallel = rows > 1 and math.prod(shape) >= PARALLEL_ELEMENTS
+        w.parallel([lambda p=p: run(*p) for p in w.parts(rows, parallel)])
+
+    def reduce(self, op, x, y, outer, n, inner, dtype) -> None:
+        self._check(x, y)
+        name, size = f"reduce_{SUFFIX[dtype]}", dtype.itemsize
+
+        def run(o0: int, o1: int) -> None:
+            self._instance().calls[name](op, x.offset + o0 * n * inner * size, o1 - o0, n,
+                                         inner, y.offset + o0 * inner * size)  # fmt: skip
+
+        w = self.workers
+        parallel = outer > 1 and outer * n * inner >= PARALLEL_ELEMENTS
+        w.parallel([lambda p=p: run(*p) for p in w.parts(outer, parallel)])
+
+    def norm(self, kind, x, y, rows, cols, weight, bias, eps, dtype) -> None:
+        self._check(x, y, weight, bias)
+        name, row = f"norm_{SUFFIX[dtype]}", cols * dtype.itemsize
+        w_at = 0 if weight is None else weight.offset
+        b_at = 0 if bias is None else bias.offset
+        bits = _f64_bits(eps)
+
+        def run(r0: int, r1: int) -> None:
+            self._instance().calls[name](kind, x.offset + r0 * row, y.offset + r0 * row, r1 - r0,
+                                         cols, w_at, b_at, bits)  # fmt: skip
+
+        w = self.workers
+        parallel = rows > 1 and rows * cols >= PARALLEL_ELEMENTS
+        w.parallel([lambda p=p: run(*p) for p in w.parts(rows, parallel)])
+
+    def linear(self, a, b, c, bias, act, batch, m, n, k, a_batch, b_batch, dtype,
+               bias_batch=0, trans_b=False) -> None:  # fmt: skip
         self._check(a, b, c, bias)
         sfx, size = SUFFIX[dtype], dtype.itemsize
         bias_at = 0 if bias is None else bias.offset
         w = self.workers
         build = self._build
         inst = build.instance()
+        if trans_b:  # its own kernel: bands of whole items, or of rows of one
+            self._linear_nt(a, b, c, bias_at, act, batch, m, n, k, a_batch, b_batch,
+                            bias_batch, sfx, size)  # fmt: skip
+            return
         native = w.native_bands() if w.threads > 1 else None
         least = NATIVE_PARALLEL_FLOPS if native is not None else PARALLEL_FLOPS
         plan = 0
@@ -145,21 +212,24 @@ class SimdKernels(Kernels):
         if kind == _ROWS:
             bands = [(min(step, m - r0), n, k,
                       (a.offset + (i * a_batch + r0 * k) * size, b.offset + i * b_batch * size,
-                       c.offset + (i * m * n + r0 * n) * size, bias_at, act, 1,
-                       min(step, m - r0), n, k, 0, 0, None, n))
+                       c.offset + (i * m * n + r0 * n) * size,
+                       bias_at + i * bias_batch * size if bias is not None else 0, act, 1,
+                       min(step, m - r0), n, k, 0, 0, None, n, 0, 0))
                      for i in range(batch) for r0 in range(0, m, step)]  # fmt: skip
         elif kind == _COLS:
             bands = [(m, min(step, n - j0), k,
                       (a.offset + i * a_batch * size, b.offset + (i * b_batch + j0) * size,
                        c.offset + (i * m * n + j0) * size,
-                       bias_at + j0 * size if bias is not None else 0, act, 1, m,
-                       min(step, n - j0), k, 0, 0, None, n))
+                       bias_at + (i * bias_batch + j0) * size if bias is not None else 0, act,
+                       1, m, min(step, n - j0), k, 0, 0, None, n, 0, 0))
                      for i in range(batch) for j0 in range(0, n, step)]  # fmt: skip
         else:  # whole items, `step` of them per band (all of them without a split)
             step = step if kind == _ITEMS else batch
             bands = [(m, n, k, (a.offset + i0 * a_batch * size, b.offset + i0 * b_batch * size,
-                                c.offset + i0 * m * n * size, bias_at, act,
-                                min(step, batch - i0), m, n, k, a_batch, b_batch, None, n))
+                                c.offset + i0 * m * n * size,
+                                bias_at + i0 * bias_batch * size if bias is not None else 0, act,
+                                min(step, batch - i0), m, n, k, a_batch, b_batch, None, n,
+                                bias_batch, 0))
                      for i0 in range(0, batch, step)]  # fmt: skip
         if len(bands) == 1:
             _, _, _, args = bands[0]
@@ -168,6 +238,31 @@ class SimdKernels(Kernels):
             inst.trim()
             return
         self._bands(sfx, bands, native)
+
+    def _linear_nt(self, a, b, c, bias_at, act, batch, m, n, k, a_batch, b_batch, bias_batch,
+                   sfx, size) -> None:  # fmt: skip
+        """c = act(a @ b^T + bias) with b (N, K) per item, read in place: bands of whole items
+        (or of rows of a single product) on the Python pool."""
+        w = self.workers
+        big = 2.0 * batch * m * n * k >= PARALLEL_FLOPS
+        name = f"linear_{sfx}"
+
+        def items(i0: int, i1: int) -> None:
+            inst = self._instance()
+            inst.calls[name](a.offset + i0 * a_batch * size, b.offset + i0 * b_batch * size,
+                             c.offset + i0 * m * n * size,
+                             bias_at + i0 * bias_batch * size if bias_at else 0, act, i1 - i0,
+                             m, n, k, a_batch, b_batch, 0, n, bias_batch, 1)  # fmt: skip
+
+        def rows(r0: int, r1: int) -> None:
+            inst = self._instance()
+            inst.calls[name](a.offset + r0 * k * size, b.offset, c.offset + r0 * n * size,
+                             bias_at, act, 1, r1 - r0, n, k, 0, 0, 0, n, 0, 1)  # fmt: skip
+
+        if batch > 1 or m == 1:
+            w.parallel([lambda p=p: items(*p) for p in w.parts(batch, big and batch > 1)])
+        else:
+            w.parallel([lambda p=p: rows(*p) for p in w.parts(m, big)])
 
     def _bands(self, sfx: str, bands: list[tuple[int, int, int, tuple]], native) -> None:
         """Runs the bands of one call, each a call of the linear export. On the native pool,

@@ -1,0 +1,72 @@
+// norm.wgsl: layer_norm (KIND 0: (x - mean) / sqrt(var + eps) * w + b, the biased variance in
+// two passes) or rms_norm (KIND 1: x / sqrt(mean(x^2) + eps) * w) over each row of `cols`
+// (after a prelude, activations.wgsl and elementwise_io_xy.wgsl). One workgroup per row: each
+// invocation adds its strided elements in order and a fixed tree adds the 256 partial sums,
+// the same bits on every call. flags bit 0: a weight, bit 1: a bias.
+
+struct Params {
+    rows: u32,
+    cols: u32,
+    flags: u32,
+    eps_lo: u32,
+    eps_hi: u32,
+    zero: u32,
+    pad1: u32,
+    pad2: u32,
+}
+
+@group(0) @binding(2) var<uniform> params: Params;
+@group(0) @binding(3) var<storage, read> weight: array<T>;
+@group(0) @binding(4) var<storage, read> bias: array<T>;
+
+var<workgroup> red: array<T, 256>;
+
+fn tree_sum(lid: u32) -> T {
+    workgroupBarrier();
+    for (var stride = 128u; stride > 0u; stride = stride / 2u) {
+        if (lid < stride) {
+            red[lid] = red[lid] + red[lid + stride];
+        }
+        workgroupBarrier();
+    }
+    let total = red[0];
+    workgroupBarrier();
+    return total;
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let row = wid.y * nwg.x + wid.x;
+    if (row >= params.rows) {
+        return;
+    }
+    let cols = params.cols;
+    let base = row * cols;
+    var mean = T(0.0);
+    if (KIND == 0u) {
+        var s = T(0.0);
+        for (var i = lid; i < cols; i += 256u) {
+            s = s + load_x(base + i);
+        }
+        red[lid] = s;
+        mean = tree_sum(lid) / T(cols);
+    }
+    var ss = T(0.0);
+    for (var i = lid; i < cols; i += 256u) {
+        let d = load_x(base + i) - mean;
+        ss = fma(d, d, ss);
+    }
+    red[lid] = ss;
+    let inv = T(1.0) / sqrt(tree_sum(lid) / T(cols) + from_bits(params.eps_lo, params.eps_hi));
+    for (var i = lid; i < cols; i += 256u) {
+        var v = (load_x(base + i) - mean) * inv;
+        if ((params.flags & 1u) != 0u) {
+            v = v * weight[i];
+        }
+        if ((params.flags & 2u) != 0u) {
+            v = v + bias[i];
+        }
+        store_y(base + i, v);
+    }
+}
