@@ -196,8 +196,8 @@ def broadcast_strides(shape: tuple[int, ...], strides: tuple[int, ...],
                       to: tuple[int, ...]) -> tuple[int, ...]:  # fmt: skip
     """An operand's strides over the shape it is broadcast to: 0 where it repeats."""
     lead = len(to) - len(shape)
-    return (0,) * lead + tuple(0 if n == 1 and m != 1 else s
-                               for n, m, s in zip(shape, to[lead:], strides, strict=True))  # fmt: skip
+    pairs = zip(shape, to[lead:], strides, strict=True)
+    return (0,) * lead + tuple(0 if n == 1 and m != 1 else s for n, m, s in pairs)
 
 
 def base_buffer(x: Array) -> Any:

@@ -38,9 +38,16 @@ DEFAULTS: dict[tuple[str, str], tuple[float, float]] = {
 }
 
 
+# families that cost as another: linear as matmul; the map ops, reductions, norms and copies
+# move memory as the activations do
+_COSTS_AS = {"linear": "matmul", "map": "elementwise", "binary": "elementwise",
+             "reduction": "elementwise", "norm": "softmax", "shape": "elementwise"}  # fmt: skip
+
+
 def family(op: str) -> str:
-    """The cost family of an op of the op table (linear costs as matmul)."""
-    return "matmul" if op == "linear" else OPS[op].family
+    """The cost family of an op of the op table."""
+    fam = OPS[op].family
+    return _COSTS_AS.get(fam, fam)
 
 
 class CostModel:

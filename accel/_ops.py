@@ -85,7 +85,8 @@ def _unary(op: _optable.Op, x: object, backend: str | None, out: object) -> Any:
         y = target
         if y is None:
             in_place = b.memory.host and not b.kernels.may_fail_part_way
-            y = out if in_place and kernel_writable(out) and exactly(out, src) else np.empty_like(src)
+            writable = in_place and kernel_writable(out) and exactly(out, src)
+            y = out if writable else np.empty_like(src)
             holder[0] = y
         if op.family == "softmax":
             b.host.softmax(src, y, rows, cols)
@@ -457,10 +458,8 @@ def _linear_call(op: str, a: Any, b: Any, bias: Any, act: int, backend: str | No
         return _scalar(result, a_, b_, out)
     a3 = _batched(a_, pa, batch, count, dtype)
     bt = _transposed_numpy(b_, dtype) if b_items in (1, count) and b_.ndim >= 2 else None
-    if bt is not None:  # b = (a C-contiguous array).mT: read in place
-        b3 = bt.reshape(b_items, n, k)
-    else:
-        b3 = _batched(b_, pb, batch, count, dtype)
+    # b = (a C-contiguous array).mT: read in place
+    b3 = bt.reshape(b_items, n, k) if bt is not None else _batched(b_, pb, batch, count, dtype)
     # the kernel writes the result directly unless out is strided, foreign or overlaps an input
     overlap = out is not None and any(
         np.may_share_memory(out, x) for x in (a_, b_, *(() if bias_ is None else (bias_,)))
@@ -608,6 +607,19 @@ def _array_ufunc(self: Array, ufunc: Any, method: str, *inputs: Any, out: Any = 
         out = out[0]
     return fn(*inputs) if out is None else fn(*inputs, out=out)
 
+
+def _install_reduction(name: str, fn: Callable[..., Any]) -> None:
+    def method(self: Array, axis: Any = None, keepdims: bool = False) -> Any:
+        return fn(self, axis=axis, keepdims=keepdims)
+
+    method.__name__ = name
+    method.__doc__ = f"accel.{name}(self, axis=axis, keepdims=keepdims): an Array here."
+    setattr(Array, name, method)
+
+
+for _name, _op in _optable.OPS.items():
+    if _op.family == "reduction":
+        _install_reduction(_name, PUBLIC[_name])
 
 Array.__array_ufunc__ = _array_ufunc  # type: ignore[assignment]
 _shapes.install()

@@ -122,10 +122,12 @@ def _softplus_ref(w: np.ndarray) -> np.ndarray:
 
 
 def _gelu_tanh_ref(w: np.ndarray) -> np.ndarray:
-    # 0.5 x (1 + tanh z) = x sigmoid(2 z), z = sqrt(2/pi) (x + 0.044715 x^3): no cancellation
-    c = np.sqrt(w.dtype.type(2) / w.dtype.type(np.pi))
+    # 0.5 x (1 + tanh z) = x sigmoid(2 z), z = sqrt(2/pi) (x + 0.044715 x^3): no cancellation.
+    # The constants from their decimals in w's precision: e^{2z} carries their error |2 z|
+    # (up to hundreds) times.
+    c = w.dtype.type("0.79788456080286535587989211986876373695")
     with np.errstate(over="ignore", invalid="ignore"):
-        z = c * (w + w.dtype.type(0.044715) * w * w * w)
+        z = c * (w + w.dtype.type("0.044715") * w * w * w)
         y = w / (1 + np.exp(-2 * z))
     return _limits(w, y)
 
@@ -376,6 +378,7 @@ _SOFTPLUS_TABLES: dict[str, dict[str, object]] = {
 _ELEMENTWISE_SIZES = (1_000, 1_000_000)
 _ELEMENTWISE_CALIBRATION = (1_000, 100_000, 1_000_000)
 _ULP = {"cpu": 4, "simd": 4, "gpu": 8}
+_SIZED: dict = {"bench_sizes": _ELEMENTWISE_SIZES, "calibrate_sizes": _ELEMENTWISE_CALIBRATION}
 
 OPS: dict[str, Op] = {
     op.name: op
@@ -423,35 +426,35 @@ OPS: dict[str, Op] = {
         Op("copy", "map", "The data of an array in a new C-contiguous buffer (a view's copy).",
            numpy=np.copy, kernel_id=0, public=False),
         Op("negative", "map", "-x, exactly (the sign bit flipped: -0 for 0, NaN stays NaN).",
-           numpy=np.negative, kernel_id=1, operator="neg", ufunc="negative"),
+           numpy=np.negative, kernel_id=1, operator="neg", ufunc="negative", **_SIZED),
         Op("add", "binary", "x1 + x2, broadcast as numpy does.", numpy=np.add, kernel_id=2,
-           operator="add", ufunc="add"),
+           operator="add", ufunc="add", **_SIZED),
         Op("subtract", "binary", "x1 - x2, broadcast as numpy does.", numpy=np.subtract,
-           kernel_id=3, operator="sub", ufunc="subtract"),
+           kernel_id=3, operator="sub", ufunc="subtract", **_SIZED),
         Op("multiply", "binary", "x1 * x2, broadcast as numpy does.", numpy=np.multiply,
-           kernel_id=4, operator="mul", ufunc="multiply"),
+           kernel_id=4, operator="mul", ufunc="multiply", **_SIZED),
         Op("divide", "binary", "x1 / x2, broadcast as numpy does.", numpy=np.divide,
            ulp={"cpu": 1, "simd": 1, "gpu": 3}, kernel_id=5, operator="truediv",
-           ufunc="divide"),
+           ufunc="divide", **_SIZED),
         Op("maximum", "binary", "The larger of x1 and x2, NaN where either is NaN (numpy's).",
-           numpy=np.maximum, kernel_id=6, ufunc="maximum"),
+           numpy=np.maximum, kernel_id=6, ufunc="maximum", **_SIZED),
         Op("minimum", "binary", "The smaller of x1 and x2, NaN where either is NaN (numpy's).",
-           numpy=np.minimum, kernel_id=7, ufunc="minimum"),
+           numpy=np.minimum, kernel_id=7, ufunc="minimum", **_SIZED),
         Op("sum", "reduction", "The sum over axes, in a fixed order; NaN propagates.",
-           numpy=np.sum, kernel_id=0),
+           numpy=np.sum, kernel_id=0, **_SIZED),
         Op("mean", "reduction", "The mean over axes: the sum in a fixed order, divided by n.",
-           numpy=np.mean, kernel_id=1),
+           numpy=np.mean, kernel_id=1, **_SIZED),
         Op("max", "reduction", "The largest value over axes; NaN where any is NaN.",
-           numpy=np.max, kernel_id=2),
+           numpy=np.max, kernel_id=2, **_SIZED),
         Op("layer_norm", "norm",
            "(x - mean) / sqrt(var + eps) * weight + bias over the last axis, the biased "
            "variance in two passes.",
            numpy=lambda x: (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True)
                                                                      + 1e-5),
-           kernel_id=0, defaults={"eps": 1e-5}),
+           kernel_id=0, defaults={"eps": 1e-5}, **_SIZED),
         Op("rms_norm", "norm", "x / sqrt(mean(x^2) + eps) * weight over the last axis.",
            numpy=lambda x: x / np.sqrt((x * x).mean(-1, keepdims=True) + 1e-6), kernel_id=1,
-           defaults={"eps": 1e-6}),
+           defaults={"eps": 1e-6}, **_SIZED),
         Op("reshape", "shape", "x with a new shape of the same size (a view where it can).",
            numpy=np.reshape),
         Op("permute_dims", "shape", "x with its axes in a new order (a view).",

@@ -82,7 +82,7 @@ def _make_reduction(op: _optable.Op) -> Callable[..., Any]:
         n = math.prod(shape[d] for d in axes)
         size = math.prod(out_shape)
         if n == 0 or size == 0:
-            return _empty(op, out_shape, dtype, size, b_arr, x)
+            return _empty(op, out_shape, dtype, size, n, b_arr)
         layout = _layout(shape, axes)
         if b_arr is not None and spilled(x):  # data kept on the host: through it, there
             host = reduction(host_copy(x), axis=axis, keepdims=keepdims, backend=b_arr.name)
@@ -109,10 +109,11 @@ def _make_reduction(op: _optable.Op) -> Callable[..., Any]:
     return reduction
 
 
-def _empty(op: _optable.Op, out_shape: tuple[int, ...], dtype: np.dtype, size: int,
-           b: backends.Backend | None, x: Any) -> Any:  # fmt: skip
-    """A reduction over nothing, or to nothing: numpy's answers."""
-    if op.kernel_id == _MAX and size:
+def _empty(op: _optable.Op, out_shape: tuple[int, ...], dtype: np.dtype, size: int, n: int,
+           b: backends.Backend | None) -> Any:  # fmt: skip
+    """A reduction over nothing, or to nothing: numpy's answers (max over an empty axis
+    raises, even to an empty result)."""
+    if op.kernel_id == _MAX and n == 0:
         raise ValueError(
             "zero-size array to reduction operation max which has no identity"
         )

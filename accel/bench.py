@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 import accel
+from accel._ops import PUBLIC_FORMS
 from accel._optable import OPS, SOFTMAX_ROW
 
 
@@ -40,9 +41,11 @@ def inputs(op: str, size: int, dtype: np.dtype, seed: int = 0) -> tuple[np.ndarr
         return x, w, rng.standard_normal(size).astype(dtype)
     if family == "dot":
         return tuple(rng.standard_normal(size).astype(dtype) for _ in range(2))
-    if family == "softmax":
+    if family in ("softmax", "norm"):
         cols = min(size, SOFTMAX_ROW)
         return (rng.standard_normal((max(1, size // cols), cols)).astype(dtype) * 4,)
+    if family == "binary":
+        return tuple(rng.standard_normal(size).astype(dtype) * 4 for _ in range(2))
     return (rng.standard_normal(size).astype(dtype) * 4,)
 
 
@@ -68,11 +71,11 @@ def call_for(op: str, backend: str, args: tuple) -> Callable[[], object]:
     family = OPS[op].family
     if family == "linear":
         return lambda: accel.linear(*args, activation="tanh", backend=sel)
-    f = getattr(accel, op)
-    if family in ("matmul", "dot"):
+    f = PUBLIC_FORMS[op]  # (gelu_tanh is gelu(approximate="tanh"))
+    if family in ("matmul", "dot", "reduction"):
         return lambda: f(*args, backend=sel)
     out = np.empty_like(args[0])  # a fresh array per call would time the allocator too
-    return lambda: f(args[0], backend=sel, out=out)
+    return lambda: f(*args, backend=sel, out=out)
 
 
 def time_calls(call: Callable[[], object], repeat: int = 5, budget_s: float = 0.3) -> np.ndarray:

@@ -46,7 +46,7 @@ def calibrate(progress: bool = True) -> dict:
         for name in names
         for dtype in sorted(backends.get(name).dtypes(), key=lambda d: d.itemsize)
         for op in OPS
-        if op != "linear"  # costs as matmul
+        if op != "linear" and OPS[op].calibrate_sizes  # linear costs as matmul
     ]
     params = []
     for i, (name, dtype, op) in enumerate(jobs, 1):

@@ -80,7 +80,7 @@ def _bench(args: argparse.Namespace) -> int:
     from ._dispatch import available_backends
     from ._optable import OPS
 
-    ops = _csv(args.ops) if args.ops else list(OPS)
+    ops = _csv(args.ops) if args.ops else [name for name, op in OPS.items() if op.bench_sizes]
     unknown = [op for op in ops if op not in OPS]
     if unknown:
         args.parser.error(f"--ops: unknown {', '.join(map(repr, unknown))}; choose from "

@@ -38,7 +38,7 @@ except ImportError as e:  # pragma: no cover - the extra is not installed
 import accel
 
 from ._array import float_array
-from ._ops import _matmul_shapes
+from ._ops import PUBLIC_FORMS, _matmul_shapes
 from ._optable import OPS, activation_id
 
 _F32 = np.dtype(np.float32)
@@ -99,7 +99,7 @@ def _linear_block(x_blocks: list, w_blocks: list, bias: np.ndarray | None, activ
     if bias is not None:
         z += bias.astype(dtype, copy=False)
     if activation is not None:
-        getattr(accel, activation)(z, backend=backend, out=z)
+        PUBLIC_FORMS[activation](z, backend=backend, out=z)  # (gelu_tanh: gelu's form)
     return z
 
 
@@ -133,7 +133,7 @@ def _make_unary(name: str):
 
 # one wrapper per elementwise op and softmax of the op table
 _UNARY = {name: _make_unary(name) for name, op in OPS.items()
-          if op.family in ("elementwise", "softmax")}  # fmt: skip
+          if op.family in ("elementwise", "softmax") and op.public}  # fmt: skip
 globals().update(_UNARY)
 
 

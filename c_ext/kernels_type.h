@@ -1278,62 +1278,54 @@ static void FN(gemv_col)(int64_t m, int64_t k, const T *a, int64_t lda, const T 
 }
 
 /* C = act(A Bt^T + bias) with Bt (n x k) row-major: a matrix times a transposed one read in
- * place (q @ k.mT), each element the dot of a row of A and a row of Bt. NT_R x NT_C elements at
- * a time, each accumulated in a vector along k and its lanes added in a fixed order, then the
- * tail of k one product at a time: every element by the same steps wherever its block lies
- * (rows and columns past the edge repeat a valid one), so the bits do not depend on m, n or
- * the split. The epilogue runs on each finished block of rows. */
-#if VBYTES > 16
-#define NT_R 4
-#define NT_C 4
-#else
-#define NT_R 2
-#define NT_C 4
-#endif
+ * place (q @ k.mT). Each element of C is the same chain of fused multiply-adds over k in
+ * order as every other path's (the same bits as the product with B made contiguous): VL
+ * columns at a time, a block of NT_KB values of k of their rows of Bt transposed into a
+ * buffer in L1, then NT_MR rows of A at a time stream past it, their partial sums kept in C
+ * between blocks of k (stored and reloaded unchanged). The epilogue runs on each finished row. */
+#define NT_KB 256
+#define NT_MR 4
 static void FN(gemm_nt)(int64_t m, int64_t n, int64_t k, const T *a, int64_t lda, const T *bt,
                         int64_t ldb, T *c, int64_t ldc, const T *bias, int act)
 {
-    for (int64_t i = 0; i < m; i += NT_R) {
-        int64_t mi = m - i < NT_R ? m - i : NT_R;
-        for (int64_t j = 0; j < n; j += NT_C) {
-            int64_t nj = n - j < NT_C ? n - j : NT_C;
-            const T *ar[NT_R], *br[NT_C];
-            for (int r = 0; r < NT_R; r++)
-                ar[r] = a + (i + (r < mi ? r : 0)) * lda;
-            for (int q = 0; q < NT_C; q++)
-                br[q] = bt + (j + (q < nj ? q : 0)) * ldb;
-            VT acc[NT_R][NT_C];
-            for (int r = 0; r < NT_R; r++)
-                for (int q = 0; q < NT_C; q++)
-                    acc[r][q] = FN(splat)(0);
-            int64_t p = 0;
-            for (; p + VL <= k; p += VL) {
-                VT bv[NT_C];
-                for (int q = 0; q < NT_C; q++)
-                    bv[q] = FN(load)(br[q] + p);
-                for (int r = 0; r < NT_R; r++) {
-                    VT av = FN(load)(ar[r] + p);
-                    for (int q = 0; q < NT_C; q++)
-                        acc[r][q] = FN(fma)(av, bv[q], acc[r][q]);
+    T buf[NT_KB * VL] __attribute__((aligned(64)));
+    for (int64_t j0 = 0; j0 < n; j0 += VL) {
+        int64_t nj = n - j0 < VL ? n - j0 : VL;
+        for (int64_t k0 = 0; k0 < k || k0 == 0; k0 += NT_KB) {
+            int64_t kb = k - k0 < NT_KB ? k - k0 : NT_KB;
+            for (int64_t l = 0; l < VL; l++) {
+                const T *row = bt + (j0 + (l < nj ? l : 0)) * ldb + k0;
+                for (int64_t p = 0; p < kb; p++)
+                    buf[p * VL + l] = l < nj ? row[p] : 0;
+            }
+            for (int64_t i = 0; i < m; i += NT_MR) {
+                int64_t mi = m - i < NT_MR ? m - i : NT_MR;
+                const T *ar[NT_MR];
+                VT acc[NT_MR];
+                for (int r = 0; r < NT_MR; r++) {
+                    ar[r] = a + (i + (r < mi ? r : 0)) * lda + k0;
+                    acc[r] = k0 ? FN(gather)(c + (i + (r < mi ? r : 0)) * ldc + j0, 1, nj)
+                                : FN(splat)(0);
+                }
+                for (int64_t p = 0; p < kb; p++) {
+                    VT bv = FN(load)(buf + p * VL);
+                    for (int r = 0; r < NT_MR; r++)
+                        acc[r] = FN(fma)(FN(splat)(ar[r][p]), bv, acc[r]);
+                }
+                for (int64_t r = 0; r < mi; r++) {
+                    T out[VL];
+                    FN(store)(out, acc[r]);
+                    __builtin_memcpy(c + (i + r) * ldc + j0, out, (size_t)nj * sizeof(T));
                 }
             }
-            for (int64_t r = 0; r < mi; r++)
-                for (int64_t q = 0; q < nj; q++) {
-                    T s = 0;
-                    for (int l = 0; l < VL; l++)
-                        s += acc[r][q][l];
-                    for (int64_t t = p; t < k; t++)
-                        s = FN(fma1)(ar[r][t], br[q][t], s);
-                    c[(i + r) * ldc + j + q] = s;
-                }
         }
-        if (bias || act != ACT_NONE)
-            for (int64_t r = 0; r < mi; r++)
-                FN(bias_act_row)(c + (i + r) * ldc, n, bias, act);
     }
+    if (bias || act != ACT_NONE)
+        for (int64_t i = 0; i < m; i++)
+            FN(bias_act_row)(c + i * ldc, n, bias, act);
 }
-#undef NT_R
-#undef NT_C
+#undef NT_KB
+#undef NT_MR
 
 #ifndef ACCEL_FREESTANDING
 static int FN(gemm)(int64_t m, int64_t n, int64_t k, const T *a, int64_t lda, const T *b,

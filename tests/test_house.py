@@ -19,7 +19,10 @@ LAYERS = [
      "accel._codegen", *COMPILED},
     {"accel.backends"},  # and everything under it
     {"accel._cost", "accel._dispatch", "accel._fast"},
-    {"accel._array", "accel._ops", "accel", "accel._probe", "accel.bench", "accel.calibrate",
+    {"accel._array"},
+    {"accel._calls"},
+    {"accel._arith", "accel._reductions", "accel._shapes"},
+    {"accel._ops", "accel", "accel._probe", "accel.bench", "accel.calibrate",
      "accel.cli", "accel.dask", "accel.selftest", "accel.__main__", "accel.testing"},
 ]  # fmt: skip
 

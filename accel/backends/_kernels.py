@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._errors import UnsupportedOperationError
 from ._memory import Buffer
 
 MAP_DIMS = 8  # the most dimensions a map kernel takes (accel_cpu.h's ACCEL_MAP_DIMS)
@@ -62,7 +63,6 @@ class Kernels(ABC):
     def softmax(self, x: Buffer, y: Buffer, rows: int, cols: int, dtype: np.dtype) -> None:
         """softmax of each of `rows` rows of `cols` >= 1 elements; y may be x itself."""
 
-    @abstractmethod
     def map(self, op: int, act: int, a: Strided | float, b: Strided | float | None, y: Buffer,
             shape: tuple[int, ...], dtype: np.dtype, y_offset: int = 0) -> None:  # fmt: skip
         """y = act(op(a, b)) over `shape` (1 to MAP_DIMS dims, none empty), written
@@ -71,17 +71,18 @@ class Kernels(ABC):
         ops), act an activation id or ACT_NONE. A float operand is that one value everywhere
         (a Python float, rounded to dtype); at most one operand is a float; b None for a unary
         op. y shares no memory with a or b."""
+        raise UnsupportedOperationError(f"backend {type(self).__name__} has no map kernels")
 
-    @abstractmethod
     def reduce(self, op: int, x: Buffer, y: Buffer, outer: int, n: int, inner: int,
                dtype: np.dtype) -> None:  # fmt: skip
         """y (outer, inner) = op over the middle axis of C-contiguous x (outer, n, inner): a
         reduction kernel id (sum, mean, max), in an order that depends on n and inner alone.
         outer, n, inner >= 1."""
+        raise UnsupportedOperationError(f"backend {type(self).__name__} has no reductions")
 
-    @abstractmethod
     def norm(self, kind: int, x: Buffer, y: Buffer, rows: int, cols: int,
              weight: Buffer | None, bias: Buffer | None, eps: float,
              dtype: np.dtype) -> None:  # fmt: skip
         """layer_norm or rms_norm (a norm kernel id) of each of `rows` rows of `cols` >= 1
         values; weight and bias cols values or None; y may be x itself."""
+        raise UnsupportedOperationError(f"backend {type(self).__name__} has no norms")

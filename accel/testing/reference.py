@@ -14,6 +14,12 @@ the result itself, and the checks would measure the reference, not the backend.
 | matmul, dot                 | |C - ref| <= g_K (|A| @ |B|) + K tiny, g_K = K u / (1 - K u)    |
 | linear                      | z within the matmul bound with K + 1 terms, then               |
 |                             | |y - f(ref z)| <= max|f'| bound(z) + N ulp(f(ref z)) or <= tiny |
+| add, subtract, multiply,    | exact (the IEEE result in the dtype; on gpu with subnormals     |
+| maximum, minimum            | flushed, inputs and result)                                    |
+| divide                      | N ulp (1 on cpu, simd; 3 on gpu)                               |
+| sum                         | |s - ref| <= g_n sum|x| + n tiny                               |
+| mean                        | the sum's bound / n + 1 ulp(ref); max: exact                   |
+| layer_norm, rms_norm        | 4 (n + 4) u |w| (|mean| + max|x|) / sigma + 4 ulp(ref) + tiny |
 """
 
 from __future__ import annotations
@@ -178,21 +184,28 @@ def check_linear(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, activati
                  y: np.ndarray, backend: str) -> float:  # fmt: skip
     """Asserts linear's bound: the pre-activation z = x @ w + bias within the matmul bound of
     K + 1 terms, carried through the activation by its largest slope, plus the activation's
-    own N ulp. Returns the worst error (as a fraction of the bound)."""
+    own N ulp. w may be a stack (..., K, N) with bias (N,) or w.shape[:-2] + (N,). Returns
+    the worst error (as a fraction of the bound)."""
     y = np.asarray(y)
     dtype = y.dtype
-    k = np.shape(w)[0]
-    expected = (*np.shape(x)[:-1], np.shape(w)[1])
+    k = np.shape(w)[-2]
+    if np.ndim(w) == 2:
+        expected = (*np.shape(x)[:-1], np.shape(w)[1])
+    else:
+        expected = np.matmul(np.zeros(np.shape(x)), np.zeros(np.shape(w))).shape
     assert y.shape == expected, f"linear shape {y.shape} != {expected}"
     if y.size == 0:
         return 0.0
     wx, ww = wide(x, dtype), wide(w, dtype)
     with np.errstate(over="ignore", invalid="ignore"):
-        z = wx @ ww
-        mag = np.abs(wx) @ np.abs(ww)
+        z = np.matmul(wx, ww)
+        mag = np.matmul(np.abs(wx), np.abs(ww))
         if bias is not None:
-            z = z + wide(bias, dtype)
-            mag = mag + np.abs(wide(bias, dtype))
+            wb = wide(bias, dtype)
+            if wb.ndim > 1:  # one bias per layer of the stack: over the rows of each
+                wb = wb.reshape(*wb.shape[:-1], 1, wb.shape[-1])
+            z = z + wb
+            mag = mag + np.abs(wb)
     zbound = _bound(mag, k + 1, dtype)
     if activation is None:
         ratio = _ratio(z, zbound, y)
@@ -214,3 +227,150 @@ def check_linear(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, activati
         f"ulp beyond the carried pre-activation error (bound {bound})"
     )
     return float(err.flat[worst])
+
+
+# -- the ops for whole networks -----------------------------------------------------------------
+
+
+def _flushed(x: np.ndarray) -> np.ndarray:
+    """x with its subnormal values made zero (as a GPU may read or write them)."""
+    tiny = np.finfo(x.dtype).tiny
+    return np.where(np.abs(x) < tiny, np.zeros_like(x), x)
+
+
+def _quotient(operands: list, dtype: np.dtype) -> np.ndarray:
+    w = [wide(x, dtype) if isinstance(x, np.ndarray) else x for x in operands]
+    with np.errstate(all="ignore"):
+        return np.asarray(w[0] / w[1])
+
+
+def _quotient_errors(ref: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """ulps of y from a wide quotient; past the dtype's range, the infinity exactly."""
+    err = _errors_against(np.broadcast_to(ref, y.shape), y, 0.0)
+    with np.errstate(over="ignore"):
+        rounded = np.broadcast_to(ref, y.shape).astype(y.dtype)
+    over = np.isinf(rounded) & np.isfinite(np.broadcast_to(ref, y.shape))
+    return np.where(over, np.where(y == rounded, 0.0, np.inf), err)
+
+
+def check_binary(op: str, x1: object, x2: object, y: np.ndarray, backend: str) -> float:
+    """Asserts the bound of a binary op of the op table against numpy in the result's dtype
+    (Python numbers take it, as numpy 2 gives them): add, subtract, multiply, maximum and
+    minimum exact (on gpu also the result with subnormals flushed), divide within N ulp of a
+    wide reference. Returns the worst error in ulps."""
+    y = np.asarray(y)
+    dtype = y.dtype
+    operands = [x if isinstance(x, int | float) and not isinstance(x, np.generic)
+                else np.asarray(x, dtype) for x in (x1, x2)]  # fmt: skip
+    fn = OPS[op].numpy
+    with np.errstate(all="ignore"):
+        exact = np.asarray(fn(*operands), dtype)
+    assert y.shape == exact.shape, f"{op}: shape {y.shape} != numpy's {exact.shape}"
+    if y.size == 0:
+        return 0.0
+    if op == "divide":
+        ref = _quotient(operands, dtype)
+        err = _quotient_errors(ref, y)
+        if backend.startswith("gpu"):  # or with subnormals flushed
+            flushed = [_flushed(x) if isinstance(x, np.ndarray) else x for x in operands]
+            err = np.fmin(err, _quotient_errors(_quotient(flushed, dtype), y))
+        bound = ulp_bound(op, backend)
+        worst = int(np.argmax(err))
+        assert err.flat[worst] <= bound, (
+            f"divide on {backend} ({dtype}): element {worst} is {y.flat[worst]!r}, reference "
+            f"{np.asarray(ref).flat[worst]!r}: {err.flat[worst]:.2f} ulp (bound {bound})"
+        )
+        return float(err.flat[worst])
+    same = (y == exact) | (np.isnan(y) & np.isnan(exact))
+    if op in ("add", "subtract", "multiply"):  # the sign of a zero is part of the result
+        same &= np.signbit(y) == np.signbit(exact)
+    if backend.startswith("gpu"):
+        fl = [_flushed(x) if isinstance(x, np.ndarray) else x for x in operands]
+        with np.errstate(all="ignore"):
+            other = _flushed(np.asarray(fn(*fl), dtype))
+        tiny = np.finfo(dtype).tiny
+        same |= (y == other) | (np.isnan(y) & np.isnan(other))
+        same |= (np.abs(exact) < tiny) & (np.abs(y) < tiny)
+    bad = np.flatnonzero(~same)
+    assert bad.size == 0, (
+        f"{op} on {backend} ({dtype}): element {int(bad[0])} is {y.flat[bad[0]]!r}, numpy "
+        f"gives {exact.flat[bad[0]]!r} ({bad.size} elements differ)"
+    )
+    return 0.0
+
+
+def check_reduction(op: str, x: np.ndarray, axis: object, keepdims: bool, y: object,
+                    backend: str) -> float:  # fmt: skip
+    """Asserts sum's bound (g_n sum|x| + n tiny), mean's (that / n + 1 ulp) or max exact, NaN
+    where numpy gives NaN. Returns the worst error as a fraction of the bound."""
+    y = np.asarray(y)
+    dtype = y.dtype
+    x = np.asarray(x)
+    assert dtype == x.dtype, f"{op}: dtype {dtype} != input dtype {x.dtype}"
+    wx = wide(x, dtype)
+    ax = axis if axis is None or isinstance(axis, int) else tuple(axis)
+    with np.errstate(all="ignore"):
+        if op == "max":
+            ref = np.max(x, axis=ax, keepdims=keepdims)
+            assert y.shape == np.shape(ref), f"max: shape {y.shape} != numpy's {np.shape(ref)}"
+            same = (y == ref) | (np.isnan(y) & np.isnan(ref))
+            assert np.all(same), f"max on {backend}: {y!r} != numpy's {ref!r}"
+            return 0.0
+        total = np.sum(wx, axis=ax, keepdims=keepdims)
+        mag = np.sum(np.abs(wx), axis=ax, keepdims=keepdims)
+    n = x.size // max(1, np.asarray(total).size) if x.size else 0
+    assert y.shape == np.shape(total), f"{op}: shape {y.shape} != numpy's {np.shape(total)}"
+    if y.size == 0:
+        return 0.0
+    if n == 0:  # over nothing: 0 for the sum, NaN for the mean
+        empty = np.zeros(y.shape) if op == "sum" else np.full(y.shape, np.nan)
+        assert np.array_equal(y, empty, equal_nan=True), f"{op} over nothing gave {y!r}"
+        return 0.0
+    bound = _bound(np.asarray(mag, np.float64), max(n, 1), dtype)
+    ref = total
+    if op == "mean":
+        with np.errstate(all="ignore"):
+            ref = total / n
+        bound = bound / n + ulp(ref, dtype)
+    ratio = _ratio(np.asarray(ref), np.asarray(bound), y)
+    worst = int(np.argmax(ratio))
+    assert ratio.flat[worst] <= 1, (
+        f"{op} on {backend} ({dtype}, n={n}): element {worst} is {y.flat[worst]!r}, reference "
+        f"{np.asarray(ref).flat[worst]!r}: {ratio.flat[worst]:.3g} x the bound"
+    )
+    return float(ratio.flat[worst])
+
+
+def check_norm(op: str, x: np.ndarray, weight: np.ndarray | None, bias: np.ndarray | None,
+               eps: float, y: object, backend: str) -> float:  # fmt: skip
+    """Asserts the norms' bound: 4 (n + 4) u |w| (|mean| + max|x|) / sigma + 4 ulp(ref) + tiny
+    per element, sigma = sqrt(var + eps) of the row. Returns the worst fraction of it."""
+    y = np.asarray(y)
+    dtype = y.dtype
+    x = np.asarray(x)
+    assert y.shape == x.shape, f"{op}: shape {y.shape} != input shape {x.shape}"
+    if y.size == 0:
+        return 0.0
+    wx = wide(x, dtype)
+    n = x.shape[-1]
+    with np.errstate(all="ignore"):
+        mean = wx.mean(-1, keepdims=True) if op == "layer_norm" else np.zeros_like(wx[..., :1])
+        var = ((wx - mean) ** 2).mean(-1, keepdims=True)
+        sigma = np.sqrt(var + wide(np.asarray(eps), dtype))
+        ref = (wx - mean) / sigma
+        wmag = 1.0
+        if weight is not None:
+            ref = ref * wide(weight, dtype)
+            wmag = np.abs(wide(weight, dtype))
+        if bias is not None:
+            ref = ref + wide(bias, dtype)
+        big = np.abs(mean) + np.max(np.abs(wx), axis=-1, keepdims=True)
+        allowance = (4 * (n + 4) * unit_roundoff(dtype) * wmag * big / sigma).astype(np.float64)
+    allowance = np.nan_to_num(allowance, nan=0.0, posinf=0.0)
+    err = _errors_against(ref, y, allowance)
+    worst = int(np.argmax(err))
+    assert err.flat[worst] <= 4, (
+        f"{op} on {backend} ({dtype}, n={n}): element {worst} is {y.flat[worst]!r}, reference "
+        f"{np.asarray(ref).flat[worst]!r}: {err.flat[worst]:.2f} ulp beyond the allowance"
+    )
+    return float(err.flat[worst]) / 4
