@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from . import _arith, _dispatch, _fast, _optable, _reductions, _shapes, backends
-from ._array import Array, c_strides, float_array, own_buffer, run_map, strided, wrap
+from ._array import Array, c_strides, float_array, own_buffer, place, run_map, strided, wrap
 from ._calls import (
     array_backend,
     assign,
@@ -431,12 +431,22 @@ def _linear_call(op: str, a: Any, b: Any, bias: Any, act: int, backend: str | No
         check_out(out, shape, dtype)
     count = math.prod(batch)
     a_items, b_items = math.prod(pa[:-2]), math.prod(pb[:-2])
+    w_items = b_items  # (the stack the bias follows)
     if b_arr is not None:
-        partial = a_items not in (1, count) or b_items not in (1, count)
         same = a_.dtype == b_.dtype == dtype and (bias_ is None or bias_.dtype == dtype)
+        if same and not spilled(a, b, bias, out) and (a_items not in (1, count)
+                                                      or b_items not in (1, count)):  # fmt: skip
+            # a partial broadcast of a batch: the operand repeated on the backend
+            if a_items not in (1, count):
+                a_ = _shapes.broadcast_copy(_as_array(b_arr, a_, dtype), (*batch, *pa[-2:]))
+                pa, a_items = a_.shape, count
+            if b_items not in (1, count):
+                b_ = _shapes.broadcast_copy(_as_array(b_arr, b_, dtype), (*batch, *pb[-2:]))
+                pb, b_items = b_.shape, count
+        partial = a_items not in (1, count) or b_items not in (1, count)
         if not spilled(a, b, bias, out) and not partial and same:
             bias_ = bias_ if not isinstance(bias_, np.ndarray) else contiguous(bias_, dtype)
-            bias_, bias_batch = _bias_items(bias_, batch, b_items, n)
+            bias_, bias_batch = _bias_items(bias_, batch, w_items, n)
             return _linear_resident(op, b_arr, a_, b_, bias_, bias_batch, act, shape, count,
                                     m, n, k, a_items > 1, b_items > 1, dtype, out)  # fmt: skip
         # spilled data, mixed dtypes or a partial broadcast: through the host, on that backend
@@ -474,6 +484,11 @@ def _linear_call(op: str, a: Any, b: Any, bias: Any, act: int, backend: str | No
     if not direct:
         result[...] = c3.reshape(shape)
     return _scalar(result, a_, b_, out)
+
+
+def _as_array(b: backends.Backend, x: Any, dtype: np.dtype) -> Array:
+    """x as an Array on backend b (a numpy operand uploaded for the call)."""
+    return x if isinstance(x, Array) else place(contiguous(x, dtype), b)
 
 
 def _scalar(result: np.ndarray, a: Any, b: Any, out: Any) -> Any:
