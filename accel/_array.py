@@ -181,7 +181,7 @@ def wrap(backend: backends.Backend, buf: Any, shape: tuple[int, ...], dtype: np.
     return a
 
 
-_fast.configure_arrays(Array, wrap)
+_fast.configure_arrays(Array, wrap, View)
 
 
 def strided(x: Array) -> Strided:

@@ -33,7 +33,8 @@ except ImportError:  # not built (no compiler, or no numpy at build): the Python
     _fastpath = None
 
 # what a FastOp's slot runs (the same numbers as c_ext/fastpath/)
-KINDS = {"elementwise": 0, "softmax": 1, "matmul": 2, "dot": 3, "linear": 4}
+KINDS = {"elementwise": 0, "softmax": 1, "matmul": 2, "dot": 3, "linear": 4, "map": 5,
+         "binary": 5}
 BACKEND_IDS = {"cpu": 0, "simd": 1}
 _slots: dict[str, int] = {}  # op name -> slot
 _named: set[str] = set()  # backend= texts the fast path knows
@@ -52,15 +53,17 @@ def wrap(op: Op, fallback: Callable[..., Any]) -> Callable[..., Any]:
     plain = [p.replace(annotation=inspect.Parameter.empty) for p in sig.parameters.values()]
     signature = str(sig.replace(parameters=plain, return_annotation=inspect.Signature.empty))
     doc = f"{op.name}{signature}\n--\n\n{fallback.__doc__ or ''}"
-    return _fastpath.make(slot, KINDS[op.family], op.act_id, fallback, op.name, doc,
+    # (a map op's slot carries its kernel id where an activation's carries its act id)
+    which = op.kernel_id if op.family in ("map", "binary") else op.act_id
+    return _fastpath.make(slot, KINDS[op.family], which, fallback, op.name, doc,
                           fallback.__module__)  # fmt: skip
 
 
-def configure_arrays(array_type: type, make: Callable[..., Any]) -> None:
+def configure_arrays(array_type: type, make: Callable[..., Any], view_type: type) -> None:
     """The Array type and its maker (backend, buffer, shape, dtype) -> Array, for the calls
     the fast path takes with Arrays in or out."""
     if _fastpath is not None:
-        _fastpath.configure_arrays(array_type, make)
+        _fastpath.configure_arrays(array_type, make, view_type)
 
 
 def _configure(b: Any) -> bool:

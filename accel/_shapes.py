@@ -16,7 +16,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from . import _dispatch, _optable, backends
 from ._array import (
@@ -142,33 +141,62 @@ def matrix_transpose(x: Any) -> Any:
 # indexing
 
 
-def _check_key(key: Any) -> tuple[Any, ...]:
-    items = key if isinstance(key, tuple) else (key,)
-    for k in items:
-        if k is None or k is Ellipsis or isinstance(k, slice):
-            continue
-        if isinstance(k, bool | np.bool_) or not isinstance(k, int | np.integer):
-            raise TypeError(
-                "accel.Array takes basic indexing only (ints, slices with steps, ..., None), "
-                f"not {type(k).__name__}; for other indexing, use numpy on arr.numpy()"
-            )
-    if sum(k is Ellipsis for k in items) > 1:
-        raise IndexError("an index can only have a single ellipsis ('...')")
-    return items
+def _index(k: Any) -> int | None:
+    """An int index (Python or numpy integer; not a bool), or None for anything else."""
+    if isinstance(k, bool | np.bool_) or not isinstance(k, int | np.integer):
+        return None
+    return int(k)
 
 
 def getitem(x: Array, key: Any) -> Array:
-    """x[key] for basic indexing: a view on x's backend (a 0-d Array for an element)."""
-    items = _check_key(key)
-    if not any(k is Ellipsis for k in items):
-        items = (*items, Ellipsis)  # numpy then gives an array, never a scalar
+    """x[key] for basic indexing (ints, slices with steps, Ellipsis, None), numpy's rules and
+    errors: a view on x's backend (a 0-d Array for an element)."""
+    items = key if isinstance(key, tuple) else (key,)
+    real = 0
+    ellipses = 0
+    for k in items:
+        if k is Ellipsis:
+            ellipses += 1
+        elif k is not None:
+            if not isinstance(k, slice) and _index(k) is None:
+                raise TypeError(
+                    "accel.Array takes basic indexing only (ints, slices with steps, ..., None), "
+                    f"not {type(k).__name__}; for other indexing, use numpy on arr.numpy()"
+                )
+            real += 1
+    if ellipses > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    if real > x.ndim:
+        raise IndexError(
+            f"too many indices for array: array is {x.ndim}-dimensional, but {real} were indexed"
+        )
     s = strided(x)
-    # the same indexing on an array of x's shape and strides (in elements) over one byte:
-    # numpy's rules and errors, and the view's offset and strides, with no data touched
-    dummy = as_strided(np.zeros(1, np.uint8), x.shape, s.strides)
-    v = dummy[items]
-    moved = v.__array_interface__["data"][0] - dummy.__array_interface__["data"][0]
-    return view_of(x, v.shape, s.offset + moved, v.strides)
+    offset, shape, strides, d = s.offset, [], [], 0
+    rest = x.ndim - real
+    for k in (*items, *(() if ellipses else (Ellipsis,))):
+        if k is None:
+            shape.append(1)
+            strides.append(0)
+        elif k is Ellipsis:
+            shape.extend(x.shape[d : d + rest])
+            strides.extend(s.strides[d : d + rest])
+            d += rest
+        elif isinstance(k, slice):
+            n, step = x.shape[d], s.strides[d]
+            start, stop, by = k.indices(n)
+            length = len(range(start, stop, by))
+            if length:
+                offset += start * step
+            shape.append(length)
+            strides.append(step * by)
+            d += 1
+        else:
+            i, n = _index(k), x.shape[d]
+            if not -n <= i < n:
+                raise IndexError(f"index {i} is out of bounds for axis {d} with size {n}")
+            offset += (i % n) * s.strides[d]
+            d += 1
+    return wrap(x._backend, View(s.buf, offset, tuple(strides)), tuple(shape), x.dtype)
 
 
 # ---------------------------------------------------------------------------------------------

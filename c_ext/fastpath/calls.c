@@ -52,6 +52,8 @@ typedef struct {
     PyObject *array;  /* the Array, or NULL (borrowed: the caller's argument) */
     PyObject *buf;    /* the Array's buffer (a new reference), or NULL */
     PyObject *shape;  /* the Array's shape tuple (a new reference), or NULL */
+    int strided;      /* a view: read at st (elements), not C-contiguous */
+    int64_t st[MAX_DIMS];
 } Operand;
 
 static void release(Operand *o)
@@ -94,6 +96,7 @@ static int operand(PyObject *x, Operand *o)
     o->data = NULL;
     o->offset = 0;
     o->base = 0;
+    o->strided = 0;
     o->array = o->buf = o->shape = NULL;
     int dt = float_index(x);
     if (dt >= 0) {
@@ -146,6 +149,71 @@ static int operand(PyObject *x, Operand *o)
     if (PyErr_Occurred())
         PyErr_Clear();
     return o->dt >= 0 && nbytes >= o->size * (o->dt ? 8 : 4) ? 0 : -1;
+}
+
+/* The int64 attribute `name` of x, or -1 with nothing raised */
+static int64_t int_attr(PyObject *x, const char *name)
+{
+    PyObject *v = PyObject_GetAttrString(x, name);
+    int64_t r = v ? PyLong_AsLongLong(v) : -1;
+    Py_XDECREF(v);
+    if (PyErr_Occurred()) {
+        PyErr_Clear();
+        return -1;
+    }
+    return r;
+}
+
+/* x as an operand, an Array that is a view (a slice, a transpose) included: then strided,
+ * its data at its base's address plus its offset; 0, or -1 when not one this path takes */
+static int strided_operand(PyObject *x, Operand *o)
+{
+    if (operand(x, o) == 0)
+        return 0;
+    if (!o->array || !o->buf || !o->shape || !fp_view_type ||
+        (PyObject *)Py_TYPE(o->buf) != fp_view_type)
+        return -1;
+    PyObject *base = PyObject_GetAttrString(o->buf, "base");
+    PyObject *strides = base ? PyObject_GetAttrString(o->buf, "strides") : NULL;
+    int64_t offset = int_attr(o->buf, "offset");
+    int rc = -1;
+    PyObject *dtype = fp_array_get(o->array, SLOT_DTYPE);
+    o->dt = dtype == (PyObject *)fp_descr[0] ? 0 : dtype == (PyObject *)fp_descr[1] ? 1 : -1;
+    Py_XDECREF(dtype);
+    Py_ssize_t nd = PyTuple_Size(o->shape);
+    if (!strides || !PyTuple_CheckExact(strides) || PyTuple_Size(strides) != nd ||
+        nd > MAX_DIMS || offset < 0 || o->dt < 0)
+        goto done;
+    o->nd = (int)nd;
+    o->size = 1;
+    for (int i = 0; i < o->nd; i++) {
+        o->dims[i] = PyLong_AsSsize_t(PyTuple_GetItem(o->shape, i));
+        o->st[i] = PyLong_AsLongLong(PyTuple_GetItem(strides, i));
+        o->size *= o->dims[i];
+    }
+    if (PyErr_Occurred())
+        goto done;
+    int itemsize = o->dt ? 8 : 4;
+    if (o->where == ON_CPU) {
+        if (!PyArray_CheckExact(base))
+            goto done;
+        o->data = PyArray_BYTES((PyArrayObject *)base) + offset * itemsize;
+    } else {
+        int64_t nbytes;
+        if (!fp_block_offset(base, &o->offset, &o->base, &nbytes))
+            goto done;
+        o->offset += offset * itemsize;
+    }
+    o->strided = 1;
+    Py_DECREF(o->buf); /* its base instead: a simd result goes to that block's pool */
+    o->buf = base;
+    base = NULL;
+    rc = 0;
+done:
+    PyErr_Clear();
+    Py_XDECREF(base);
+    Py_XDECREF(strides);
+    return rc;
 }
 
 /* The selection of a call with numpy operands: its index, or -1 (Python decides) */
@@ -506,14 +574,24 @@ static int where_to(const FastOp *op, const Keywords *k, Operand **ops, int n, i
     return route(selection(k->backend), op->slot, dt, work);
 }
 
+static PyObject *map_core(FastOp *op, int kid, int act, Operand *x, const int *taken,
+                          int nargs, double value, const Keywords *k);
+
 static PyObject *run_unary(FastOp *op, PyObject *const *args, Py_ssize_t nargs, const Keywords *k)
 {
     if (nargs != 1)
         return NULL;
     Operand x, o;
     PyObject *y = NULL;
-    if (operand(args[0], &x) < 0 || x.size == 0)
+    if (strided_operand(args[0], &x) < 0 || x.size == 0)
         goto done;
+    if (x.strided) { /* a view: its copy and the activation in one map kernel */
+        if (op->kind == KIND_ELEMENTWISE && !k->out) {
+            int taken[2] = {1, 0};
+            y = map_core(op, MAP_COPY, op->act, &x, taken, 1, 0.0, k);
+        }
+        goto done;
+    }
     int64_t n = x.size, cols = x.nd ? x.dims[x.nd - 1] : 1;
     Operand *ops[1] = {&x};
     int on = where_to(op, k, ops, 1, x.dt, (double)n);
@@ -588,6 +666,197 @@ done_out:
         release(&o);
 done:
     release(&x);
+    return y;
+}
+
+/* -- the map ops: negative and the binary arithmetic, broadcast -------------------------- */
+
+#define MAP_DIMS 8 /* accel_cpu.h's ACCEL_MAP_DIMS */
+
+/* A Python int or float (not bool, not a numpy scalar): 1 and its value; 0 for anything
+ * else; -1 for an int a double does not hold exactly (Python decides) */
+static int python_number(PyObject *x, double *v)
+{
+    if (PyFloat_CheckExact(x)) {
+        *v = PyFloat_AsDouble(x);
+        return 1;
+    }
+    if (PyLong_CheckExact(x)) {
+        int overflow;
+        long long i = PyLong_AsLongLongAndOverflow(x, &overflow);
+        if (overflow || i > (1LL << 53) || i < -(1LL << 53)) {
+            PyErr_Clear();
+            return -1;
+        }
+        *v = (double)i;
+        return 1;
+    }
+    return 0;
+}
+
+/* act(kid(a[, b])) for operands x (taken[i]: an array operand, else the Python number
+ * `value`), broadcast as numpy does, into a fresh C-contiguous result: map kernel `kid` of
+ * maps.h, `act` an activation id or ACT_NONE. Dimensions that every operand walks as one are
+ * merged before the kernel sees them. NULL when this path does not take the call. */
+static PyObject *map_core(FastOp *op, int kid, int act, Operand *x, const int *taken,
+                          int nargs, double value, const Keywords *k)
+{
+    int first = taken[0] ? 0 : 1; /* an array operand */
+    int dt = x[first].dt;
+    int nd = 0;
+    for (int i = 0; i < nargs; i++)
+        if (taken[i] && x[i].nd > nd)
+            nd = x[i].nd;
+    if (nd > MAP_DIMS)
+        return NULL;
+    /* the broadcast shape, and each operand's strides over it (0 where it repeats) */
+    npy_intp dims[MAP_DIMS];
+    int64_t st[2][MAP_DIMS];
+    int64_t size = 1;
+    for (int d = 0; d < nd; d++) {
+        npy_intp n = 1;
+        for (int i = 0; i < nargs; i++) {
+            if (!taken[i] || d < nd - x[i].nd)
+                continue;
+            npy_intp m = x[i].dims[d - (nd - x[i].nd)];
+            if (m != 1 && n != 1 && m != n)
+                return NULL; /* Python raises */
+            if (m != 1)
+                n = m;
+        }
+        dims[d] = n;
+        size *= n;
+    }
+    if (size == 0)
+        return NULL;
+    for (int i = 0; i < 2; i++) {
+        int64_t step = 1;
+        for (int d = nd - 1; d >= 0; d--) {
+            int od = d - (nd - (i < nargs && taken[i] ? x[i].nd : 0));
+            npy_intp m = i < nargs && taken[i] && od >= 0 ? x[i].dims[od] : 1;
+            st[i][d] = m == 1 ? 0 : x[i].strided ? x[i].st[od] : step;
+            step *= m;
+        }
+    }
+    /* merged dimensions (size-1 ones dropped) */
+    int64_t shape[MAP_DIMS], sa[MAP_DIMS] = {0}, sb[MAP_DIMS] = {0};
+    int m = 0;
+    for (int d = 0; d < nd; d++) {
+        if (dims[d] == 1)
+            continue;
+        if (m && sa[m - 1] == st[0][d] * dims[d] && sb[m - 1] == st[1][d] * dims[d]) {
+            shape[m - 1] *= dims[d];
+            sa[m - 1] = st[0][d];
+            sb[m - 1] = st[1][d];
+            continue;
+        }
+        shape[m] = dims[d];
+        sa[m] = st[0][d];
+        sb[m] = st[1][d];
+        m++;
+    }
+    if (m == 0) {
+        shape[0] = 1;
+        m = 1;
+    }
+    Operand *ops[2] = {taken[0] ? &x[0] : NULL, nargs == 2 && taken[1] ? &x[1] : NULL};
+    int on = where_to(op, k, ops, 2, dt, (double)size);
+    if (on < 0 || (on == ON_SIMD && size >= SIMD_ELEMENTS))
+        return NULL;
+    int where = -1;
+    PyObject *pool = NULL, *shape_obj = NULL;
+    for (int i = 0; i < nargs; i++) {
+        if (!taken[i])
+            continue;
+        if (x[i].where >= 0)
+            where = x[i].where;
+        if (x[i].where == ON_SIMD)
+            pool = fp_block_pool_of(x[i].buf);
+        if (x[i].shape && same_dims(&x[i], nd, dims))
+            shape_obj = x[i].shape;
+    }
+    Result r;
+    Operand none;
+    memset(&none, 0, sizeof none);
+    double t0 = (++fp_tick & 7) == 0 ? fp_now() : 0;
+    int itemsize = dt ? 8 : 4;
+    int at = !taken[0] ? 1 : nargs == 2 && !taken[1] ? 2 : 0;
+    if (on == ON_CPU) {
+        if (make_result(&r, where, dt, nd, dims, &none, NULL, pool, shape_obj) < 0)
+            return NULL;
+        map_fn map = fp_map[dt]; /* read with the GIL held (see run_unary) */
+        const void *pa = taken[0] ? x[0].data : NULL;
+        const void *pb = nargs == 2 && taken[1] ? x[1].data : NULL;
+        if (size >= GIL_FREE_WORK) {
+            Py_BEGIN_ALLOW_THREADS
+            map(kid, act, pa, sa, pb, sb, r.data, shape, m, value, at);
+            Py_END_ALLOW_THREADS
+        } else {
+            map(kid, act, pa, sa, pb, sb, r.data, shape, m, value, at);
+        }
+    } else {
+        WasmThread *t = simd_thread(ops, 2);
+        if (!t || make_result(&r, where, dt, nd, dims, &none, NULL, pool, shape_obj) < 0)
+            return NULL;
+        Scratch s = {t, 0, 0, 0};
+        int64_t at_meta = reserve(&s, 3 * m * 8);
+        int64_t at_a = taken[0] ? place(&s, &x[0]) : 0;
+        int64_t at_b = nargs == 2 && taken[1] ? place(&s, &x[1]) : 0;
+        int64_t at_y = r.in_memory ? r.offset : reserve(&s, size * itemsize);
+        int rc = -1;
+        if (at_meta >= 0 && at_a >= 0 && at_b >= 0 && at_y >= 0) {
+            int64_t *meta = (int64_t *)(void *)(t->base + at_meta);
+            for (int d = 0; d < m; d++) {
+                meta[d] = shape[d];
+                meta[m + d] = sa[d];
+                meta[2 * m + d] = sb[d];
+            }
+            int64_t rows = 1, bits;
+            for (int d = 0; d < m - 1; d++)
+                rows *= shape[d];
+            memcpy(&bits, &value, sizeof bits);
+            int64_t argv[11] = {kid, act, at_a, at_b, at_y, at_meta, m, 0, rows, bits, at};
+            rc = invoke(t, EX_MAP + dt, argv, 11, NULL);
+        }
+        if (rc != 0) {
+            drop_result(&r);
+            return NULL;
+        }
+        copy_out(&s, &r, at_y, size * itemsize);
+        book_copies(&s);
+    }
+    fp_book(on, op->slot, dt, t0);
+    return finish(&r);
+}
+
+/* negative(x) and the binary ops: operands numpy arrays or Arrays of one backend (views
+ * included) or one Python number, out= not given */
+static PyObject *run_map(FastOp *op, PyObject *const *args, Py_ssize_t nargs, const Keywords *k)
+{
+    if ((nargs != 1 && nargs != 2) || k->out)
+        return NULL;
+    Operand x[2];
+    int taken[2] = {0, 0}, held[2] = {0, 0}, numbers = 0;
+    double value = 0;
+    PyObject *y = NULL;
+    for (int i = 0; i < nargs; i++) {
+        int num = python_number(args[i], &value);
+        if (num < 0 || (num && (numbers || nargs == 1)))
+            goto done;
+        if (num) {
+            numbers++;
+            continue;
+        }
+        held[i] = 1;
+        if (strided_operand(args[i], &x[i]) < 0)
+            goto done;
+        taken[i] = 1;
+    }
+    y = map_core(op, op->act, ACT_NONE, x, taken, (int)nargs, value, k);
+done:
+    for (int i = 0; i < 2; i++)
+        if (held[i])
+            release(&x[i]);
     return y;
 }
 
@@ -825,6 +1094,9 @@ static PyObject *dispatch(FastOp *op, PyObject *const *args, Py_ssize_t nargs,
         case KIND_DOT:
             r = run_dot(op, args, nargs, &k);
             break;
+        case KIND_MAP:
+            r = run_map(op, args, nargs, &k);
+            break;
         }
     }
     if (r)
@@ -922,7 +1194,7 @@ PyObject *fp_make(PyObject *module, PyObject *args)
     if (!PyArg_ParseTuple(args, "iiiOUUU", &slot, &kind, &act, &fallback, &name, &doc,
                           &module_name))
         return NULL;
-    if (slot < 0 || slot >= MAX_SLOTS || kind < KIND_ELEMENTWISE || kind > KIND_LINEAR) {
+    if (slot < 0 || slot >= MAX_SLOTS || kind < KIND_ELEMENTWISE || kind > KIND_MAP) {
         PyErr_SetString(PyExc_ValueError, "slot or kind out of range");
         return NULL;
     }

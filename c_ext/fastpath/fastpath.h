@@ -32,6 +32,8 @@
 #include <numpy/arrayobject.h>
 #include <stdint.h>
 
+#include "../activations.h"
+#include "../maps.h"
 #include "../wasm_call.h"
 
 /* slot = value, the old value released (Py_XSETREF is not in the limited API) */
@@ -48,7 +50,7 @@
 #define RING 4096         /* latencies kept per (backend, slot, dtype) */
 
 /* what a slot runs (accel/_fast.py's KINDS) */
-enum { KIND_ELEMENTWISE, KIND_SOFTMAX, KIND_MATMUL, KIND_DOT, KIND_LINEAR };
+enum { KIND_ELEMENTWISE, KIND_SOFTMAX, KIND_MATMUL, KIND_DOT, KIND_LINEAR, KIND_MAP };
 /* where (accel/_fast.py's BACKEND_IDS) */
 enum { ON_CPU = 0, ON_SIMD = 1, BACKENDS_N = 2 };
 
@@ -72,14 +74,25 @@ typedef int (*linear_fn)(const void *, const void *, void *, const void *, int, 
                          int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int);
 typedef double (*dot_fn)(const void *, const void *, int64_t);
 typedef void (*softmax_fn)(const void *, void *, int64_t, int64_t);
+typedef void (*map_fn)(int, int, const void *, const int64_t *, const void *, const int64_t *,
+                       void *, const int64_t *, int, double, int);
 extern PyObject *fp_cpu;
 extern elementwise_fn fp_elementwise[2];
 extern linear_fn fp_linear[2];
 extern dot_fn fp_dot[2];
 extern softmax_fn fp_softmax[2];
+extern map_fn fp_map[2];
 
 /* the simd backend: its object, wasmtime's entry, and the binder of a thread's instance */
-enum { EX_ELEMENTWISE = 0, EX_LINEAR = 2, EX_SOFTMAX = 4, EX_DOT = 6, EX_SCRATCH = 8, EXPORTS = 10 };
+enum {
+    EX_ELEMENTWISE = 0,
+    EX_LINEAR = 2,
+    EX_SOFTMAX = 4,
+    EX_DOT = 6,
+    EX_SCRATCH = 8,
+    EX_MAP = 10,
+    EXPORTS = 12
+};
 extern PyObject *fp_simd;
 extern accel_wasm_api fp_wasm;
 extern PyObject *fp_binder;
@@ -100,6 +113,7 @@ WasmThread *fp_wasm_thread(void); /* this thread's binding, or NULL */
  * attribute access. */
 enum { SLOT_BACKEND, SLOT_BUF, SLOT_SHAPE, SLOT_DTYPE, ARRAY_SLOTS };
 extern PyObject *fp_array_type;
+extern PyObject *fp_view_type; /* accel._array.View: a view's buffer (base, offset, strides) */
 extern Py_ssize_t fp_slot_offsets[ARRAY_SLOTS]; /* -1: through attribute access */
 PyObject *fp_array_getattr(PyObject *array, int slot);
 int fp_array_setattr(PyObject *array, int slot, PyObject *value);

@@ -20,6 +20,8 @@ elementwise_fn fp_elementwise[2];
 linear_fn fp_linear[2];
 dot_fn fp_dot[2];
 softmax_fn fp_softmax[2];
+map_fn fp_map[2];
+PyObject *fp_view_type;
 
 PyObject *fp_simd;
 accel_wasm_api fp_wasm;
@@ -186,16 +188,16 @@ static PyObject *reset(PyObject *module, PyObject *arg)
 }
 
 /* configure_cpu(backend, (addresses of accel_<kind>_<f32|f64>: elementwise, linear, dot,
- * softmax)) */
+ * softmax, map)) */
 static PyObject *configure_cpu(PyObject *module, PyObject *args)
 {
     (void)module;
     PyObject *backend;
-    unsigned long long a[8];
-    if (!PyArg_ParseTuple(args, "O(KKKKKKKK)", &backend, &a[0], &a[1], &a[2], &a[3], &a[4],
-                          &a[5], &a[6], &a[7]))
+    unsigned long long a[10];
+    if (!PyArg_ParseTuple(args, "O(KKKKKKKKKK)", &backend, &a[0], &a[1], &a[2], &a[3], &a[4],
+                          &a[5], &a[6], &a[7], &a[8], &a[9]))
         return NULL;
-    for (int i = 0; i < 8; i++)
+    for (int i = 0; i < 10; i++)
         if (!a[i]) {
             PyErr_SetString(PyExc_ValueError, "a null entry point");
             return NULL;
@@ -205,6 +207,7 @@ static PyObject *configure_cpu(PyObject *module, PyObject *args)
         fp_linear[dt] = (linear_fn)(uintptr_t)a[2 + dt];
         fp_dot[dt] = (dot_fn)(uintptr_t)a[4 + dt];
         fp_softmax[dt] = (softmax_fn)(uintptr_t)a[6 + dt];
+        fp_map[dt] = (map_fn)(uintptr_t)a[8 + dt];
     }
     Py_INCREF(backend);
     FP_SET(fp_cpu, backend);
@@ -286,16 +289,18 @@ static void find_slot_offsets(PyObject *type)
     PyErr_Clear();
 }
 
-/* configure_arrays(accel.Array, wrap): the Array type (its maker is not needed: Arrays are
- * made here slot by slot) */
+/* configure_arrays(accel.Array, wrap[, View]): the Array type (its maker is not needed:
+ * Arrays are made here slot by slot), and the type of a view's buffer */
 static PyObject *configure_arrays(PyObject *module, PyObject *args)
 {
     (void)module;
-    PyObject *type, *maker;
-    if (!PyArg_ParseTuple(args, "O!O", &PyType_Type, &type, &maker))
+    PyObject *type, *maker, *view = NULL;
+    if (!PyArg_ParseTuple(args, "O!O|O!", &PyType_Type, &type, &maker, &PyType_Type, &view))
         return NULL;
     Py_INCREF(type);
     FP_SET(fp_array_type, type);
+    Py_XINCREF(view);
+    FP_SET(fp_view_type, view);
     find_slot_offsets(type);
     Py_RETURN_NONE;
 }
