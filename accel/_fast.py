@@ -37,6 +37,7 @@ KINDS = {"elementwise": 0, "softmax": 1, "matmul": 2, "dot": 3, "linear": 4, "ma
          "binary": 5}
 BACKEND_IDS = {"cpu": 0, "simd": 1}
 _slots: dict[str, int] = {}  # op name -> slot
+_builtins: dict[str, Callable[..., Any]] = {}  # op name -> its function (wrap's)
 _named: set[str] = set()  # backend= texts the fast path knows
 _cpu: Any = None  # the cpu backend object whose entries the fast path calls
 _wasm: Any = None  # the simd backend's WasmEntries the fast path calls
@@ -55,8 +56,16 @@ def wrap(op: Op, fallback: Callable[..., Any]) -> Callable[..., Any]:
     doc = f"{op.name}{signature}\n--\n\n{fallback.__doc__ or ''}"
     # (a map op's slot carries its kernel id where an activation's carries its act id)
     which = op.kernel_id if op.family in ("map", "binary") else op.act_id
-    return _fastpath.make(slot, KINDS[op.family], which, fallback, op.name, doc,
-                          fallback.__module__)  # fmt: skip
+    fn = _fastpath.make(slot, KINDS[op.family], which, fallback, op.name, doc,
+                        fallback.__module__)  # fmt: skip
+    _builtins[op.name] = fn
+    return fn
+
+
+def builtin(name: str) -> Callable[..., Any] | None:
+    """The function of op `name` made by wrap (the internal copy of a view included), or None
+    before it is made or where the extension was not built."""
+    return _builtins.get(name)
 
 
 def configure_arrays(array_type: type, make: Callable[..., Any], view_type: type) -> None:

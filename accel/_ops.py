@@ -553,9 +553,7 @@ def _python(op: _optable.Op) -> Callable[..., Any]:
 # the Python route of each op (everything the compiled fast path does not take), the function
 # over it (a builtin of the fast path where it takes the op's calls), and the public ones: an
 # op that is another's form (gelu_tanh: gelu(approximate="tanh")) is reached through that one
-PYTHON: dict[str, Callable[..., Any]] = {
-    name: _python(op) for name, op in _optable.OPS.items() if op.family != "map" or op.public
-}
+PYTHON: dict[str, Callable[..., Any]] = {name: _python(op) for name, op in _optable.OPS.items()}
 PUBLIC_FORMS: dict[str, Callable[..., Any]] = {
     name: _fast.wrap(_optable.OPS[name], fn) for name, fn in PYTHON.items()
 }

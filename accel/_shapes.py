@@ -34,13 +34,24 @@ from ._calls import array_backend, result_dtype
 from .backends._kernels import Strided
 
 _COPY = _optable.OPS["copy"].kernel_id
+_AxisError = getattr(getattr(np, "exceptions", np), "AxisError")
 _ACT_NONE = _optable.ACT_NONE
 
 
-def _shape_only(shape: tuple[int, ...]) -> np.ndarray:
-    """An array of this shape that holds no memory (every stride 0): numpy's shape logic and
-    errors, without data."""
-    return np.broadcast_to(np.empty((), np.uint8), shape)
+def _reshaped(shape: tuple[int, ...], target: tuple[int, ...]) -> tuple[int, ...]:
+    """target with its -1 (at most one) inferred: numpy's rules and errors for a reshape of an
+    array of `shape`."""
+    size = math.prod(shape)
+    unknown = [i for i, n in enumerate(target) if n < 0]
+    known = math.prod(n for n in target if n >= 0)
+    if len(unknown) > 1 or any(n < -1 for n in target):
+        raise ValueError("can only specify one unknown dimension" if len(unknown) > 1 else
+                         f"negative dimensions not allowed: {target}")  # fmt: skip
+    if unknown and known and size % known == 0:
+        return tuple(size // known if n < 0 else n for n in target)
+    if not unknown and known == size:
+        return target
+    raise ValueError(f"cannot reshape array of size {size} into shape {target}")
 
 
 def view_of(x: Array, shape: tuple[int, ...], offset: int, strides: tuple[int, ...]) -> Array:
@@ -104,7 +115,7 @@ def reshape(x: Any, shape: Any, *, copy: bool | None = None) -> Any:
             raise ValueError("reshape: this array cannot be reshaped without a copy")
         out = np.reshape(arr, target)
         return out.copy() if copy else out
-    new = _shape_only(x.shape).reshape(target).shape
+    new = _reshaped(x.shape, target)
     if copy:
         x = _copy(x)
     elif not _contiguous_view(x):
@@ -121,9 +132,17 @@ def permute_dims(x: Any, axes: Sequence[int]) -> Any:
     """x with its axes in the order `axes` (a permutation of range(x.ndim)): a view."""
     if not isinstance(x, Array):
         return np.transpose(float_array(x, "x"), tuple(axes))
+    ndim = x.ndim
     order = tuple(operator.index(a) for a in axes)
-    shape = _shape_only(x.shape).transpose(order).shape  # numpy's checks and errors
-    order = tuple(a % x.ndim for a in order)
+    if len(order) != ndim:
+        raise ValueError("axes don't match array")
+    for a in order:
+        if not -ndim <= a < ndim:
+            raise _AxisError(a, ndim)
+    order = tuple(a % ndim for a in order)
+    if len(set(order)) != ndim:
+        raise ValueError("repeated axis in transpose")
+    shape = tuple(x.shape[a] for a in order)
     s = strided(x)
     return view_of(x, shape, s.offset, tuple(s.strides[a] for a in order))
 

@@ -1043,9 +1043,45 @@ static inline __attribute__((always_inline)) void FN(gemv_rows)(const int nx, co
         FN(gemv_block)(nx, 1, n, full, x + p, ldx, b + p * ldb, ldb, y, ldy);
 }
 
+/* One row times a B of nv whole vectors per row (nv <= 8, a constant where inlined): the
+ * row's results held in registers while B streams past in order, each element's fma chain
+ * over k in order (the same bits as gemv_block's) */
+static inline __attribute__((always_inline)) void FN(gemv_row_held)(const int nv, int64_t k,
+                                                                    const T *x, const T *b,
+                                                                    int64_t ldb, T *y)
+{
+    VT acc[8];
+#pragma GCC unroll 8
+    for (int j = 0; j < nv; j++)
+        acc[j] = FN(splat)(0);
+    for (int64_t p = 0; p < k; p++) {
+        VT xv = FN(splat)(x[p]);
+        const T *row = b + p * ldb;
+#pragma GCC unroll 8
+        for (int j = 0; j < nv; j++)
+            acc[j] = FN(fma)(xv, FN(load)(row + j * VL), acc[j]);
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < nv; j++)
+        FN(store)(y + j * VL, acc[j]);
+}
+
 static void FN(gemv_row)(int64_t m, int64_t n, int64_t k, const T *x, int64_t ldx,
                          const T *b, int64_t ldb, T *y, int64_t ldy)
 {
+    if (m == 1 && n % VL == 0 && n / VL >= 1 && n / VL <= 8) {
+        /* a row of an agent's layer: B read once, in order, the results in registers */
+        switch (n / VL) {
+        case 1: FN(gemv_row_held)(1, k, x, b, ldb, y); return;
+        case 2: FN(gemv_row_held)(2, k, x, b, ldb, y); return;
+        case 3: FN(gemv_row_held)(3, k, x, b, ldb, y); return;
+        case 4: FN(gemv_row_held)(4, k, x, b, ldb, y); return;
+        case 5: FN(gemv_row_held)(5, k, x, b, ldb, y); return;
+        case 6: FN(gemv_row_held)(6, k, x, b, ldb, y); return;
+        case 7: FN(gemv_row_held)(7, k, x, b, ldb, y); return;
+        default: FN(gemv_row_held)(8, k, x, b, ldb, y); return;
+        }
+    }
     for (int64_t r = 0; r < m; r++)
         for (int64_t j = 0; j < n; j++)
             y[r * ldy + j] = 0;

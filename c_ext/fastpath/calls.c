@@ -905,10 +905,13 @@ static PyObject *run_product(FastOp *op, PyObject *const *args, Py_ssize_t nargs
     }
     if (operand(args[1], &b) < 0 || (have_bias && operand(bias_obj, &bias) < 0))
         goto done;
-    /* shapes: a (M, K) (or (K,) for linear), b (K, N), bias (N,) */
-    if (b.nd != 2 || (a.nd != 2 && !(linear && a.nd == 1)) || (have_bias && bias.nd != 1))
+    /* shapes: a (..., M, K) (or (K,) for linear), b (K, N), bias (N,): a's leading axes are
+     * more rows */
+    if (b.nd != 2 || (a.nd < 2 && !(linear && a.nd == 1)) || (have_bias && bias.nd != 1))
         goto done;
-    int64_t m = a.nd == 2 ? a.dims[0] : 1, kk = a.dims[a.nd - 1], n = b.dims[1];
+    int64_t m = 1, kk = a.dims[a.nd - 1], n = b.dims[1];
+    for (int i = 0; i < a.nd - 1; i++)
+        m *= a.dims[i];
     if (b.dims[0] != kk || m <= 0 || n <= 0 || kk <= 0 || (have_bias && bias.dims[0] != n))
         goto done;
     double work = 2.0 * (double)m * (double)n * (double)kk;
@@ -916,9 +919,11 @@ static PyObject *run_product(FastOp *op, PyObject *const *args, Py_ssize_t nargs
     int on = where_to(op, k, ops, 3, a.dt, work);
     if (on < 0 || (on == ON_SIMD && work >= SIMD_FLOPS))
         goto done;
-    npy_intp dims[2] = {(npy_intp)m, (npy_intp)n};
+    npy_intp shape[MAX_DIMS];
     int nd = a.nd;
-    npy_intp *shape = nd == 2 ? dims : dims + 1;
+    for (int i = 0; i < nd - 1; i++)
+        shape[i] = a.dims[i];
+    shape[nd - 1] = (npy_intp)n;
     int where = a.where >= 0 ? a.where : b.where >= 0 ? b.where : have_bias ? bias.where : -1;
     if (have_out) { /* sharing no memory with an input */
         if (out_operand(k->out, where, a.dt, nd, shape, &o) < 0)
