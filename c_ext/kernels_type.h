@@ -1069,18 +1069,39 @@ static inline __attribute__((always_inline)) void FN(gemv_row_held)(const int nv
 static void FN(gemv_row)(int64_t m, int64_t n, int64_t k, const T *x, int64_t ldx,
                          const T *b, int64_t ldb, T *y, int64_t ldy)
 {
-    if (m == 1 && n % VL == 0 && n / VL >= 1 && n / VL <= 8) {
-        /* a row of an agent's layer: B read once, in order, the results in registers */
-        switch (n / VL) {
-        case 1: FN(gemv_row_held)(1, k, x, b, ldb, y); return;
-        case 2: FN(gemv_row_held)(2, k, x, b, ldb, y); return;
-        case 3: FN(gemv_row_held)(3, k, x, b, ldb, y); return;
-        case 4: FN(gemv_row_held)(4, k, x, b, ldb, y); return;
-        case 5: FN(gemv_row_held)(5, k, x, b, ldb, y); return;
-        case 6: FN(gemv_row_held)(6, k, x, b, ldb, y); return;
-        case 7: FN(gemv_row_held)(7, k, x, b, ldb, y); return;
-        default: FN(gemv_row_held)(8, k, x, b, ldb, y); return;
+    if (m == 1 && n < VL && ldb == n) {
+        /* a row times a B narrower than a vector (a layer's few outputs): each vector load
+         * takes one row of B and the start of the next (lanes past n are discarded); the last
+         * rows, whose load would pass B's end, through a padded copy */
+        VT acc = FN(splat)(0);
+        int64_t p = 0, safe = k - (VL + n - 1) / n;
+        for (; p < safe; p++)
+            acc = FN(fma)(FN(splat)(x[p]), FN(load)(b + p * ldb), acc);
+        for (; p < k; p++)
+            acc = FN(fma)(FN(splat)(x[p]), FN(gather)(b + p * ldb, 1, n), acc);
+        T out[VL];
+        FN(store)(out, acc);
+        __builtin_memcpy(y, out, (size_t)n * sizeof(T));
+        return;
+    }
+    if (m == 1 && n % VL == 0 && n <= 64 * VL) {
+        /* a row of an agent's layer: B read once, in order (by bands of up to 8 vectors of
+         * columns), the results in registers */
+        for (int64_t j0 = 0; j0 < n; j0 += 8 * VL) {
+            const T *bj = b + j0;
+            T *yj = y + j0;
+            switch ((n - j0) / VL < 8 ? (n - j0) / VL : 8) {
+            case 1: FN(gemv_row_held)(1, k, x, bj, ldb, yj); break;
+            case 2: FN(gemv_row_held)(2, k, x, bj, ldb, yj); break;
+            case 3: FN(gemv_row_held)(3, k, x, bj, ldb, yj); break;
+            case 4: FN(gemv_row_held)(4, k, x, bj, ldb, yj); break;
+            case 5: FN(gemv_row_held)(5, k, x, bj, ldb, yj); break;
+            case 6: FN(gemv_row_held)(6, k, x, bj, ldb, yj); break;
+            case 7: FN(gemv_row_held)(7, k, x, bj, ldb, yj); break;
+            default: FN(gemv_row_held)(8, k, x, bj, ldb, yj); break;
+            }
         }
+        return;
     }
     for (int64_t r = 0; r < m; r++)
         for (int64_t j = 0; j < n; j++)

@@ -105,8 +105,9 @@ def test_each_property_catches_a_spoilt_op(monkeypatch, op):
     props = properties("simd", max_examples=60, derandomize=True)  # no flaky misses
     with pytest.raises(AssertionError):
         props[op]()
-    for name in props:  # and the correct ones pass
-        if name != op and not (op == "matmul" and name == "linear"):
+    for name in props:  # and the correct ones pass (the shape ops are made of copies)
+        same = props[name] is props[op] or (op == "matmul" and name == "linear")
+        if name != op and not same:
             props[name]()
 
 
