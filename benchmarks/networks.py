@@ -305,6 +305,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="200 agents, shorter timing")
     parser.add_argument("--budget", type=float, default=2.0, help="seconds per runner")
     parser.add_argument("--backends", default=",".join(accel.available_backends()))
+    parser.add_argument("--only", default="mlp,lstm,block", help="programs: mlp, lstm, block")
+    parser.add_argument("--runners", default="", help="only runners whose name has one of these")
     args = parser.parse_args()
     if os.environ.get("OPENBLAS_CORETYPE"):
         print("warning: OPENBLAS_CORETYPE is set: numpy's kernels are pinned (unset it)",
@@ -316,12 +318,17 @@ def main() -> None:
           + (f", torch {torch.__version__}" if torch else "")
           + (f", onnxruntime {ort.__version__}" if ort else "")
           + (f", jax {jax.__version__}" if jax else ""))  # fmt: skip
+    wanted = [w for w in args.runners.split(",") if w]
     for prog in programs(args.quick):
+        if prog["kind"] not in args.only.split(","):
+            continue
         module = {"mlp": MLP, "lstm": LSTM, "block": BLOCK}[prog["kind"]]
         expected = _first(module.forward_numpy(prog["params"], *prog["inputs"]))
         scale = float(np.max(np.abs(expected)))
         times = {}
         for name, fn in runners(prog, backends).items():
+            if wanted and name != "numpy" and not any(w in name for w in wanted):
+                continue
             got = _first(fn())
             err = float(np.max(np.abs(got - expected))) / scale
             if not err < 1e-3:
