@@ -45,7 +45,7 @@ struct Params {
 @group(0) @binding(3) var<uniform> params: Params;
 
 const NT: u32 = WX * WY;  // invocations per workgroup
-const AQ: u32 = TM / 4u;  // vec4s of rows in a k-row of the A tile
+const AQ: u32 = max(TM / 4u, 1u);  // vec4s of rows in a k-row of the A tile (one-row tiles: 1)
 const BQ: u32 = TN / 4u;  // vec4s of columns in a k-row of the B tile
 
 const AL: u32 = (TM * TK / 4u + NT - 1u) / NT;  // A quads each invocation stages per K step

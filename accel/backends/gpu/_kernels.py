@@ -38,6 +38,9 @@ MATMUL_VARIANTS: dict[str, dict[str, int]] = {
     # runs a workgroup as SIMD lanes) and for products with few tiles.
     "d8x32_r8x4": {"TM": 8, "TN": 32, "RM": 8, "RQ": 1, "TK": 4, "DB": 0, "DIRECT": 1},
     "d16x16_r8x4": {"TM": 16, "TN": 16, "RM": 8, "RQ": 1, "TK": 4, "DB": 0, "DIRECT": 1},
+    # one row per tile: a row times a matrix (a batch of agents' layers for one input each),
+    # where an 8-row tile would compute 7 rows of nothing
+    "d1x64_r1x4": {"TM": 1, "TN": 64, "RM": 1, "RQ": 1, "TK": 4, "DB": 0, "DIRECT": 1},
     # subgroups (SG 1; only where the adapter has them): each invocation loads one of the
     # rows' quads of A and takes the others from its neighbours (subgroupShuffle)
     "d8x32_r8x4_sg": {"TM": 8, "TN": 32, "RM": 8, "RQ": 1, "TK": 4, "DB": 0, "DIRECT": 1, "SG": 1},
@@ -49,6 +52,7 @@ MID_VARIANT = "t64x64_r4x4"
 SMALL_VARIANT = "t32x32_r4x4"
 SOFTWARE_VARIANT = "d8x32_r8x4"  # adapters that run on the CPU
 SOFTWARE_SUBGROUP_VARIANT = "d8x32_r8x4_sg"
+ROW_VARIANT = "d1x64_r1x4"
 
 
 def _round32(n: int) -> int:
@@ -240,6 +244,8 @@ class GpuKernels(Kernels):
         default (the small-tile variant where 64 x 64 tiles would leave most cores idle)."""
         if self.forced_variant is not None:
             return self.forced_variant, "forced"
+        if m == 1:
+            return ROW_VARIANT, "one row: no rows of nothing"
         tiles = math.ceil(m / 128) * math.ceil(n / 128)  # few tiles: most cores would idle
         if self.calibrated_variant is not None:
             large_choice, small_choice = self.calibrated_variant
