@@ -906,15 +906,29 @@ static PyObject *run_product(FastOp *op, PyObject *const *args, Py_ssize_t nargs
     if (operand(args[1], &b) < 0 || (have_bias && operand(bias_obj, &bias) < 0))
         goto done;
     /* shapes: a (..., M, K) (or (K,) for linear), b (K, N), bias (N,): a's leading axes are
-     * more rows */
-    if (b.nd != 2 || (a.nd < 2 && !(linear && a.nd == 1)) || (have_bias && bias.nd != 1))
+     * more rows; or (matmul) a (..., M, K) and b (..., K, N) with the same batch axes: a batch
+     * of products in one call */
+    int64_t batch = 1, a_step = 0, b_step = 0;
+    int batched = !linear && b.nd >= 3 && a.nd == b.nd && !have_bias;
+    for (int i = 0; batched && i < a.nd - 2; i++)
+        batched = a.dims[i] == b.dims[i];
+    if ((b.nd != 2 && !batched) || (a.nd < 2 && !(linear && a.nd == 1)) ||
+        (have_bias && bias.nd != 1))
         goto done;
-    int64_t m = 1, kk = a.dims[a.nd - 1], n = b.dims[1];
+    int64_t m = 1, kk = a.dims[a.nd - 1], n = b.dims[b.nd - 1];
     for (int i = 0; i < a.nd - 1; i++)
         m *= a.dims[i];
-    if (b.dims[0] != kk || m <= 0 || n <= 0 || kk <= 0 || (have_bias && bias.dims[0] != n))
+    if (batched) {
+        for (int i = 0; i < a.nd - 2; i++)
+            batch *= a.dims[i];
+        m = a.dims[a.nd - 2];
+        a_step = m * kk;
+        b_step = kk * n;
+    }
+    if (b.dims[b.nd - 2] != kk || m <= 0 || n <= 0 || kk <= 0 || batch <= 0 ||
+        (have_bias && bias.dims[0] != n))
         goto done;
-    double work = 2.0 * (double)m * (double)n * (double)kk;
+    double work = 2.0 * (double)batch * (double)m * (double)n * (double)kk;
     Operand *ops[3] = {&a, &b, have_bias ? &bias : NULL};
     int on = where_to(op, k, ops, 3, a.dt, work);
     if (on < 0 || (on == ON_SIMD && work >= SIMD_FLOPS))
@@ -955,12 +969,12 @@ static PyObject *run_product(FastOp *op, PyObject *const *args, Py_ssize_t nargs
         linear_fn linear = fp_linear[a.dt]; /* read with the GIL held (see run_unary) */
         if (work >= GIL_FREE_WORK) {
             Py_BEGIN_ALLOW_THREADS
-            rc = linear(a.data, b.data, r.data, have_bias ? bias.data : NULL, act, 1, m, n, kk, 0,
-                        0, 0, 0);
+            rc = linear(a.data, b.data, r.data, have_bias ? bias.data : NULL, act, batch, m, n,
+                        kk, a_step, b_step, 0, 0);
             Py_END_ALLOW_THREADS
         } else {
-            rc = linear(a.data, b.data, r.data, have_bias ? bias.data : NULL, act, 1, m, n, kk, 0,
-                        0, 0, 0);
+            rc = linear(a.data, b.data, r.data, have_bias ? bias.data : NULL, act, batch, m, n,
+                        kk, a_step, b_step, 0, 0);
         }
         if (rc != 0) {
             drop_result(&r);
@@ -974,7 +988,7 @@ static PyObject *run_product(FastOp *op, PyObject *const *args, Py_ssize_t nargs
         Scratch s = {t, 0, 0, 0};
         int64_t at_a = place(&s, &a), at_b = place(&s, &b);
         int64_t at_bias = have_bias ? place(&s, &bias) : 0;
-        int64_t csize = m * n * (a.dt ? 8 : 4);
+        int64_t csize = batch * m * n * (a.dt ? 8 : 4);
         int64_t at_c = r.in_memory ? r.offset : reserve(&s, csize);
         int64_t packing = 0;
         int64_t dims3[3] = {m, n, kk};
@@ -982,8 +996,8 @@ static PyObject *run_product(FastOp *op, PyObject *const *args, Py_ssize_t nargs
                  invoke(t, EX_SCRATCH + a.dt, dims3, 3, &packing) != 0;
         int64_t at_scratch = rc ? -1 : reserve(&s, packing);
         if (!rc && at_scratch >= 0) {
-            int64_t argv[15] = {at_a, at_b, at_c, at_bias, act, 1, m, n, kk, 0, 0, at_scratch,
-                                n, 0, 0};
+            int64_t argv[15] = {at_a, at_b, at_c, at_bias, act, batch, m, n, kk, a_step, b_step,
+                                at_scratch, n, 0, 0};
             rc = invoke(t, EX_LINEAR + a.dt, argv, 15, NULL);
         } else {
             rc = -1;
