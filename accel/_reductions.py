@@ -32,6 +32,7 @@ from ._calls import (
     run_resident,
     spilled,
 )
+from ._errors import UnsupportedOperationError
 from .backends._kernels import Strided
 
 _AxisError = getattr(np, "exceptions", np).AxisError
@@ -39,6 +40,7 @@ _COPY = _optable.OPS["copy"].kernel_id
 _ACT_NONE = _optable.ACT_NONE
 _MEAN = _optable.OPS["mean"].kernel_id
 _MAX = _optable.OPS["max"].kernel_id
+_SUM = _optable.OPS["sum"].kernel_id
 _LAYER = _optable.OPS["layer_norm"].kernel_id
 
 
@@ -133,11 +135,33 @@ def _host_reduce(b: backends.Backend, kid: int, x: np.ndarray, result: np.ndarra
     if mem.host:
         b.kernels.reduce(kid, x, result, outer, n, inner, dtype)
         return
+    limit = mem.max_elements(dtype)
+    if 2 * n * inner > limit and 8 * inner > limit:  # many outputs per row: bands of them
+        width = max(1, limit // 16)
+        rows = x.reshape(outer, n, inner)
+        for j0 in range(0, inner, width):
+            piece = np.ascontiguousarray(rows[:, :, j0 : j0 + width])
+            part = np.empty((outer, piece.shape[2]), dtype)
+            _host_reduce(b, kid, piece, part, outer, n, piece.shape[2])
+            result.reshape(outer, inner)[:, j0 : j0 + width] = part
+        return
+    if 2 * n * inner > limit:  # one output reads more than fits: parts of n, then their
+        # results reduced in order (a sum of sums; a mean as a sum, divided once)
+        step = max(1, limit // (4 * inner))
+        parts = -(-n // step)
+        partial = np.empty((parts, outer, inner), dtype)
+        kid_part = _MAX if kid == _MAX else _SUM
+        for i, p0 in enumerate(range(0, n, step)):
+            piece = np.ascontiguousarray(x.reshape(outer, n, inner)[:, p0 : p0 + step])
+            _host_reduce(b, kid_part, piece, partial[i], outer, piece.shape[1], inner)
+        ordered = np.ascontiguousarray(partial.transpose(1, 0, 2))
+        _host_reduce(b, kid_part, ordered, result, outer, parts, inner)
+        if kid == _MEAN:  # (one division per output, on the host)
+            result[...] = result / dtype.type(n)
+        return
     # in bands of whole outputs where the whole would not fit the backend's memory
     per = n * inner + inner
-    band = max(1, mem.max_elements(dtype) // per)
-    if band < 1 or n * inner > mem.max_elements(dtype):
-        raise _unfit(b, n * inner)
+    band = max(1, limit // per)
     xs, ys = x.reshape(outer, n * inner), result.reshape(outer, inner)
     for o0 in range(0, outer, band):
         piece = np.ascontiguousarray(xs[o0 : o0 + band])
@@ -148,10 +172,9 @@ def _host_reduce(b: backends.Backend, kid: int, x: np.ndarray, result: np.ndarra
 
 
 def _unfit(b: backends.Backend, n: int) -> Exception:
-    from ._errors import UnsupportedOperationError
-
     return UnsupportedOperationError(
-        f"one output of this reduction reads {n} elements, more than backend {b.name!r} holds"
+        f"a row of {n} elements is more than a quarter of what backend {b.name!r} holds at "
+        "once; run it on cpu"
     )
 
 

@@ -34,7 +34,7 @@ from ._calls import array_backend, result_dtype
 from .backends._kernels import Strided
 
 _COPY = _optable.OPS["copy"].kernel_id
-_AxisError = getattr(getattr(np, "exceptions", np), "AxisError")
+_AxisError = getattr(np, "exceptions", np).AxisError
 _ACT_NONE = _optable.ACT_NONE
 
 

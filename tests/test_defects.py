@@ -561,8 +561,10 @@ def test_the_c_entry_points_take_degenerate_sizes(need):
         c = np.full(8, 7.0, np.float32)
         fp = lambda x: ffi.from_buffer("float[]", x)
         for m, n in ((1, 0), (0, 1), (0, 0)):
-            assert lib.accel_linear_f32(fp(a), fp(b), fp(c), ffi.NULL, -1, 1, m, n, 5, 0, 0, 0, 0) == 0
-            assert lib.accel_linear_f32(fp(a), fp(b), fp(c), ffi.NULL, 2, 3, m, n, 5, 5, 5, 0, 1) == 0
+            plain = (-1, 1, m, n, 5, 0, 0, 0, 0)
+            batched = (2, 3, m, n, 5, 5, 5, 0, 1)  # (transposed B)
+            assert lib.accel_linear_f32(fp(a), fp(b), fp(c), ffi.NULL, *plain) == 0
+            assert lib.accel_linear_f32(fp(a), fp(b), fp(c), ffi.NULL, *batched) == 0
         lib.accel_softmax_f32(fp(a), fp(c), 3, 0)
         lib.accel_softmax_f32(fp(a), fp(c), 0, 3)
         assert (c == 7).all()
