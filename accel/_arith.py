@@ -17,7 +17,16 @@ from typing import Any
 import numpy as np
 
 from . import _dispatch, _optable, backends
-from ._array import Array, broadcast_strides, float_array, place, run_map, strided
+from ._array import (
+    Array,
+    Pending,
+    broadcast_strides,
+    float_array,
+    place,
+    run_map,
+    strided,
+    wrap,
+)
 from ._calls import (
     array_backend,
     check_out,
@@ -29,7 +38,7 @@ from ._calls import (
     run_resident,
     spilled,
 )
-from .backends._kernels import Strided
+from .backends._kernels import MAP_DIMS, Strided
 
 _ACT_NONE = _optable.ACT_NONE
 
@@ -89,8 +98,89 @@ def map_call(op: _optable.Op, args: tuple[object, ...], backend: str | None, out
     return _numpy(op, vals, shape, dtype, backend, out, act)
 
 
+MAX_LEAVES = 4  # operands of one fused kernel (and Python numbers)
+MAX_NODES = 16
+
+
+def _nodes(tree: tuple) -> int:
+    if tree[0] in ("leaf", "num"):
+        return 1
+    if tree[0] == "act":
+        return 1 + _nodes(tree[2])
+    return 1 + sum(_nodes(c) for c in tree[2])
+
+
+def _shifted(tree: tuple, leaf: int, num: int) -> tuple:
+    """tree with its leaf and number indices moved up by leaf and num."""
+    if tree[0] == "leaf":
+        return ("leaf", tree[1] + leaf)
+    if tree[0] == "num":
+        return ("num", tree[1] + num, tree[2])
+    if tree[0] == "act":
+        return ("act", tree[1], _shifted(tree[2], leaf, num))
+    return ("map", tree[1], tuple(_shifted(c, leaf, num) for c in tree[2]))
+
+
+def _numbers(tree: tuple) -> list[float]:
+    if tree[0] == "num":
+        return [tree[2]]
+    if tree[0] == "leaf":
+        return []
+    if tree[0] == "act":
+        return _numbers(tree[2])
+    return [v for c in tree[2] for v in _numbers(c)]
+
+
+def record(b: backends.Backend, kid: int, act: int, vals: list[Any], shape: tuple[int, ...],
+           dtype: np.dtype) -> Pending | None:  # fmt: skip
+    """act(kid(*vals)) recorded, not run, on a backend that fuses elementwise chains (gpu):
+    operands that are themselves recorded work of the same shape are taken in, so that the
+    chain runs as one kernel when its result is needed. None where it would not fit one
+    kernel (then the op runs now)."""
+    if len(shape) > MAP_DIMS or not math.prod(shape):
+        return None
+    inline = [isinstance(v, Array) and isinstance(v._buf, Pending) and v._buf.buf is None
+              and v.dtype == dtype and v.shape == v._buf.shape for v in vals]  # fmt: skip
+    need = sum(len(v._buf.leaves) if take else 0 if isinstance(v, float) else 1
+               for v, take in zip(vals, inline, strict=True))  # fmt: skip
+    if need > MAX_LEAVES:
+        inline = [False] * len(vals)
+    leaves: list[Strided] = []
+    children: list[tuple] = []
+    numbers = 0
+    for v, take in zip(vals, inline, strict=True):
+        if take:  # its operands, broadcast as the Array is to this shape
+            p = v._buf
+            tree = _shifted(p.tree, len(leaves), numbers)
+            leaves += [Strided(leaf.buf, leaf.offset, broadcast_strides(v.shape, leaf.strides,
+                                                                        shape))
+                       for leaf in p.leaves]  # fmt: skip
+            numbers += len(_numbers(p.tree))
+            children.append(tree)
+        elif isinstance(v, float):
+            children.append(("num", numbers, v))
+            numbers += 1
+        else:
+            arr = v if isinstance(v, Array) else place(contiguous(v, dtype), b)
+            s = strided(arr)
+            leaves.append(Strided(s.buf, s.offset, broadcast_strides(arr.shape, s.strides, shape)))
+            children.append(("leaf", len(leaves) - 1))
+    tree: tuple = ("map", kid, tuple(children))
+    if act != _ACT_NONE:
+        tree = ("act", act, tree)
+    if len(leaves) > MAX_LEAVES or numbers > MAX_LEAVES or _nodes(tree) > MAX_NODES:
+        return None
+    return Pending(b, tree, leaves, shape, dtype)
+
+
 def _resident(op: _optable.Op, b: backends.Backend, vals: list[Any], shape: tuple[int, ...],
               dtype: np.dtype, out: Any, act: int) -> Any:  # fmt: skip
+    if out is None and getattr(b.kernels, "fuses_maps", False):
+        pending = record(b, op.kernel_id, act, vals, shape, dtype)
+        if pending is not None:
+            return _dispatch.run(op.name, dtype, b.name, math.prod(shape),
+                                 lambda be: wrap(be, pending, shape, dtype), shape)  # fmt: skip
+
     def kernel(be: backends.Backend, y: Any) -> None:
         ops: list[Any] = []
         for v in vals:

@@ -18,6 +18,8 @@ are the contract between the two. It takes only Arrays whose buffer is the backe
 from __future__ import annotations
 
 import math
+import threading
+import weakref
 from typing import Any
 
 import numpy as np
@@ -42,6 +44,61 @@ class View:
         self.base = base
         self.offset = offset
         self.strides = strides
+
+
+class Pending:
+    """The buffer of an Array whose elementwise work is recorded but not yet run (gpu): an
+    expression over at most a few operands (`leaves`, Strided over `shape`), run as one fused
+    kernel when something needs the data (`real`), so that a chain of elementwise ops costs
+    one dispatch. tree: ("leaf", i) | ("num", i, value) | ("map", kernel id, children) |
+    ("act", activation id, child)."""
+
+    __slots__ = ("__weakref__", "backend", "buf", "dtype", "leaves", "shape", "tree")
+
+    def __init__(self, backend: Any, tree: tuple, leaves: list[Strided],
+                 shape: tuple[int, ...], dtype: np.dtype) -> None:  # fmt: skip
+        self.backend, self.tree, self.leaves = backend, tree, leaves
+        self.shape, self.dtype, self.buf = shape, dtype, None
+        _pending.add(self)
+
+    def force(self) -> Any:
+        """The buffer, the fused kernel run into it first if it has not run yet."""
+        with _pending_lock:
+            if self.buf is None:
+                b, shape, dtype = self.backend, self.shape, self.dtype
+                out = b.memory.alloc(math.prod(shape), dtype)
+                if math.prod(shape):
+                    # dimensions that every operand walks as one, merged
+                    merged = _collapse(shape, c_strides(shape), *(s.strides for s in self.leaves))
+                    leaves = [Strided(s.buf, s.offset, st)
+                              for s, st in zip(self.leaves, merged[2:], strict=True)]  # fmt: skip
+                    _dispatch.run_on(b, "fused", lambda be: be.kernels.fused(
+                        self.tree, leaves, out, merged[0], dtype), count=False)  # fmt: skip
+                self.buf = out
+                self.leaves = []  # what it read may go now
+                _pending.discard(self)
+            return self.buf
+
+
+_pending: weakref.WeakSet[Pending] = weakref.WeakSet()
+_pending_lock = threading.RLock()
+
+
+def real(x: Array) -> Any:
+    """x's buffer with any recorded elementwise work run into it (Pending), else as it is."""
+    buf = x._buf
+    if isinstance(buf, Pending):
+        buf = buf.force()
+        x._buf = buf
+    return buf
+
+
+def before_write(buf: Any) -> None:
+    """A kernel is about to write buf: the recorded work that reads it runs first."""
+    with _pending_lock:
+        readers = [p for p in list(_pending) if any(leaf.buf is buf for leaf in p.leaves)]
+    for p in readers:
+        p.force()
 
 
 def c_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -123,6 +180,8 @@ class Array:
 
     def in_host_memory(self) -> bool:
         """Whether the buffer is an ndarray in the host's memory (cpu, or spilled)."""
+        if isinstance(self._buf, Pending):
+            return False
         buf = self._buf.base if isinstance(self._buf, View) else self._buf
         return self._backend.memory.host or isinstance(buf, np.ndarray)
 
@@ -137,6 +196,7 @@ class Array:
         return buf.reshape(self.shape)
 
     def _read(self, copy: bool) -> np.ndarray:
+        real(self)
         if self.in_host_memory():
             arr = self.host_view()
             return arr.copy() if copy or self.is_view else arr
@@ -186,7 +246,7 @@ _fast.configure_arrays(Array, wrap, View)
 
 def strided(x: Array) -> Strided:
     """x's data where it lies: its buffer (a view's base), offset and strides in elements."""
-    buf = x._buf
+    buf = real(x)
     if isinstance(buf, View):
         return Strided(buf.base, buf.offset, buf.strides)
     return Strided(buf, 0, c_strides(x.shape))
@@ -202,7 +262,8 @@ def broadcast_strides(shape: tuple[int, ...], strides: tuple[int, ...],
 
 def base_buffer(x: Array) -> Any:
     """The buffer that owns x's memory (a view's base)."""
-    return x._buf.base if isinstance(x._buf, View) else x._buf
+    buf = real(x)
+    return buf.base if isinstance(buf, View) else buf
 
 
 def _collapse(shape: tuple[int, ...], *strides: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
@@ -257,12 +318,12 @@ _COPY = OPS["copy"].kernel_id
 def own_buffer(x: Array) -> Any:
     """x's data as a C-contiguous buffer of its backend: its own, or a view's copied there (an
     op on the backend, not a transfer)."""
-    buf = x._buf
+    buf = real(x)
     if not isinstance(buf, View):
         return buf
     copy = _fast.builtin("copy")
     if copy is not None and x.size:  # (the compiled fast path takes it on cpu and simd)
-        return copy(x)._buf
+        return real(copy(x))
     b = x._backend
     out = b.memory.alloc(x.size, x.dtype)
     if x.size:

@@ -13,7 +13,17 @@ from typing import Any
 import numpy as np
 
 from . import _dispatch, _optable, _selection, backends
-from ._array import Array, base_buffer, own_buffer, place, run_map, strided, wrap
+from ._array import (
+    Array,
+    base_buffer,
+    before_write,
+    own_buffer,
+    place,
+    real,
+    run_map,
+    strided,
+    wrap,
+)
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
@@ -122,6 +132,8 @@ def run_resident(b: backends.Backend, op: str, shape: tuple[int, ...], dtype: np
     buffer) fills the result; returns an Array (or out)."""
     n = math.prod(shape)
     target_array = out if isinstance(out, Array) else None
+    if target_array is not None:  # written: recorded work that reads it runs first
+        before_write(real(target_array))
     # a result buffer that is also an input would be read while written: use a fresh one
     alias = target_array is not None and any(
         isinstance(x, Array) and base_buffer(x) is target_array._buf for x in inputs
@@ -148,7 +160,8 @@ def run_resident(b: backends.Backend, op: str, shape: tuple[int, ...], dtype: np
 
 def copy_between(b: backends.Backend, src: Array, dst: Array) -> None:
     """dst's data = src's (same shape and dtype), on their backend."""
-    _dispatch.run_on(b, "copy", lambda be: be.memory.copy(src._buf, dst._buf, src.size,
+    before_write(real(dst))
+    _dispatch.run_on(b, "copy", lambda be: be.memory.copy(real(src), real(dst), src.size,
                                                           src.dtype))  # fmt: skip
 
 
@@ -175,5 +188,6 @@ def assign(out: Array, src: Array) -> None:
     act = _optable.ACT_NONE
     copy = _optable.OPS["copy"].kernel_id
     if out.size:
-        _dispatch.run_on(b, "copy", lambda be: run_map(be, copy, act, (view,), out._buf, 0,
+        before_write(real(out))
+        _dispatch.run_on(b, "copy", lambda be: run_map(be, copy, act, (view,), real(out), 0,
                                                        out.shape, out.dtype))  # fmt: skip

@@ -421,3 +421,40 @@ def test_threads_share_arrays(backend):
     for t in threads:
         t.join()
     assert not errors, errors[0]
+
+
+# -- gpu: elementwise chains recorded and run as one kernel --------------------------------------
+
+
+def test_gpu_chains_run_as_one_kernel(need, monkeypatch):
+    gpu = need("gpu")
+    x, y, z = rand((50, 40), seed=31), rand((50, 40), seed=32), rand((40,), seed=33)
+    a, b, c = (accel.asarray(v, backend="gpu") for v in (x, y, z))
+    runs = {"fused": 0, "map": 0}
+    for name in runs:
+        original = getattr(gpu.kernels, name)
+
+        def counted(*args, _name=name, _original=original, **kwargs):
+            runs[_name] += 1
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(gpu.kernels, name, counted)
+    r = accel.sigmoid(a) * b + (1.0 - c) * accel.tanh(a)  # LSTM-like: 4 leaves, 2 numbers
+    got = r.numpy()
+    assert runs == {"fused": 1, "map": 0}, runs
+    # each op rounded as its own: the same bits as the ops one at a time, stored between
+    step = (accel.sigmoid(x, backend="gpu") * y) + ((1.0 - z) * accel.tanh(x, backend="gpu"))
+    np.testing.assert_array_equal(got, step)
+
+
+def test_gpu_recorded_work_reads_its_operands_as_they_were(need):
+    need("gpu")
+    x, y = rand((8, 8), seed=34), rand((8, 8), seed=35)
+    a, b = accel.asarray(x, backend="gpu"), accel.asarray(y, backend="gpu")
+    r = a * b + 1.0
+    a += 5.0  # written after r was recorded: r still sees the old a
+    accel.multiply(b, 0.0, out=b)
+    np.testing.assert_array_equal(r.numpy(), x * y + np.float32(1))
+    np.testing.assert_array_equal(a.numpy(), x + np.float32(5))
+    views = (a[::2] + a[1::2]).numpy()  # views of recorded work
+    np.testing.assert_array_equal(views, (x + np.float32(5))[::2] + (x + np.float32(5))[1::2])

@@ -12,11 +12,11 @@ import math
 
 import numpy as np
 
-from ..._optable import ACT_NONE
+from ..._optable import ACT_NONE, ACTIVATION_BY_ID, OPS
 from .._kernels import Kernels, Strided
 from ._device import Device
 from ._memory import GpuMemory, Lease
-from ._programs import Programs
+from ._programs import Programs, source
 
 _MAX_GROUPS = 65535
 SOFTWARE_K_CHUNK = 8192  # K per matmul dispatch on adapters that cap loop iterations
@@ -53,6 +53,51 @@ SMALL_VARIANT = "t32x32_r4x4"
 SOFTWARE_VARIANT = "d8x32_r8x4"  # adapters that run on the CPU
 SOFTWARE_SUBGROUP_VARIANT = "d8x32_r8x4_sg"
 ROW_VARIANT = "d1x64_r1x4"
+
+
+_MAP_NAMES = {op.kernel_id: name for name, op in OPS.items() if op.family in ("map", "binary")}
+# each map op as a WGSL expression of x (and z); maximum and minimum give NaN for a NaN
+_MAP_WGSL = {
+    "copy": "x", "negative": "bitcast<T>(bitcast<U>(x) ^ SIGN)", "add": "x + z",
+    "subtract": "x - z", "multiply": "x * z", "divide": "x / z",
+    "maximum": "select(z, x, is_nan(bitcast<U>(x)) || (!is_nan(bitcast<U>(z)) && x >= z))",
+    "minimum": "select(z, x, is_nan(bitcast<U>(x)) || (!is_nan(bitcast<U>(z)) && x <= z))",
+}  # fmt: skip
+
+
+def _numbers_of(tree: tuple) -> list[float]:
+    if tree[0] == "num":
+        return [tree[2]]
+    if tree[0] == "leaf":
+        return []
+    if tree[0] == "act":
+        return _numbers_of(tree[2])
+    return [v for c in tree[2] for v in _numbers_of(c)]
+
+
+def _fused_body(tree: tuple, leaves: int) -> str:
+    """The WGSL of a fused chain (after the prelude, the tables and activations.wgsl): its
+    map ops as functions, the expression, and the entry point (shaders/fused.wgsl)."""
+    functions: dict[str, str] = {}
+
+    def expr(t: tuple) -> str:
+        if t[0] == "leaf":
+            return f"v{t[1]}"
+        if t[0] == "num":
+            return f"number({t[1]}u)"
+        if t[0] == "act":
+            return f"{ACTIVATION_BY_ID[t[1]]}_f({expr(t[2])}, params.zero)"
+        name = _MAP_NAMES[t[1]]
+        # each result rounded as its own op's (no multiply-add contracted across two ops)
+        functions[name] = (f"fn map_{name}(x: T, z: T) -> T {{\n    return kept({_MAP_WGSL[name]});"
+                           "\n}\n")  # fmt: skip
+        args = [expr(c) for c in t[2]] + ["T(0.0)"] * (2 - len(t[2]))
+        return f"map_{name}({args[0]}, {args[1]})"
+
+    value = expr(tree)
+    loads = "".join(f"    let v{i} = l{i}[at[{i}]];\n" for i in range(leaves))
+    return ("".join(functions.values()) + source("fused.wgsl")
+            .replace("/*LOADS*/\n", loads).replace("/*VALUE*/", value))  # fmt: skip
 
 
 def _round32(n: int) -> int:
@@ -161,6 +206,35 @@ class GpuKernels(Kernels):
                         32 if bias is None else cols * size)]  # fmt: skip
             self._dispatch(pipeline, "norm", storage, [rows, cols, flags, lo, hi, 0, 0, 0],
                            self._grid(rows))  # fmt: skip
+
+        self.device.run(work)
+
+    # -- fused elementwise chains -------------------------------------------------------------
+    fuses_maps = True  # map ops and activations of Arrays are recorded and run as one kernel
+
+    def fused(self, tree: tuple, leaves: list, y: Lease, shape, dtype) -> None:
+        """y = the expression `tree` (accel._array.Pending) over up to 4 strided operands and
+        4 numbers, in one dispatch of a kernel generated for the expression's form."""
+
+        def work() -> None:
+            ndim, n = len(shape), math.prod(shape)
+            numbers = _numbers_of(tree)
+            bits = [half for v in numbers for half in self._scalar_bits(v, dtype)]
+            storage = [(i, leaves[i].buf.buf, self._bound(leaves[i].buf)) if i < len(leaves)
+                       else (i, self._dummy, 32) for i in range(4)]  # fmt: skip
+            storage.append((4, y.buf, n * dtype.itemsize))
+            offsets = [leaf.offset for leaf in leaves] + [0] * (4 - len(leaves))
+
+            def eight(values) -> list[int]:
+                return [v & 0xFFFFFFFF for v in values] + [1] * (8 - len(values))
+
+            strides = [v for leaf in leaves for v in eight(leaf.strides)]
+            strides += [0] * (32 - len(strides))
+            params = [n, ndim, 0, 0, *offsets, *bits, *[0] * (8 - len(bits)), *eight(shape),
+                      *strides]  # fmt: skip
+            code = _fused_body(tree, len(leaves))
+            pipeline = self.programs.pipeline_code(("fused", dtype, code), dtype, code, "fused")
+            self._dispatch(pipeline, "fused", storage, params, self._grid(math.ceil(n / 256)))
 
         self.device.run(work)
 

@@ -30,6 +30,7 @@ LAYOUTS = {
     "dot_total": ((2, "rw"), (3, "u"), (4, "rw")),
     "map": ((0, "ro"), (1, "ro"), (2, "rw"), (3, "u")),
     "norm": ((0, "ro"), (1, "rw"), (2, "u"), (3, "ro"), (4, "ro")),
+    "fused": ((0, "ro"), (1, "ro"), (2, "ro"), (3, "ro"), (4, "rw"), (5, "u")),
 }
 _BIND_GROUPS = 1024  # kept in the LRU cache
 
@@ -86,6 +87,22 @@ class Programs:
             if module is None:
                 module = self.device.create_shader_module(code=code, label="+".join(names))
                 self._modules[(names, act, consts)] = module
+            pipeline = self.device.create_compute_pipeline(
+                layout=self.layouts[layout][1], compute={"module": module, "entry_point": entry}
+            )
+            self._pipelines[key] = pipeline
+        return pipeline
+
+    def pipeline_code(self, key: tuple, dtype: np.dtype, body: str, layout: str,
+                      entry: str = "main"):  # fmt: skip
+        """The pipeline of a generated kernel: the dtype's prelude, the generated tables and
+        the activations (ACT none), then `body`; cached by key."""
+        pipeline = self._pipelines.get(key)
+        if pipeline is None:
+            sfx = SUFFIX[dtype]
+            code = ("const ACT: i32 = -1;\n" + source(f"prelude_{sfx}.wgsl") + _codegen.wgsl(sfx)
+                    + source("activations.wgsl") + body)  # fmt: skip
+            module = self.device.create_shader_module(code=code, label="fused")
             pipeline = self.device.create_compute_pipeline(
                 layout=self.layouts[layout][1], compute={"module": module, "entry_point": entry}
             )
