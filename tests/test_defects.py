@@ -572,3 +572,50 @@ def test_the_c_entry_points_take_degenerate_sizes(need):
     """
     r = run_child(code)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr
+
+
+# -- 16. a garbage collection inside the simd heap's lock ----------------------------------------
+
+
+def test_a_collection_inside_the_simd_heaps_lock_does_not_deadlock(need):
+    """A block whose Array sits in a reference cycle is given back by the garbage collector,
+    which may run at any allocation: also one the heap makes while it holds its own lock. The
+    collection is forced there (a lock that collects once taken); the child must finish, and
+    the block must be free again afterwards."""
+    need("simd")
+    code = """
+        import gc
+        import numpy as np
+        import accel
+        from accel import backends
+
+        heap = backends.get("simd").heap
+
+        class CollectingLock:
+            def __init__(self, lock):
+                self.lock = lock
+            def acquire(self, *args, **kwargs):
+                got = self.lock.acquire(*args, **kwargs)
+                if got:
+                    gc.collect()
+                return got
+            def release(self):
+                self.lock.release()
+            def __enter__(self):
+                self.acquire()
+            def __exit__(self, *exc):
+                self.release()
+
+        gc.disable()
+        before = heap.in_use()
+        big = accel.asarray(np.ones(8 << 20, np.float32), backend="simd")  # beyond the pool's cache
+        cycle = [big]
+        cycle.append(cycle)
+        del big, cycle
+        heap.lock = CollectingLock(heap.lock)
+        heap.release(heap.alloc(4096))
+        assert heap.in_use() == before, (heap.in_use(), before)
+        print("ok")
+    """
+    r = run_child(code, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr

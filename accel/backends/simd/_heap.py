@@ -15,6 +15,7 @@ cache): a small Array then costs no Python to make or to free.
 from __future__ import annotations
 
 import bisect
+import collections
 import contextlib
 import ctypes
 import sys
@@ -81,6 +82,10 @@ class Heap:
             self.free.append([self.start, self.end - self.start])
         self.used: dict[int, int] = {}
         self.lock = threading.Lock()
+        # Offsets given back and not yet merged into `free`: a block is given back from its
+        # finalizer, which a garbage collection may run at any allocation, in the very thread
+        # that holds the lock (blocking on it there would never return).
+        self._returned: collections.deque[int] = collections.deque()
         self.resident_free = 0  # bytes of free blocks whose pages are still resident
         self.pool = None  # accel._fastpath.BlockPool over this heap, where it is built
         self._map()
@@ -96,6 +101,7 @@ class Heap:
     def alloc(self, nbytes: int) -> int:
         size = round_up(max(nbytes, 1), ALIGN)
         with self.lock:
+            self._take_returned()
             for i, (off, sz) in enumerate(self.free):
                 if sz >= size:
                     if sz == size:
@@ -144,18 +150,36 @@ class Heap:
         self._map()
 
     def release(self, off: int) -> None:
-        with self.lock:
-            size = self.used.pop(off)
-            i = bisect.bisect_left(self.free, [off, 0])
-            self.free.insert(i, [off, size])
-            if i + 1 < len(self.free) and off + size == self.free[i + 1][0]:
-                self.free[i][1] += self.free.pop(i + 1)[1]
-            if i > 0 and sum(self.free[i - 1]) == off:
-                self.free[i - 1][1] += self.free.pop(i)[1]
-                i -= 1
-            self.resident_free += size
-            if self.resident_free > _KEEP_FREE and _madvise is not None:
-                self._return_pages()
+        """Gives a block back. Safe from a finalizer: the offset is queued, and merged now only
+        if the lock is free (otherwise by whoever holds it, or by the next call that takes it)."""
+        self._returned.append(off)  # atomic
+        if self.lock.acquire(blocking=False):
+            try:
+                self._take_returned()
+            finally:
+                self.lock.release()
+
+    def _take_returned(self) -> None:
+        """Merges the queued offsets into the free list; the caller holds the lock. A block
+        given back while this runs (a collection inside it) is queued and taken by this loop."""
+        returned = self._returned
+        while returned:
+            self._free_locked(returned.popleft())
+
+    def _free_locked(self, off: int) -> None:
+        size = self.used.pop(off, None)
+        if size is None:  # not a block of this heap (one torn down at exit): nothing to free
+            return
+        i = bisect.bisect_left(self.free, [off, 0])
+        self.free.insert(i, [off, size])
+        if i + 1 < len(self.free) and off + size == self.free[i + 1][0]:
+            self.free[i][1] += self.free.pop(i + 1)[1]
+        if i > 0 and sum(self.free[i - 1]) == off:
+            self.free[i - 1][1] += self.free.pop(i)[1]
+            i -= 1
+        self.resident_free += size
+        if self.resident_free > _KEEP_FREE and _madvise is not None:
+            self._return_pages()
 
     def _return_pages(self) -> None:
         """Gives the pages of large free blocks back to the OS (they read as zeros after)."""
@@ -168,6 +192,7 @@ class Heap:
 
     def in_use(self) -> int:
         with self.lock:
+            self._take_returned()
             return sum(self.used.values())
 
     def block(self, nbytes: int) -> Block:
