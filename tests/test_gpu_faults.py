@@ -75,6 +75,16 @@ def test_ci_runs_the_gpu_tests_on_the_software_adapter(gpu):
     assert "llvmpipe" in details["name"] or "lavapipe" in details["name"]
 
 
+def test_the_device_run_has_a_real_gpu(gpu):
+    """benchmarks/gpu_device.sh sets ACCEL_TEST_GPU_HARDWARE=1 on a machine with a GPU: the gpu
+    tests must have run on that hardware, not on a software adapter the loader found first."""
+    if os.environ.get("ACCEL_TEST_GPU_HARDWARE") != "1":
+        pytest.skip("ACCEL_TEST_GPU_HARDWARE is not set")
+    details = gpu.details()
+    assert details["software"] is False, details
+    assert details["type"] in ("DiscreteGPU", "IntegratedGPU"), details
+
+
 def test_matmul_vec4_and_scalar_io_give_the_same_bits(gpu):
     rng = np.random.default_rng(3)
     for dtype in sorted(gpu.dtypes(), key=lambda d: d.itemsize):
