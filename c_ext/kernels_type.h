@@ -1412,6 +1412,7 @@ static int FN(gemm)(int64_t m, int64_t n, int64_t k, const T *a, int64_t lda, co
 #endif
 
 #undef FN
+#undef MICRO_K_UNROLL
 #undef VL
 #undef NR
 #undef VT

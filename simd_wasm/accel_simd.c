@@ -33,24 +33,39 @@
 #endif
 
 /* exported as `name`, defined as wasm_name beside the template's static name */
-#ifndef NO_LANE_SPLAT
+#if defined(SPLAT_PACKED_A)
+#elif !defined(NO_LANE_SPLAT)
 #define LANE_SPLAT 1
 #endif
 
 #define EXPORT(name) __attribute__((export_name(#name))) CAT(wasm_, name)
 
 /* Register blocks (the fastest under wasmtime's Cranelift on x86-64, docs/performance.md):
- * relaxed (FMA): 8 rows x 1 vector with k unrolled twice; plain: 4 rows x 2 vectors.
- * Cranelift's FMA is not in place, so the relaxed kernel wants fewer accumulators and the
- * unroll to halve the register moves. */
+ * relaxed (FMA): float32 8 rows x 1 vector, float64 6 rows x 1 vector, k unrolled twice;
+ * plain: 4 rows x 2 vectors. Cranelift's FMA is not in place (vfmadd213: the result replaces
+ * a multiplicand, and the loop moves it back into the accumulator's register), so the
+ * relaxed kernel wants fewer accumulators and the unroll to halve those moves; float64's
+ * broadcasts take one shuffle per two lanes, so fewer rows keep its block in registers. */
 #ifndef SIMD_MR
 #ifdef __wasm_relaxed_simd__
 #define SIMD_MR 8
 #define SIMD_NV 1
-#define MICRO_K_UNROLL 2
+#define SIMD_K_UNROLL 2
 #else
 #define SIMD_MR 4
 #define SIMD_NV 2
+#define SIMD_K_UNROLL 1
+#endif
+#endif
+#ifndef SIMD_MR_F64
+#ifdef __wasm_relaxed_simd__
+#define SIMD_MR_F64 6
+#define SIMD_NV_F64 1
+#define SIMD_K_UNROLL_F64 2
+#else
+#define SIMD_MR_F64 SIMD_MR
+#define SIMD_NV_F64 SIMD_NV
+#define SIMD_K_UNROLL_F64 SIMD_K_UNROLL
 #endif
 #endif
 
@@ -60,6 +75,7 @@
 #define IS_F32 1
 #define MR SIMD_MR
 #define NV SIMD_NV
+#define MICRO_K_UNROLL SIMD_K_UNROLL
 #define KC 256
 #define MC 72
 #define NC 2048
@@ -69,8 +85,9 @@
 #define TS f64
 #define UT uint64_t
 #define IS_F32 0
-#define MR SIMD_MR
-#define NV SIMD_NV
+#define MR SIMD_MR_F64
+#define NV SIMD_NV_F64
+#define MICRO_K_UNROLL SIMD_K_UNROLL_F64
 #define KC 256
 #define MC 72
 #define NC 1024
