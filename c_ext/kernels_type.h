@@ -1163,7 +1163,35 @@ static inline __attribute__((always_inline)) void FN(direct_block)(const int mr,
     /* B's rows lie ldb apart: past a page, the hardware prefetchers do not follow them, and a
      * B that comes from memory is read at its latency; fetch DIRECT_PF rows ahead */
     const int far = (double)ldb * sizeof(T) * (double)k > DIRECT_PANEL;
-    for (int64_t p = 0; p < k; p++) {
+    int64_t p = 0;
+#ifdef LANE_SPLAT
+    /* VL steps of k at once where B's rows of them fit in registers beside the block: each
+     * row's VL values of A are one vector load, broadcast lane by lane (a shuffle, where a
+     * scalar load and a broadcast cost three instructions on Cranelift); each accumulator
+     * still takes its k in order */
+    if (mr * nvc + VL * nvc + 2 <= 16)
+        for (; p + VL <= k; p += VL) {
+            VT bq[VL][NV];
+#pragma GCC unroll 16
+            for (int l = 0; l < VL; l++)
+#pragma GCC unroll 8
+                for (int v = 0; v < nvc; v++)
+                    bq[l][v] = pad && v == nvc - 1 ? FN(load)(pad + (p + l) * VL)
+                                                   : FN(load)(b + (p + l) * ldb + v * VL);
+#pragma GCC unroll 32
+            for (int r = 0; r < mr; r++) {
+                VT arow = FN(load)(a + r * lda + p);
+#pragma GCC unroll 16
+                for (int l = 0; l < VL; l++) {
+                    VT av = FN(splat)(arow[l]);
+#pragma GCC unroll 8
+                    for (int v = 0; v < nvc; v++)
+                        acc[r][v] = FN(fma)(av, bq[l][v], acc[r][v]);
+                }
+            }
+        }
+#endif
+    for (; p < k; p++) {
         const T *bp = b + p * ldb;
         if (far && p + DIRECT_PF < k)
 #pragma GCC unroll 8

@@ -102,11 +102,12 @@
 /* Bands of columns: whole register blocks of every build */
 #define COL_ALIGN 16
 
-/* Cranelift broadcasts from memory slowly and the module cannot prefetch: the unpacked path
- * takes only one pass over a B of at most one L2 (no rereads); the packed path packs A too. */
+/* The module cannot prefetch: the unpacked path rereads only a B of up to 1/16 of an L2 (a
+ * small per-item product, which packing would copy whole for a few rows), and past that
+ * takes one pass over a B of at most one L2; the packed path packs A too. */
 static accel_plan_params plan_params(double size)
 {
-    accel_plan_params p = {size, SIMD_MR, PLAN_L2, 0, 1, 1, STREAM_ROWS_MAX, 1};
+    accel_plan_params p = {size, SIMD_MR, PLAN_L2, 0.0625, 1, 1, STREAM_ROWS_MAX, 1};
     return p;
 }
 
