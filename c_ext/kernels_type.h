@@ -559,6 +559,9 @@ static void (*const FN(map_rows)[])(const T *, int64_t, const T *, int64_t, T *,
 /* rows [r0, r1) of y = act(op(a, b)): y C-contiguous of `ndim` dims `shape`, a and b at their
  * strides in elements over that shape (0 broadcasts; b NULL for a unary op), act an activation
  * id applied to each row once made (ACT_NONE: none) */
+#ifndef ACCEL_MAP_DIMS
+#define ACCEL_MAP_DIMS 8 /* accel_cpu.h's, for an includer without it (the module) */
+#endif
 static void FN(map)(int op, int act, const T *a, const int64_t *sa, const T *b,
                     const int64_t *sb, T *y, const int64_t *shape, int ndim, int64_t r0,
                     int64_t r1)
@@ -566,18 +569,36 @@ static void FN(map)(int op, int act, const T *a, const int64_t *sa, const T *b,
     if (op < 0 || op >= (int)(sizeof FN(map_rows) / sizeof FN(map_rows)[0]) || ndim < 1)
         return;
     int64_t n = shape[ndim - 1];
-    for (int64_t r = r0; r < r1; r++) { /* row r's index over the outer dimensions */
-        int64_t oa = 0, ob = 0, rest = r;
-        for (int d = ndim - 2; d >= 0; d--) {
-            int64_t i = rest % shape[d];
-            rest /= shape[d];
-            oa += i * sa[d];
-            ob += i * (b ? sb[d] : 0);
-        }
+    int64_t made = r0; /* rows before this one have had their activation */
+    /* row r0's index over the outer dimensions and its offsets in a and b; each next row's
+     * follow by a carry (no division per row) */
+    int64_t idx[ACCEL_MAP_DIMS] = {0}, oa = 0, ob = 0, rest = r0;
+    if (ndim > ACCEL_MAP_DIMS)
+        return;
+    for (int d = ndim - 2; d >= 0; d--) {
+        idx[d] = rest % shape[d];
+        rest /= shape[d];
+        oa += idx[d] * sa[d];
+        ob += idx[d] * (b ? sb[d] : 0);
+    }
+    for (int64_t r = r0; r < r1; r++) {
         FN(map_rows)[op](a + oa, sa[ndim - 1], b ? b + ob : NULL, b ? sb[ndim - 1] : 0,
                          y + r * n, n);
-        if (act != ACT_NONE)
-            FN(elementwise)(act, y + r * n, y + r * n, n);
+        for (int d = ndim - 2; d >= 0; d--) {
+            oa += sa[d];
+            ob += b ? sb[d] : 0;
+            if (++idx[d] < shape[d])
+                break;
+            oa -= shape[d] * sa[d];
+            ob -= b ? shape[d] * sb[d] : 0;
+            idx[d] = 0;
+        }
+        /* the activation over the rows made since the last, once they hold a few thousand
+         * values (still in L1): short rows pay its loop's start once, not per row */
+        if (act != ACT_NONE && ((r + 1 - made) * n >= 2048 || r + 1 == r1)) {
+            FN(elementwise)(act, y + made * n, y + made * n, (r + 1 - made) * n);
+            made = r + 1;
+        }
     }
 }
 

@@ -44,9 +44,10 @@ def test_module_is_small_freestanding_and_exports_its_memory(simd):
         data = (ROOT / "simd_wasm" / name).read_bytes()
         # small (it is loaded, and compiled on a cache miss, by every process that uses simd):
         # about 70 KiB with the unpacked small-product blocks, which need one body per row
-        # count and vector count, and 120-130 KiB with the ops of whole networks (a row loop
-        # per map op and dtype, reductions, norms, the transposed product)
-        assert len(data) < 144 * 1024
+        # count and vector count, 120-130 KiB with the ops of whole networks (a row loop
+        # per map op and dtype, reductions, norms, the transposed product), and 130-145 KiB
+        # with those blocks' second body (A loaded as vectors, broadcast lane by lane)
+        assert len(data) < 160 * 1024
         module = (
             wasmtime.Module(simd.engine, data)
             if name != "accel_simd_relaxed.wasm" or (simd.relaxed_simd)
