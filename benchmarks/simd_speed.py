@@ -1,9 +1,20 @@
-"""The `simd` backend against numpy, in one run: the figures of the SIMD issue.
+"""The `simd` backend against numpy, in one run: the figures of the SIMD issue, and the
+module's matmul on placed operands at 512^3 to 2048^3 against the 128-bit FMA peak of this
+machine's cores (measured by benchmarks/fma_peak.c, built with the system's C compiler where
+there is one on x86-64).
 
 env -u OPENBLAS_CORETYPE python benchmarks/simd_speed.py
 """
 
 from __future__ import annotations
+
+import os
+import pathlib
+import platform
+import shutil
+import subprocess
+import tempfile
+import time
 
 import numpy as np
 from _common import machine, percentiles_us, print_table, seconds, warn_openblas
@@ -12,6 +23,47 @@ import accel
 from accel import backends
 
 rng = np.random.default_rng(0)
+
+
+def fma128_peak() -> float | None:
+    """GFLOP/s float32 of 128-bit FMAs on every core at once (fma_peak.c), or None where it
+    cannot be built or run (no compiler, not x86-64)."""
+    cc = shutil.which(os.environ.get("CC", "cc"))
+    if cc is None or platform.machine() not in ("x86_64", "AMD64"):
+        return None
+    src = pathlib.Path(__file__).with_name("fma_peak.c")
+    with tempfile.TemporaryDirectory() as tmp:
+        exe = pathlib.Path(tmp) / "fma_peak"
+        built = subprocess.run([cc, "-O2", "-mfma", "-pthread", str(src), "-o", str(exe)],
+                               capture_output=True)  # fmt: skip
+        if built.returncode != 0:
+            return None
+        threads = str(os.cpu_count() or 1)
+        runs = [float(subprocess.run([str(exe), threads], capture_output=True, text=True,
+                                     check=True).stdout) for _ in range(3)]  # fmt: skip
+        return max(runs)
+
+
+def squares_against_peak(peak: float | None) -> None:
+    """The module's matmul on placed operands (the best of a few calls) at 512-2048, as a
+    share of the 128-bit FMA peak (float64's: half of float32's)."""
+    rows = []
+    for dtype in (np.float32, np.float64):
+        top = None if peak is None else peak / (1 if dtype == np.float32 else 2)
+        for n in (512, 1024, 2048):
+            a = accel.asarray(rng.standard_normal((n, n)).astype(dtype), backend="simd")
+            b = accel.asarray(rng.standard_normal((n, n)).astype(dtype), backend="simd")
+            accel.matmul(a, b)
+            best = float("inf")
+            for _ in range(5 if n < 2048 else 3):
+                t0 = time.perf_counter()
+                accel.matmul(a, b)
+                best = min(best, time.perf_counter() - t0)
+            rate = 2 * n**3 / best / 1e9
+            share = "?" if top is None else f"{rate / top:.0%}"
+            rows.append((f"{np.dtype(dtype).name} {n}^3", f"{rate:.1f}",
+                         "?" if top is None else f"{top:.1f}", share))  # fmt: skip
+    print_table(rows, ("matmul, placed", "GFLOP/s", "128-bit FMA peak", "share"))
 
 
 def main() -> None:
@@ -53,6 +105,10 @@ def main() -> None:
         f"module {d['module']}: {d['module_bytes']} bytes; compile {times['load_ms']:.1f} ms, "
         f"cached load {times['cached_load_ms']:.2f} ms; relaxed SIMD: {d['relaxed_simd']}"
     )
+    peak = fma128_peak()
+    where = "fma_peak.c could not be built here" if peak is None else f"{peak:.1f} GFLOP/s"
+    print(f"\n128-bit FMA peak, float32, all {os.cpu_count()} cores: {where}")
+    squares_against_peak(peak)
 
 
 if __name__ == "__main__":

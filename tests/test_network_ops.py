@@ -345,6 +345,32 @@ def test_a_transposed_operand_is_read_in_place(backend):
                                   accel.linear(q, w, backend=backend))  # fmt: skip
 
 
+def test_products_of_permuted_views_give_the_bits_of_their_copies(backend):
+    """Attention's heads: q and k are permuted views of one layer's output (neither contiguous
+    nor a plain transpose), v likewise; the products read them as their copies would be read."""
+    x = rand((2, 16, 24), seed=40)
+    ax = arr(x, backend)
+
+    def heads(t):
+        return accel.permute_dims(t.reshape(2, 16, 3, 8), (0, 2, 1, 3))
+
+    q, k = heads(ax), heads(ax * 0.5)
+    qc, kc = accel.asarray(q, copy=True), accel.asarray(k, copy=True)
+    want = (qc @ accel.asarray(kc.mT, copy=True)).numpy()
+    np.testing.assert_array_equal((q @ k.mT).numpy(), want)
+    np.testing.assert_array_equal((q @ kc.mT).numpy(), want)
+    np.testing.assert_array_equal((qc @ k.mT).numpy(), want)
+    reference.check_matmul(qc.numpy(), np.swapaxes(kc.numpy(), -1, -2), want, backend)
+    att = accel.softmax(q @ k.mT)
+    o = att @ heads(ax)  # v: a permuted view as B
+    np.testing.assert_array_equal(o.numpy(), (att @ accel.asarray(heads(ax), copy=True)).numpy())
+    # out= the very memory a view reads: the product reads the inputs before it writes
+    base = arr(rand((16, 16), seed=41), backend)
+    expected = (accel.asarray(base.mT, copy=True) @ base).numpy()
+    accel.matmul(base.mT, base, out=base)
+    np.testing.assert_array_equal(base.numpy(), expected)
+
+
 # -- linear with a stack of layers -------------------------------------------------------------
 
 

@@ -861,6 +861,51 @@ done:
 }
 
 /* matmul(a, b) with 2-D operands, and linear(x, w, bias, activation=): x (M, K) or (K,) */
+/* Whether a view is the matrix transpose (.mT) of C-contiguous (..., N, K) memory: the
+ * kernels then read it in place as B transposed */
+static int transposed_view(const Operand *o)
+{
+    if (!o->strided || o->nd < 2)
+        return 0;
+    int64_t step = 1;
+    int64_t want[MAX_DIMS];
+    want[o->nd - 2] = 1;
+    want[o->nd - 1] = o->dims[o->nd - 2];
+    step = o->dims[o->nd - 2] * o->dims[o->nd - 1];
+    for (int i = o->nd - 3; i >= 0; i--) {
+        want[i] = step;
+        step *= o->dims[i];
+    }
+    for (int i = 0; i < o->nd; i++)
+        if (o->dims[i] != 1 && o->st[i] != want[i])
+            return 0;
+    return 1;
+}
+
+/* A cpu view made C-contiguous in memory of its own (*tmp, which the caller frees), by the
+ * map kernel's copy: the product's operands are then read as whole arrays. -1 when it
+ * cannot be (not on cpu, too many dimensions, no memory). */
+static int contiguous_copy(Operand *o, void **tmp)
+{
+    if (o->where != ON_CPU || o->nd < 1 || o->nd > MAP_DIMS)
+        return -1;
+    int itemsize = o->dt ? 8 : 4;
+    void *p = malloc((size_t)(o->size > 0 ? o->size : 1) * (size_t)itemsize);
+    if (!p)
+        return -1;
+    int64_t shape[MAP_DIMS], sa[MAP_DIMS], sb[MAP_DIMS] = {0};
+    for (int i = 0; i < o->nd; i++) {
+        shape[i] = o->dims[i];
+        sa[i] = o->st[i];
+    }
+    if (o->size > 0)
+        fp_map[o->dt](MAP_COPY, ACT_NONE, o->data, sa, NULL, sb, p, shape, o->nd, 0.0, 0);
+    o->data = p;
+    o->strided = 0;
+    *tmp = p;
+    return 0;
+}
+
 static PyObject *run_product(FastOp *op, PyObject *const *args, Py_ssize_t nargs,
                              const Keywords *k)
 {
@@ -896,14 +941,22 @@ static PyObject *run_product(FastOp *op, PyObject *const *args, Py_ssize_t nargs
     Operand a, b, bias, o;
     int have_bias = bias_obj != NULL, have_out = k->out != NULL;
     PyObject *c = NULL;
+    void *tmp_a = NULL, *tmp_b = NULL; /* views of cpu Arrays, copied */
+    int trans_b = 0;                  /* b is a .mT, read in place */
+    memset(&b, 0, sizeof b);
     memset(&bias, 0, sizeof bias);
     memset(&o, 0, sizeof o);
     bias.where = o.where = -1;
-    if (operand(args[0], &a) < 0) {
+    if (strided_operand(args[0], &a) < 0) {
         release(&a);
         return NULL;
     }
-    if (operand(args[1], &b) < 0 || (have_bias && operand(bias_obj, &bias) < 0))
+    if (strided_operand(args[1], &b) < 0 || (have_bias && operand(bias_obj, &bias) < 0))
+        goto done;
+    /* views of cpu Arrays: a transposed B is read in place, any other view copied first */
+    trans_b = transposed_view(&b);
+    if ((a.strided && contiguous_copy(&a, &tmp_a) < 0) ||
+        (b.strided && !trans_b && contiguous_copy(&b, &tmp_b) < 0))
         goto done;
     /* shapes: a (..., M, K) (or (K,) for linear), b (K, N), bias (N,): a's leading axes are
      * more rows; or (matmul) a (..., M, K) and b (..., K, N) with the same batch axes: a batch
@@ -931,7 +984,7 @@ static PyObject *run_product(FastOp *op, PyObject *const *args, Py_ssize_t nargs
     double work = 2.0 * (double)batch * (double)m * (double)n * (double)kk;
     Operand *ops[3] = {&a, &b, have_bias ? &bias : NULL};
     int on = where_to(op, k, ops, 3, a.dt, work);
-    if (on < 0 || (on == ON_SIMD && work >= SIMD_FLOPS))
+    if (on < 0 || (on == ON_SIMD && (work >= SIMD_FLOPS || tmp_a || tmp_b || trans_b)))
         goto done;
     npy_intp shape[MAX_DIMS];
     int nd = a.nd;
@@ -970,11 +1023,11 @@ static PyObject *run_product(FastOp *op, PyObject *const *args, Py_ssize_t nargs
         if (work >= GIL_FREE_WORK) {
             Py_BEGIN_ALLOW_THREADS
             rc = linear(a.data, b.data, r.data, have_bias ? bias.data : NULL, act, batch, m, n,
-                        kk, a_step, b_step, 0, 0);
+                        kk, a_step, b_step, 0, trans_b);
             Py_END_ALLOW_THREADS
         } else {
             rc = linear(a.data, b.data, r.data, have_bias ? bias.data : NULL, act, batch, m, n,
-                        kk, a_step, b_step, 0, 0);
+                        kk, a_step, b_step, 0, trans_b);
         }
         if (rc != 0) {
             drop_result(&r);
@@ -1012,6 +1065,8 @@ static PyObject *run_product(FastOp *op, PyObject *const *args, Py_ssize_t nargs
     fp_book(on, op->slot, a.dt, t0);
     c = finish(&r);
 done:
+    free(tmp_a);
+    free(tmp_b);
     release(&a);
     release(&b);
     release(&bias);
