@@ -882,27 +882,27 @@ static int transposed_view(const Operand *o)
     return 1;
 }
 
-/* A cpu view made C-contiguous in memory of its own (*tmp, which the caller frees), by the
- * map kernel's copy: the product's operands are then read as whole arrays. -1 when it
- * cannot be (not on cpu, too many dimensions, no memory). */
-static int contiguous_copy(Operand *o, void **tmp)
+/* A cpu view made C-contiguous in an ndarray of its own (*tmp, which the caller releases:
+ * a recycled buffer, hostcache.c), by the map kernel's copy: the product's operands are then
+ * read as whole arrays. -1 when it cannot be (not on cpu, too many dimensions, no memory). */
+static int contiguous_copy(Operand *o, PyObject **tmp)
 {
     if (o->where != ON_CPU || o->nd < 1 || o->nd > MAP_DIMS)
         return -1;
-    int itemsize = o->dt ? 8 : 4;
-    void *p = malloc((size_t)(o->size > 0 ? o->size : 1) * (size_t)itemsize);
-    if (!p)
+    PyObject *arr = fp_host_buffer(o->dt, o->nd, o->dims);
+    if (!arr)
         return -1;
     int64_t shape[MAP_DIMS], sa[MAP_DIMS], sb[MAP_DIMS] = {0};
     for (int i = 0; i < o->nd; i++) {
         shape[i] = o->dims[i];
         sa[i] = o->st[i];
     }
+    void *p = PyArray_DATA((PyArrayObject *)arr);
     if (o->size > 0)
         fp_map[o->dt](MAP_COPY, ACT_NONE, o->data, sa, NULL, sb, p, shape, o->nd, 0.0, 0);
     o->data = p;
     o->strided = 0;
-    *tmp = p;
+    *tmp = arr;
     return 0;
 }
 
@@ -941,7 +941,7 @@ static PyObject *run_product(FastOp *op, PyObject *const *args, Py_ssize_t nargs
     Operand a, b, bias, o;
     int have_bias = bias_obj != NULL, have_out = k->out != NULL;
     PyObject *c = NULL;
-    void *tmp_a = NULL, *tmp_b = NULL; /* views of cpu Arrays, copied */
+    PyObject *tmp_a = NULL, *tmp_b = NULL; /* views of cpu Arrays, copied */
     int trans_b = 0;                  /* b is a .mT, read in place */
     memset(&b, 0, sizeof b);
     memset(&bias, 0, sizeof bias);
@@ -1065,8 +1065,8 @@ static PyObject *run_product(FastOp *op, PyObject *const *args, Py_ssize_t nargs
     fp_book(on, op->slot, a.dt, t0);
     c = finish(&r);
 done:
-    free(tmp_a);
-    free(tmp_b);
+    Py_XDECREF(tmp_a);
+    Py_XDECREF(tmp_b);
     release(&a);
     release(&b);
     release(&bias);

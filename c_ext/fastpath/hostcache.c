@@ -2,18 +2,21 @@
  *
  * A cpu Array's buffer is an ndarray of its shape. The fast path makes a result Array's
  * ndarray here: it keeps a reference to each one it made (up to CACHED, each at most
- * MAX_BYTES), and one that no one else holds any more (its reference count is 1: no Array, no
- * view, no buffer export) is used again for the next result of its dtype and shape, unchanged
- * since (still C-contiguous, aligned and writeable). An allocator's cache of freed blocks, as
- * the simd backend's BlockPool: a network's layers make the same shapes step after step. The
- * memory kept is at most CACHED x MAX_BYTES.
+ * MAX_BYTES, all together at most BUDGET), and one that no one else holds any more (its
+ * reference count is 1: no Array, no view, no buffer export) is used again for the next
+ * result of its dtype and shape, unchanged since (still C-contiguous, aligned and writeable).
+ * An allocator's cache of freed blocks, as the simd backend's BlockPool: a network's layers
+ * make the same shapes step after step, and a result past the C library's mmap threshold
+ * (128 KiB) made anew would be new pages, each faulted in when first written.
  */
 #include "fastpath.h"
 
-#define CACHED 16
-#define MAX_BYTES (64 << 10)
+#define CACHED 32
+#define MAX_BYTES (16 << 20)
+#define BUDGET (64 << 20)
 
 static PyObject *cached[CACHED];
+static int64_t cached_bytes[CACHED], total_bytes;
 static unsigned next_slot;
 
 static int reusable(PyObject *x, int dt, int nd, const npy_intp *dims)
@@ -43,15 +46,23 @@ PyObject *fp_host_buffer(int dt, int nd, const npy_intp *dims)
     PyObject *arr = PyArray_NewFromDescr(&PyArray_Type, fp_descr[dt], nd, (npy_intp *)dims,
                                          NULL, NULL, 0, NULL);
     if (arr && nbytes <= MAX_BYTES) { /* kept in place of the next slot's (which its holders
-                                       * keep, if any) */
-        Py_INCREF(arr);
-        FP_SET(cached[next_slot++ % CACHED], arr);
+                                       * keep, if any), within the budget */
+        unsigned slot = next_slot++ % CACHED;
+        if (total_bytes - cached_bytes[slot] + nbytes <= BUDGET) {
+            Py_INCREF(arr);
+            FP_SET(cached[slot], arr);
+            total_bytes += nbytes - cached_bytes[slot];
+            cached_bytes[slot] = nbytes;
+        }
     }
     return arr;
 }
 
 void fp_host_cache_clear(void)
 {
-    for (int i = 0; i < CACHED; i++)
+    for (int i = 0; i < CACHED; i++) {
         Py_CLEAR(cached[i]);
+        cached_bytes[i] = 0;
+    }
+    total_bytes = 0;
 }
