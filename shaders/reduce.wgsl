@@ -6,12 +6,21 @@
 // in order and a fixed tree adds the 256 partial results. main_cols (inner > 1): one
 // invocation per output, its n elements in order. max gives NaN where any element is NaN
 // (found on the bits).
+//
+// A dispatch takes the part [r0, r1) of the reduced axis: llvmpipe ends an invocation's loops
+// after 65535 iterations in all (gallivm's loop limiter), so a longer reduction is several
+// dispatches, each continuing from the result the one before stored in y (not yet finished:
+// the mean's division and max's NaN come with the last part, `last`).
 
 struct Params {
     outer: u32,
     n: u32,
     inner: u32,
     zero: u32,
+    r0: u32,
+    r1: u32,
+    last: u32,
+    pad: u32,
 }
 
 @group(0) @binding(2) var<uniform> params: Params;
@@ -39,10 +48,18 @@ fn finish(acc: T, nan: bool) -> T {
     if (OP == 2u && nan) {
         return bitcast<T>(INF_BITS | (INF_BITS >> 1u));  // a quiet NaN
     }
-    if (OP == 1u) {
+    if (OP == 1u && params.last == 1u) {
         return acc / T(params.n);
     }
     return acc;
+}
+
+// where this part starts: nothing yet, or the result of the parts before it
+fn start(at: u32) -> T {
+    if (params.r0 > 0u) {
+        return load_y(at);
+    }
+    return select(T(0.0), lowest(), OP == 2u);
 }
 
 @compute @workgroup_size(256)
@@ -56,7 +73,7 @@ fn main_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     let base = row * n;
     var acc = select(T(0.0), lowest(), OP == 2u);
     var nan = false;
-    for (var i = lid; i < n; i += 256u) {
+    for (var i = params.r0 + lid; i < params.r1; i += 256u) {
         acc = combine(acc, load_x(base + i), &nan);
     }
     red[lid] = acc;
@@ -72,7 +89,12 @@ fn main_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
         workgroupBarrier();
     }
     if (lid == 0u) {
-        store_y(row, finish(red[0], bad[0] != 0u));
+        var flag = bad[0] != 0u;
+        var total = red[0];
+        if (params.r0 > 0u) {  // after the parts before: their result, then this part's
+            total = combine(start(row), red[0], &flag);
+        }
+        store_y(row, finish(total, flag));
     }
 }
 
@@ -87,9 +109,9 @@ fn main_cols(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     let o = i / inner;
     let j = i % inner;
     let base = o * params.n * inner + j;
-    var acc = select(T(0.0), lowest(), OP == 2u);
+    var acc = start(i);
     var nan = false;
-    for (var r = 0u; r < params.n; r++) {
+    for (var r = params.r0; r < params.r1; r++) {
         acc = combine(acc, load_x(base + r * inner), &nan);
     }
     store_y(i, finish(acc, nan));

@@ -191,6 +191,34 @@ def test_reductions_of_views(backend):
         assert got.shape == np.shape(want)
 
 
+def _signs(shape, seed):
+    """+-1 values: every sum of them is exact in both dtypes (a dropped element shows)."""
+    return np.random.default_rng(seed).choice([-1.0, 1.0], size=shape)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_long_reductions_count_every_element(backend, dtype):
+    """Columns of 70,000 (a software GPU's loops stop after 65,535 iterations: the reduction
+    goes in parts, each continuing the one before); a NaN in the first part still wins max."""
+    if np.dtype(dtype) not in accel.backends.get(base(backend)).dtypes():
+        pytest.skip(f"{backend} has no {np.dtype(dtype).name}")
+    x = _signs((70_000, 3), 50).astype(dtype)
+    want = x.astype(np.float64).sum(axis=0)
+    np.testing.assert_array_equal(accel.sum(x, axis=0, backend=backend), want)
+    np.testing.assert_array_equal(accel.mean(x, axis=0, backend=backend),
+                                  (want / 70_000).astype(dtype))  # fmt: skip
+    np.testing.assert_array_equal(accel.sum(arr(x, backend), axis=0).numpy(), want)
+    x[5, 1] = np.nan
+    got = accel.max(x, axis=0, backend=backend)
+    assert got[0] == 1 and np.isnan(got[1]) and got[2] == 1
+
+
+@pytest.mark.slow
+def test_a_reduction_of_nine_million_counts_every_element(backend):
+    x = _signs(9_000_000, 51).astype(np.float32)
+    assert float(accel.sum(x, backend=backend)) == float(x.astype(np.float64).sum())
+
+
 # -- norms and softmax -------------------------------------------------------------------------
 
 

@@ -131,7 +131,7 @@ def f64(x: np.ndarray) -> np.ndarray:
 def op_case(rng: random.Random, d: dict, backend: str, big: bool):
     """One random call: (name, thunk returning the result, reference, dtype, inputs)."""
     dt = F32 if backend == "gpu" or rng.random() < 0.8 else F64
-    kind = rng.choice(("relu", "tanh", "softmax", "matmul", "linear", "dot"))
+    kind = rng.choice(("relu", "tanh", "softmax", "matmul", "linear", "dot", "matmul-views"))
     if kind in ("relu", "tanh"):
         n = rng.choice((64, 4096, 200_000) if big else (64, 4096))
         x = d["x", dt, n]
@@ -148,9 +148,19 @@ def op_case(rng: random.Random, d: dict, backend: str, big: bool):
     a = d["a", dt, n]
     if kind == "matmul":
         return f"matmul {n}x{n}", accel.matmul, (a, a), {}, f64(a) @ f64(a), dt
+    if kind == "matmul-views":  # on Arrays: A a view (copied), B a .mT (read in place)
+        return (f"matmul-views {n}x{n}", _product_of_transposes, (a, a), {},
+                f64(a).T @ f64(a).T, dt)  # fmt: skip
     w, bias = d["w", dt, n], d["bias", dt, n]
     ref = np.tanh(f64(a) @ f64(w) + f64(bias))
     return (f"linear-tanh {n}x{n}", accel.linear, (a, w, bias), {"activation": "tanh"}, ref, dt)
+
+
+def _product_of_transposes(x, y, **kwargs):
+    """x.T @ y.T: on Arrays both operands are views (.mT), on numpy transposed views."""
+    xt = x.mT if isinstance(x, accel.Array) else x.T
+    yt = y.mT if isinstance(y, accel.Array) else y.T
+    return accel.matmul(xt, yt, **kwargs)
 
 
 def call_once(rng: random.Random, d: dict, backend: str, big: bool) -> None:

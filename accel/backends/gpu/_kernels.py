@@ -19,6 +19,11 @@ from ._memory import GpuMemory, Lease
 from ._programs import Programs, source
 
 _MAX_GROUPS = 65535
+# the most steps of a reduction's loop in one dispatch: a software adapter (llvmpipe) ends an
+# invocation's loops after 65535 iterations in all (reduce.wgsl); a column takes one step per
+# element, a row's invocation one per 256
+_COLS_PART = 32768
+_ROWS_PART = 256 * 32768
 SOFTWARE_K_CHUNK = 8192  # K per matmul dispatch on adapters that cap loop iterations
 MAX_SOFTMAX_COLS = 1 << 22  # a row per workgroup: beyond, one invocation loops too long
 
@@ -181,7 +186,13 @@ class GpuKernels(Kernels):
                                               (("OP", op),))  # fmt: skip
             storage = [(0, x.buf, outer * n * inner * size), (1, y.buf, outer * inner * size)]
             groups = self._grid(outer) if rows else self._grid(math.ceil(outer * inner / 256))
-            self._dispatch(pipeline, "elementwise_xy", storage, [outer, n, inner, 0], groups)
+            # parts of the reduced axis short enough for llvmpipe's loop limiter (reduce.wgsl),
+            # each continuing from the one before
+            part = _ROWS_PART if rows else _COLS_PART
+            for r0 in range(0, max(n, 1), part):
+                r1 = min(n, r0 + part)
+                self._dispatch(pipeline, "elementwise_xy", storage,
+                               [outer, n, inner, 0, r0, r1, int(r1 >= n), 0], groups)  # fmt: skip
 
         self.device.run(work)
 
