@@ -276,7 +276,7 @@ def degenerate_calls() -> None:
         a[i], b[i], c[i] = 1.0, 2.0, -7.0
     # (batch, m, n, k): m=1, n=0, K=5 (the call) and m=0, n=1
     for batch, m, n, k in ((1, 1, 0, 5), (1, 0, 1, 5), (1, 0, 0, 5), (0, 1, 1, 5)):
-        rc = lib.accel_linear_f32(a, b, c, ffi.NULL, -1, batch, m, n, k, 0, 0)
+        rc = lib.accel_linear_f32(a, b, c, ffi.NULL, -1, batch, m, n, k, 0, 0, 0, 0)
         if rc != 0:
             STATS.fail(f"accel_linear_f32(batch={batch}, m={m}, n={n}, K={k}) returned {rc}")
     lib.accel_softmax_f32(a, c, 3, 0)  # 3 rows of 0 columns
@@ -306,7 +306,9 @@ def direct_linear(m: int, n: int, k: int) -> None:
         k,
         0,
         0,
-    )  # 2: tanh
+        0,
+        0,
+    )  # 2: tanh; no batch strides, one bias, B not transposed
     if rc != 0:
         STATS.fail(f"accel_linear_f32 {m}x{n}x{k} returned {rc}")
     check(f"cffi-linear {m}x{n}x{k}", c, np.tanh(f64(a) @ f64(b) + f64(bias)), F32)
