@@ -55,6 +55,18 @@ def test_binary_ops_broadcast_as_numpy(backend, op, shapes):
         np.testing.assert_array_equal(r.numpy(), np.asarray(got))
 
 
+@pytest.mark.parametrize("op", list(BINARY))
+def test_nans_of_either_sign_give_nan(backend, op):
+    """NaN in, NaN out, whichever operand's NaN and whatever its sign (IEEE leaves a NaN's sign
+    unspecified: the checks compare the signs of numbers and zeros, not of NaNs)."""
+    nan = np.array([np.nan, -np.nan, np.nan, 1.0], np.float32)
+    other = np.array([-np.nan, np.nan, 2.0, -np.nan], np.float32)
+    for x1, x2 in ((nan, other), (float("nan"), other), (nan, float("-nan"))):
+        got = np.asarray(getattr(accel, op)(x1, x2, backend=backend))
+        assert np.isnan(got).all(), got
+        reference.check_binary(op, x1, x2, got, backend)
+
+
 def test_python_floats_take_the_array_dtype(backend):
     x = rand((3, 4))
     for y in (accel.multiply(x, 0.1, backend=backend), accel.subtract(1, x, backend=backend),
