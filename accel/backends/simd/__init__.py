@@ -21,7 +21,7 @@ import numpy as np
 import wasmtime
 
 from ... import _notice
-from .. import loaded
+from .. import get, loaded
 from .._base import Backend, Unusable, thread_count
 from .._host import HostRoute
 from .._native import WasmEntries
@@ -139,9 +139,16 @@ class SimdBackend(Backend):
 
     @staticmethod
     def _native_bands():
-        """The cpu backend, whose native pool runs bands, once it was made and can."""
+        """The cpu backend, whose native pool runs bands, where it can (made on the first
+        banded call: a program that only ever names simd gets the native pool too, whose
+        hand-off costs a fraction of a Python pool's)."""
         cpu = loaded("cpu")
-        if cpu is None or cpu.unavailable_reason() is not None:
+        if cpu is None:
+            try:
+                cpu = get("cpu")
+            except Exception:  # (the cpu backend could not even be made: the Python pool)
+                return None
+        if cpu.unavailable_reason() is not None:
             return None
         return cpu if hasattr(cpu, "wasm_bands") else None
 
