@@ -38,7 +38,7 @@ from ._calls import (
     run_resident,
     spilled,
 )
-from .backends._kernels import MAP_DIMS, Strided
+from .backends._kernels import MAP_DIMS, Strided, tree_numbers
 
 _ACT_NONE = _optable.ACT_NONE
 
@@ -121,16 +121,6 @@ def _shifted(tree: tuple, leaf: int, num: int) -> tuple:
     return ("map", tree[1], tuple(_shifted(c, leaf, num) for c in tree[2]))
 
 
-def _numbers(tree: tuple) -> list[float]:
-    if tree[0] == "num":
-        return [tree[2]]
-    if tree[0] == "leaf":
-        return []
-    if tree[0] == "act":
-        return _numbers(tree[2])
-    return [v for c in tree[2] for v in _numbers(c)]
-
-
 def record(b: backends.Backend, kid: int, act: int, vals: list[Any], shape: tuple[int, ...],
            dtype: np.dtype) -> Pending | None:  # fmt: skip
     """act(kid(*vals)) recorded, not run, on a backend that fuses elementwise chains (gpu):
@@ -155,7 +145,7 @@ def record(b: backends.Backend, kid: int, act: int, vals: list[Any], shape: tupl
             leaves += [Strided(leaf.buf, leaf.offset, broadcast_strides(v.shape, leaf.strides,
                                                                         shape))
                        for leaf in p.leaves]  # fmt: skip
-            numbers += len(_numbers(p.tree))
+            numbers += len(tree_numbers(p.tree))
             children.append(tree)
         elif isinstance(v, float):
             children.append(("num", numbers, v))
@@ -173,13 +163,26 @@ def record(b: backends.Backend, kid: int, act: int, vals: list[Any], shape: tupl
     return Pending(b, tree, leaves, shape, dtype)
 
 
+def recorded(op: _optable.Op, b: backends.Backend, kid: int, act: int, vals: list[Any],
+             shape: tuple[int, ...], dtype: np.dtype) -> Array | None:  # fmt: skip
+    """op's result as an Array of recorded work (record), booked as the op's call, on a backend
+    that fuses elementwise chains; None where it does not or the work would not fit (then the
+    op runs now)."""
+    if not getattr(b.kernels, "fuses_maps", False):
+        return None
+    pending = record(b, kid, act, vals, shape, dtype)
+    if pending is None:
+        return None
+    return _dispatch.run(op.name, dtype, b.name, math.prod(shape),
+                         lambda be: wrap(be, pending, shape, dtype), shape)  # fmt: skip
+
+
 def _resident(op: _optable.Op, b: backends.Backend, vals: list[Any], shape: tuple[int, ...],
               dtype: np.dtype, out: Any, act: int) -> Any:  # fmt: skip
-    if out is None and getattr(b.kernels, "fuses_maps", False):
-        pending = record(b, op.kernel_id, act, vals, shape, dtype)
-        if pending is not None:
-            return _dispatch.run(op.name, dtype, b.name, math.prod(shape),
-                                 lambda be: wrap(be, pending, shape, dtype), shape)  # fmt: skip
+    if out is None:
+        result = recorded(op, b, op.kernel_id, act, vals, shape, dtype)
+        if result is not None:
+            return result
 
     def kernel(be: backends.Backend, y: Any) -> None:
         ops: list[Any] = []

@@ -114,13 +114,11 @@ def _unary_resident(op: _optable.Op, b: backends.Backend, x: object, out: object
     n = math.prod(shape)
     cols = (shape[-1] if shape else 1) if n else 1
     rows = n // cols if cols else 0
-    if (out is None and n and op.family == "elementwise" and isinstance(xa, Array)
-            and getattr(b.kernels, "fuses_maps", False)):  # fmt: skip
+    if out is None and n and op.family == "elementwise" and isinstance(xa, Array):
         # recorded, to run with the elementwise ops around it as one kernel
-        pending = _arith.record(b, _COPY, op.act_id, [xa], shape, dtype)
-        if pending is not None:
-            return _dispatch.run(op.name, dtype, b.name, n,
-                                 lambda be: wrap(be, pending, shape, dtype), shape)  # fmt: skip
+        result = _arith.recorded(op, b, _COPY, op.act_id, [xa], shape, dtype)
+        if result is not None:
+            return result
 
     def kernel(b: backends.Backend, y: Any) -> None:
         if isinstance(xa, Array) and xa.is_view and op.family == "elementwise":

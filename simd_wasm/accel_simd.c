@@ -33,8 +33,7 @@
 #endif
 
 /* exported as `name`, defined as wasm_name beside the template's static name */
-#if defined(SPLAT_PACKED_A)
-#elif !defined(NO_LANE_SPLAT)
+#ifndef NO_LANE_SPLAT
 #define LANE_SPLAT 1
 #endif
 

@@ -32,6 +32,19 @@ class Strided:
     strides: tuple[int, ...]
 
 
+def tree_numbers(tree: tuple) -> list[float]:
+    """The Python numbers of a fused elementwise expression (accel._array.Pending's tree:
+    ("leaf", i) | ("num", i, value) | ("map", kernel id, children) | ("act", id, child)), in
+    the order of their indices: what the recorder counts and the fused kernel receives."""
+    if tree[0] == "num":
+        return [tree[2]]
+    if tree[0] == "leaf":
+        return []
+    if tree[0] == "act":
+        return tree_numbers(tree[2])
+    return [v for c in tree[2] for v in tree_numbers(c)]
+
+
 class Kernels(ABC):
     #: False where an elementwise or softmax kernel, once started on host memory, cannot fail
     #: part-way: it may then write its input in place even when auto could fall back.

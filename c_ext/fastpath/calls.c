@@ -860,18 +860,16 @@ done:
     return y;
 }
 
-/* matmul(a, b) with 2-D operands, and linear(x, w, bias, activation=): x (M, K) or (K,) */
 /* Whether a view is the matrix transpose (.mT) of C-contiguous (..., N, K) memory: the
  * kernels then read it in place as B transposed */
 static int transposed_view(const Operand *o)
 {
     if (!o->strided || o->nd < 2)
         return 0;
-    int64_t step = 1;
     int64_t want[MAX_DIMS];
     want[o->nd - 2] = 1;
     want[o->nd - 1] = o->dims[o->nd - 2];
-    step = o->dims[o->nd - 2] * o->dims[o->nd - 1];
+    int64_t step = o->dims[o->nd - 2] * o->dims[o->nd - 1];
     for (int i = o->nd - 3; i >= 0; i--) {
         want[i] = step;
         step *= o->dims[i];
@@ -906,6 +904,8 @@ static int contiguous_copy(Operand *o, PyObject **tmp)
     return 0;
 }
 
+/* matmul(a, b) and linear(x, w, bias, activation=): x (..., M, K) or (K,) with w (K, N), or
+ * a batch of products with the same batch axes; views of cpu Arrays as operands */
 static PyObject *run_product(FastOp *op, PyObject *const *args, Py_ssize_t nargs,
                              const Keywords *k)
 {

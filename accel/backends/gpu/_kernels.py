@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from ..._optable import ACT_NONE, ACTIVATION_BY_ID, OPS
-from .._kernels import Kernels, Strided
+from .._kernels import Kernels, Strided, tree_numbers
 from ._device import Device
 from ._memory import GpuMemory, Lease
 from ._programs import Programs, source
@@ -68,16 +68,6 @@ _MAP_WGSL = {
     "maximum": "select(z, x, is_nan(bitcast<U>(x)) || (!is_nan(bitcast<U>(z)) && x >= z))",
     "minimum": "select(z, x, is_nan(bitcast<U>(x)) || (!is_nan(bitcast<U>(z)) && x <= z))",
 }  # fmt: skip
-
-
-def _numbers_of(tree: tuple) -> list[float]:
-    if tree[0] == "num":
-        return [tree[2]]
-    if tree[0] == "leaf":
-        return []
-    if tree[0] == "act":
-        return _numbers_of(tree[2])
-    return [v for c in tree[2] for v in _numbers_of(c)]
 
 
 def _fused_body(tree: tuple, leaves: int) -> str:
@@ -229,7 +219,7 @@ class GpuKernels(Kernels):
 
         def work() -> None:
             ndim, n = len(shape), math.prod(shape)
-            numbers = _numbers_of(tree)
+            numbers = tree_numbers(tree)
             bits = [half for v in numbers for half in self._scalar_bits(v, dtype)]
             storage = [(i, leaves[i].buf.buf, self._bound(leaves[i].buf)) if i < len(leaves)
                        else (i, self._dummy, 32) for i in range(4)]  # fmt: skip
