@@ -100,7 +100,7 @@ def _fastpath_extensions() -> list[Extension]:
         return []
     sources = [f"c_ext/fastpath/{name}" for name in ("module.c", "calls.c", "blocks.c",
                                                       "hostcache.c")]  # fmt: skip
-    headers = ["c_ext/fastpath/fastpath.h", "c_ext/wasm_call.h"]
+    headers = ["c_ext/fastpath/fastpath.h", "c_ext/wasm_call.h", "c_ext/accel_cpu.h"]
     return [Extension("accel._fastpath", sources, depends=headers, py_limited_api=True,
                       include_dirs=[numpy.get_include()],
                       define_macros=[("Py_LIMITED_API", "0x030A0000")])]  # fmt: skip

@@ -88,7 +88,7 @@ def _configure(b: Any) -> bool:
         return True
     if _wasm is not entries:
         _fastpath.configure_wasm(b, entries.call, entries.error_delete, entries.trap_delete,
-                                 entries.raw_size, entries.binder)  # fmt: skip
+                                 entries.raw_size, entries.binder, entries.band_binder)  # fmt: skip
         _wasm = entries
     return True
 

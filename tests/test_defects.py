@@ -503,6 +503,40 @@ def test_simd_products_beside_selection_changes_and_fast_calls(need):
     assert not errors, errors[:3]
 
 
+def test_resident_simd_bands_from_threads_beside_resets(need):
+    """Large products on simd Arrays run as bands from the compiled fast path (the band
+    instances taken under the workers' lock) in two threads while a third keeps resetting the
+    fast path (each set_backend is a notice: every binding is made again): every result has
+    the bits of one call."""
+    need("simd")
+    need("cpu")
+    a = accel.asarray(rand((64, 256), seed=33), backend="simd")
+    w = accel.asarray(rand((256, 256), seed=34), backend="simd")
+    want = accel.linear(a, w, activation="tanh").numpy()
+    stop, errors = threading.Event(), []
+
+    def products():
+        while not stop.is_set():
+            if not np.array_equal(accel.linear(a, w, activation="tanh").numpy(), want):
+                errors.append("linear")
+
+    def resets():
+        while not stop.is_set():
+            accel.set_backend("auto")
+            accel.set_backend(None)
+
+    threads = [threading.Thread(target=products) for _ in range(2)]
+    threads.append(threading.Thread(target=resets))
+    for t in threads:
+        t.start()
+    time.sleep(1.5)
+    stop.set()
+    for t in threads:
+        t.join()
+    accel.set_backend(None)
+    assert not errors, errors[:3]
+
+
 def test_a_binding_made_while_the_simd_build_switches_is_never_used(need, monkeypatch):
     """The compiled fast path asks the simd backend for this thread's instance; if the build is
     switched while it asks (the binder runs Python, which may switch threads), the answer
@@ -540,6 +574,52 @@ def test_a_binding_made_while_the_simd_build_switches_is_never_used(need, monkey
         assert switched and fast_simd_calls() == 0
         for _ in range(3):  # then a binding to the new build
             np.testing.assert_array_equal(accel.relu(x, backend="simd"), np.maximum(x, 0))
+        assert fast_simd_calls() >= 1
+    finally:
+        monkeypatch.undo()
+        simd.use_variant(before)
+
+
+def test_band_instances_bound_while_the_simd_build_switches_are_never_used(need, monkeypatch):
+    """The fast path asks the simd backend for its band instances on its first large product;
+    if the build switches while it asks, the answer is the old build's: the call takes the
+    Python route, and the next one binds the new build's instances."""
+    simd = need("simd")
+    need("cpu")
+    if simd.native() is None or len(simd.variants()) < 2 or simd.threads < 2:
+        pytest.skip("no compiled fast path, one simd build, or one thread here")
+    from accel import _fast
+    from accel.backends.simd import Build
+
+    before = simd.variant()
+    original = Build.fast_bands
+    switched: list[str] = []
+
+    def fast_bands(self):
+        got = original(self)
+        if not switched:
+            switched.append(simd.variants()[1])
+            simd.use_variant(simd.variants()[1])
+        return got
+
+    def fast_simd_calls() -> int:
+        records, _moved = _fast.take_stats()
+        return sum(calls for _op, b, calls, _t in records if b == "simd")
+
+    monkeypatch.setattr(Build, "fast_bands", fast_bands)
+    simd.use_variant(before)
+    try:
+        x, w = rand((16, 64), seed=35), rand((64, 256), seed=36)
+        want = x.astype(np.float64) @ w.astype(np.float64)
+        accel.relu(x, backend="simd")  # this thread's binding first
+        accel.matmul(x, w, backend="simd")  # (the dispatcher's decision: the Python route)
+        fast_simd_calls()
+        got = accel.matmul(x, w, backend="simd")
+        assert switched and fast_simd_calls() == 0
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+        for _ in range(3):
+            np.testing.assert_allclose(accel.matmul(x, w, backend="simd"), want, rtol=1e-4,
+                                       atol=1e-4)  # fmt: skip
         assert fast_simd_calls() >= 1
     finally:
         monkeypatch.undo()

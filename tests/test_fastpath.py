@@ -473,3 +473,70 @@ def test_backend_auto_given_explicitly_runs_in_c():
     for _ in range(5):
         accel.relu(x, backend="auto")
     assert fast_calls("cpu") == 5
+
+
+def _banded_cases(dtype):
+    """Products past the fast path's one-call size, each split another way (plan.h): bands of
+    rows, of columns (with a bias per column), whole items of a batch, and a batch of three
+    whose bands outnumber the band instances of two threads (the Python route takes it)."""
+    rng = np.random.default_rng(11)
+    for x_shape, w_shape in (((300, 200), (200, 120)), ((64, 256), (256, 256)),
+                             ((16, 64), (64, 256)), ((8, 24, 64), (8, 64, 96)),
+                             ((3, 64, 256), (3, 256, 256))):  # fmt: skip
+        x = rng.standard_normal(x_shape).astype(dtype)
+        w = rng.standard_normal(w_shape).astype(dtype)
+        yield x, w, rng.standard_normal(w_shape[-1]).astype(dtype)
+
+
+@simd_only
+@pytest.mark.parametrize("variant", backends.get("simd").variants())
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_large_simd_products_run_as_bands_from_c_with_one_calls_bits(dtype, variant, monkeypatch):
+    """A simd product past one call's size runs as bands on the native pool from C (resident
+    operands, or numpy ones that fit the thread's scratch): the bits of the Python route's
+    bands and of the whole product in one call, the call counted as a fast one; where the
+    band instances are busy (another caller holds the workers' lock) the Python route takes
+    it, with the same bits."""
+    simd = backends.get("simd")
+    before = simd.variant()
+    simd.use_variant(variant)
+    try:
+        accel.relu(np.ones(4), backend="cpu")  # the cpu backend's native pool runs the bands
+        banded = simd.threads > 1 and simd.workers.native_bands() is not None
+        for x, w, bias in _banded_cases(dtype):
+            X, W, B = (accel.asarray(v, backend="simd") for v in (x, w, bias))
+            two_d = w.ndim == 2
+
+            def call(X=X, W=W, B=B, two_d=two_d):
+                return accel.linear(X, W, B, activation="tanh") if two_d else accel.matmul(X, W)
+
+            call()
+            _fast.take_stats()
+            fast = call().numpy()
+            items = x.shape[0] if x.ndim == 3 else 1
+            assert fast_calls("simd") == (1 if banded and items != 3 else 0), x.shape
+            route = PYTHON["linear"] if two_d else PYTHON["matmul"]
+            slow = (route(X, W, B, activation="tanh") if two_d else route(X, W)).numpy()
+            monkeypatch.setattr(simd.workers, "threads", 1)
+            one = (route(X, W, B, activation="tanh") if two_d else route(X, W)).numpy()
+            monkeypatch.undo()
+            np.testing.assert_array_equal(fast, slow)
+            np.testing.assert_array_equal(fast, one)
+            with simd.workers.busy:  # the band instances are another caller's
+                _fast.take_stats()
+                np.testing.assert_array_equal(call().numpy(), one)
+                assert fast_calls("simd") == 0
+            if x.size + w.size + x.shape[-2] * w.shape[-1] <= (200 << 10) // x.itemsize:
+                _fast.take_stats()  # numpy operands placed in the thread's scratch
+                got = (accel.linear(x, w, bias, activation="tanh", backend="simd") if two_d
+                       else accel.matmul(x, w, backend="simd"))  # fmt: skip
+                np.testing.assert_array_equal(got, one)
+                assert fast_calls("simd") == (1 if banded and items != 3 else 0)
+            out = accel.asarray(np.zeros(fast.shape, dtype), backend="simd")
+            if two_d:
+                assert accel.linear(X, W, B, activation="tanh", out=out) is out
+            else:
+                assert accel.matmul(X, W, out=out) is out
+            np.testing.assert_array_equal(out.numpy(), one)
+    finally:
+        simd.use_variant(before)

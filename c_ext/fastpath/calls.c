@@ -904,6 +904,120 @@ static int contiguous_copy(Operand *o, PyObject **tmp)
     return 0;
 }
 
+/* plan.h's kinds of split, as the module's plan export gives them */
+enum { SPLIT_NONE, SPLIT_ITEMS, SPLIT_ROWS, SPLIT_COLS };
+
+static PyObject *s_acquire, *s_release;
+
+/* A simd product past SIMD_FLOPS: split as the module's plan export says (the split the
+ * Python route's bands take, accel/backends/simd/_kernels.py), each band a call of the linear
+ * export on a band instance of its own, on the native pool with the GIL released. argv: the
+ * linear export's arguments for the whole product (scratch aside; bias per column, A and B
+ * with their batch strides). 0 when the bands ran; else (-1) the Python route takes the call:
+ * no band instances here, another caller has them, a reset came meanwhile, a split this
+ * binding has too few instances for, packing past their scratch, or no split at all. */
+static int run_bands(WasmThread *t, int dt, const int64_t *argv)
+{
+    Bands *bd = fp_wasm_bands();
+    if (!bd || t->gen != fp_wasm_gen)
+        return -1;
+    int64_t batch = argv[5], m = argv[6], n = argv[7], kk = argv[8];
+    int64_t plan = 0, pargs[6] = {batch, m, n, kk, bd->n, SIMD_FLOPS};
+    if (invoke(t, EX_PLAN + dt, pargs, 6, &plan) != 0)
+        return -1;
+    int kind = (int)(plan & 0xFF);
+    int64_t step = plan >> 8;
+    if (kind == SPLIT_NONE || step <= 0)
+        return -1;
+    int64_t per = kind == SPLIT_ROWS ? (m + step - 1) / step
+                : kind == SPLIT_COLS ? (n + step - 1) / step : 1;
+    int64_t count = kind == SPLIT_ITEMS ? (batch + step - 1) / step : per * batch;
+    if (count < 1 || count > bd->n)
+        return -1;
+    /* the first band is the largest: its packing must fit each instance's scratch */
+    int64_t first[3] = {kind == SPLIT_ROWS ? step : m, kind == SPLIT_COLS ? step : n, kk};
+    int64_t packing = 0;
+    if (first[0] > m)
+        first[0] = m;
+    if (first[1] > n)
+        first[1] = n;
+    if (invoke(t, EX_SCRATCH + dt, first, 3, &packing) != 0)
+        return -1;
+    for (int64_t i = 0; i < count; i++)
+        if (bd->inst[i].bytes < packing)
+            return -1;
+    accel_wasm_band band[MAX_BANDS];
+    int64_t size = dt ? 8 : 4, a_step = argv[9], b_step = argv[10];
+    int64_t at_a = argv[0], at_b = argv[1], at_c = argv[2], at_bias = argv[3];
+    for (int64_t i = 0; i < count; i++) {
+        int64_t *v = band[i].args;
+        memcpy(v, argv, 15 * sizeof *v);
+        if (kind == SPLIT_ITEMS) {
+            int64_t i0 = i * step;
+            v[0] = at_a + i0 * a_step * size;
+            v[1] = at_b + i0 * b_step * size;
+            v[2] = at_c + i0 * m * n * size;
+            v[5] = batch - i0 < step ? batch - i0 : step;
+        } else {
+            int64_t item = i / per, t0 = i % per * step;
+            int64_t a0 = at_a + item * a_step * size, b0 = at_b + item * b_step * size;
+            int64_t c0 = at_c + item * m * n * size;
+            v[5] = 1;
+            v[9] = v[10] = 0;
+            if (kind == SPLIT_ROWS) {
+                v[0] = a0 + t0 * kk * size;
+                v[1] = b0;
+                v[2] = c0 + t0 * n * size;
+                v[6] = m - t0 < step ? m - t0 : step;
+            } else {
+                v[0] = a0;
+                v[1] = b0 + t0 * size;
+                v[2] = c0 + t0 * size;
+                v[3] = at_bias ? at_bias + t0 * size : 0;
+                v[7] = n - t0 < step ? n - t0 : step;
+            }
+        }
+        v[11] = bd->inst[i].scratch;
+        band[i].ctx = bd->inst[i].ctx;
+        band[i].func = (void *)bd->inst[i].linear[dt];
+        band[i].nargs = 15;
+        band[i].failed = 0;
+    }
+    /* the band instances are the workers' lock's to give: the Python route takes it too, and
+     * a switch of the module build drops them only while holding it */
+    PyObject *lock = bd->lock; /* (the lock this call took is the one it gives back) */
+    Py_INCREF(lock);
+    PyObject *got = PyObject_CallMethodObjArgs(lock, s_acquire, Py_False, NULL);
+    int held = got == Py_True;
+    Py_XDECREF(got);
+    PyErr_Clear();
+    if (!held) {
+        Py_DECREF(lock);
+        return -1;
+    }
+    int failed = 0;
+    if (bd->gen != fp_wasm_gen || t->gen != fp_wasm_gen) {
+        failed = -1; /* a reset while the binder ran: these may be a dropped build's */
+    } else {
+        /* read before the GIL goes (a reset may rebind meanwhile); the instances stay, held
+         * by their build while this holds the lock, and by the binding kept here */
+        wasm_bands_fn run = bd->run;
+        accel_wasm_api api = fp_wasm;
+        PyObject *keep = bd->binding;
+        Py_INCREF(keep);
+        Py_BEGIN_ALLOW_THREADS
+        failed = run((uintptr_t)api.call, (uintptr_t)api.error_delete,
+                     (uintptr_t)api.trap_delete, api.raw_size, band, count);
+        Py_END_ALLOW_THREADS
+        Py_DECREF(keep);
+    }
+    PyObject *done = PyObject_CallMethodObjArgs(lock, s_release, NULL);
+    Py_DECREF(lock);
+    Py_XDECREF(done);
+    PyErr_Clear();
+    return failed ? -1 : 0;
+}
+
 /* matmul(a, b) and linear(x, w, bias, activation=): x (..., M, K) or (K,) with w (K, N), or
  * a batch of products with the same batch axes; views of cpu Arrays as operands */
 static PyObject *run_product(FastOp *op, PyObject *const *args, Py_ssize_t nargs,
@@ -984,7 +1098,7 @@ static PyObject *run_product(FastOp *op, PyObject *const *args, Py_ssize_t nargs
     double work = 2.0 * (double)batch * (double)m * (double)n * (double)kk;
     Operand *ops[3] = {&a, &b, have_bias ? &bias : NULL};
     int on = where_to(op, k, ops, 3, a.dt, work);
-    if (on < 0 || (on == ON_SIMD && (work >= SIMD_FLOPS || tmp_a || tmp_b || trans_b)))
+    if (on < 0 || (on == ON_SIMD && (tmp_a || tmp_b || trans_b)))
         goto done;
     npy_intp shape[MAX_DIMS];
     int nd = a.nd;
@@ -1043,17 +1157,17 @@ static PyObject *run_product(FastOp *op, PyObject *const *args, Py_ssize_t nargs
         int64_t at_bias = have_bias ? place(&s, &bias) : 0;
         int64_t csize = batch * m * n * (a.dt ? 8 : 4);
         int64_t at_c = r.in_memory ? r.offset : reserve(&s, csize);
-        int64_t packing = 0;
-        int64_t dims3[3] = {m, n, kk};
-        int rc = at_a < 0 || at_b < 0 || at_bias < 0 || at_c < 0 ||
-                 invoke(t, EX_SCRATCH + a.dt, dims3, 3, &packing) != 0;
-        int64_t at_scratch = rc ? -1 : reserve(&s, packing);
-        if (!rc && at_scratch >= 0) {
-            int64_t argv[15] = {at_a, at_b, at_c, at_bias, act, batch, m, n, kk, a_step, b_step,
-                                at_scratch, n, 0, 0};
-            rc = invoke(t, EX_LINEAR + a.dt, argv, 15, NULL);
-        } else {
-            rc = -1;
+        int rc = at_a < 0 || at_b < 0 || at_bias < 0 || at_c < 0;
+        int64_t argv[15] = {at_a, at_b, at_c, at_bias, act, batch, m, n, kk, a_step, b_step,
+                            0, n, 0, 0};
+        if (!rc && work >= SIMD_FLOPS) {
+            rc = run_bands(t, a.dt, argv);
+        } else if (!rc) {
+            int64_t packing = 0;
+            int64_t dims3[3] = {m, n, kk};
+            rc = invoke(t, EX_SCRATCH + a.dt, dims3, 3, &packing) != 0;
+            argv[11] = rc ? -1 : reserve(&s, packing);
+            rc = rc || argv[11] < 0 || invoke(t, EX_LINEAR + a.dt, argv, 15, NULL) != 0;
         }
         if (rc != 0) {
             drop_result(&r);
@@ -1326,6 +1440,8 @@ int fp_calls_init(PyObject *module)
 {
     (void)module;
     s_backend = PyUnicode_InternFromString("backend");
+    s_acquire = PyUnicode_InternFromString("acquire");
+    s_release = PyUnicode_InternFromString("release");
     s_out = PyUnicode_InternFromString("out");
     s_bias = PyUnicode_InternFromString("bias");
     s_activation = PyUnicode_InternFromString("activation");

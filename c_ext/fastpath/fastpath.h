@@ -32,6 +32,7 @@
 #include <numpy/arrayobject.h>
 #include <stdint.h>
 
+#include "../accel_cpu.h"
 #include "../activations.h"
 #include "../maps.h"
 #include "../wasm_call.h"
@@ -91,7 +92,8 @@ enum {
     EX_DOT = 6,
     EX_SCRATCH = 8,
     EX_MAP = 10,
-    EXPORTS = 12
+    EX_PLAN = 12,
+    EXPORTS = 14
 };
 extern PyObject *fp_simd;
 extern accel_wasm_api fp_wasm;
@@ -107,6 +109,28 @@ typedef struct {
     size_t bytes;
 } WasmThread;
 WasmThread *fp_wasm_thread(void); /* this thread's binding, or NULL */
+
+/* The instances a large product's bands run on, one per thread of the simd backend, and the
+ * native pool's runner (accel_wasm_bands); in use only while `lock` (the simd workers' lock,
+ * which the Python route's bands take too) is held. */
+#define MAX_BANDS 64
+typedef int (*wasm_bands_fn)(uintptr_t, uintptr_t, uintptr_t, size_t, accel_wasm_band *,
+                             int64_t);
+typedef struct {
+    void *ctx;
+    const void *linear[2]; /* linear_f32, linear_f64 */
+    int64_t scratch;       /* its packing scratch block: offset and bytes */
+    int64_t bytes;
+} BandInstance;
+typedef struct {
+    long gen;
+    PyObject *binding; /* the band binder's answer: it keeps the instances alive */
+    PyObject *lock;
+    wasm_bands_fn run;
+    int n; /* 0: none here (one thread, or no native pool) */
+    BandInstance inst[MAX_BANDS];
+} Bands;
+Bands *fp_wasm_bands(void); /* the band binding (made again after every reset), or NULL */
 
 /* Arrays: the type, and its slots (accel/_array.py's Array). Each slot is read and written
  * at its offset in the object where module.c found them (configure_arrays), else through

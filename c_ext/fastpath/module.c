@@ -26,6 +26,8 @@ PyObject *fp_view_type;
 PyObject *fp_simd;
 accel_wasm_api fp_wasm;
 PyObject *fp_binder;
+static PyObject *band_binder;
+static Bands bands;
 long fp_wasm_gen = 1;
 
 PyObject *fp_array_type;
@@ -94,6 +96,59 @@ WasmThread *fp_wasm_thread(void)
     }
     *t = fresh;
     return t;
+}
+
+/* The band binding, made on first use and again after every reset; NULL when there is none
+ * (remembered until the next reset: one thread, or no native pool). As for a thread's
+ * binding, one is kept only if no reset came while the binder ran. */
+Bands *fp_wasm_bands(void)
+{
+    if (bands.gen == fp_wasm_gen)
+        return bands.n > 0 ? &bands : NULL;
+    if (!band_binder || !fp_wasm.call)
+        return NULL;
+    long gen = fp_wasm_gen;
+    PyObject *r = PyObject_CallNoArgs(band_binder);
+    if (!r || gen != fp_wasm_gen) {
+        Py_XDECREF(r);
+        PyErr_Clear();
+        return NULL;
+    }
+    Bands fresh;
+    memset(&fresh, 0, sizeof fresh);
+    fresh.gen = gen;
+    PyObject *lock, *records, *holder;
+    unsigned long long run;
+    if (r != Py_None && PyArg_ParseTuple(r, "OKO!O", &lock, &run, &PyTuple_Type, &records,
+                                         &holder) &&
+        run && PyTuple_Size(records) <= MAX_BANDS) {
+        int n = (int)PyTuple_Size(records), ok = 1;
+        for (int i = 0; ok && i < n; i++) {
+            unsigned long long ctx, f32, f64, off, bytes;
+            ok = PyArg_ParseTuple(PyTuple_GetItem(records, i), "KKKKK", &ctx, &f32, &f64, &off,
+                                  &bytes);
+            fresh.inst[i] = (BandInstance){(void *)(uintptr_t)ctx,
+                                           {(const void *)(uintptr_t)f32,
+                                            (const void *)(uintptr_t)f64},
+                                           (int64_t)off, (int64_t)bytes};
+        }
+        if (ok) {
+            fresh.n = n;
+            fresh.run = (wasm_bands_fn)(uintptr_t)run;
+            fresh.lock = lock;
+        }
+    }
+    PyErr_Clear();
+    Py_XDECREF(bands.binding);
+    Py_XDECREF(bands.lock);
+    if (fresh.n > 0) {
+        fresh.binding = r;
+        Py_INCREF(fresh.lock);
+    } else {
+        Py_DECREF(r);
+    }
+    bands = fresh;
+    return bands.n > 0 ? &bands : NULL;
 }
 
 /* -- what the Python layers set ----------------------------------------------------------- */
@@ -215,14 +270,14 @@ static PyObject *configure_cpu(PyObject *module, PyObject *args)
 }
 
 /* configure_wasm(backend, wasmtime_func_call_unchecked, wasmtime_error_delete,
- * wasm_trap_delete, sizeof(wasmtime_val_raw_t), binder) */
+ * wasm_trap_delete, sizeof(wasmtime_val_raw_t), binder, band_binder) */
 static PyObject *configure_wasm(PyObject *module, PyObject *args)
 {
     (void)module;
-    PyObject *backend, *binder;
+    PyObject *backend, *binder, *bander;
     unsigned long long call, error_delete, trap_delete, size;
-    if (!PyArg_ParseTuple(args, "OKKKKO", &backend, &call, &error_delete, &trap_delete, &size,
-                          &binder))
+    if (!PyArg_ParseTuple(args, "OKKKKOO", &backend, &call, &error_delete, &trap_delete, &size,
+                          &binder, &bander))
         return NULL;
     if (size < 8 || size > 32 || !call || !error_delete || !trap_delete) {
         PyErr_SetString(PyExc_ValueError, "not a wasmtime C API this path knows");
@@ -236,6 +291,8 @@ static PyObject *configure_wasm(PyObject *module, PyObject *args)
     FP_SET(fp_simd, backend);
     Py_INCREF(binder);
     FP_SET(fp_binder, binder);
+    Py_INCREF(bander);
+    FP_SET(band_binder, bander);
     fp_wasm_gen++;
     Py_RETURN_NONE;
 }
@@ -366,7 +423,7 @@ static PyMethodDef methods[] = {
     {"allow", allow, METH_VARARGS, "allow(selection, slot, dtype, backend, lower, upper)"},
     {"reset", reset, METH_O, "reset(outer selection index): no route is known"},
     {"configure_cpu", configure_cpu, METH_VARARGS, "configure_cpu(backend, addresses)"},
-    {"configure_wasm", configure_wasm, METH_VARARGS, "configure_wasm(backend, ..., binder)"},
+    {"configure_wasm", configure_wasm, METH_VARARGS, "configure_wasm(backend, ..., binder, band_binder)"},
     {"configure_arrays", configure_arrays, METH_VARARGS, "configure_arrays(Array, maker)"},
     {"array_slot_offsets", array_slot_offsets, METH_NOARGS, "where the Array slots lie"},
     {"take_stats", take_stats, METH_NOARGS, "the calls and timings since the last take"},

@@ -161,6 +161,10 @@ class CpuBackend(Backend):
                         for sfx in ("f32", "f64"))  # fmt: skip
         return CpuEntries(kernels)
 
+    def wasm_bands_address(self) -> int:
+        """The address of accel_wasm_bands (accel_cpu.h), for the compiled fast path."""
+        return int(self._ffi.cast("uintptr_t", self._ffi.addressof(self._lib, "accel_wasm_bands")))
+
     def wasm_bands(self, call: int, error_delete: int, trap_delete: int, raw_size: int,
                    tasks: list[tuple[int, int, tuple[int, ...]]]) -> int:  # fmt: skip
         """Runs calls of WebAssembly exports on the native thread pool, one task each, with the

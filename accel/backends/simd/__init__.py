@@ -27,7 +27,7 @@ from .._host import HostRoute
 from .._native import WasmEntries
 from ._heap import MAX_PAGES, Heap, SimdMemory
 from ._host import SimdHost
-from ._instances import Instance
+from ._instances import Instance, max_scratch_bytes
 from ._kernels import SimdKernels, Workers
 from ._module import VARIANTS, CompiledModule
 from ._runtime import (
@@ -67,7 +67,8 @@ class Build:
         self.local = threading.local()
         self._bands: list[Instance] = []
         self._scratch_sizes: dict[tuple[str, int, int, int], int] = {}
-        self.entries: WasmEntries | None = wasm_entries(self.binding)
+        self.workers = workers
+        self.entries: WasmEntries | None = wasm_entries(self.binding, self.fast_bands)
         # the roles of this build: a call takes them once and runs on this build to its end
         self.memory_role = SimdMemory(name, heap)
         self.kernels = SimdKernels(self, workers)
@@ -94,6 +95,28 @@ class Build:
 
     def drop_band_instances(self) -> None:
         self._bands = []
+
+    def fast_bands(self) -> tuple | None:
+        """The band instances as the compiled fast path runs a large product's bands on the
+        native pool (WasmEntries.band_binder): each with a packing scratch block of its own,
+        apart from the one the Python route reserves per call, so that neither moves the
+        other's. The fast path uses them only while it holds the workers' lock, as the Python
+        route does; it keeps this tuple, and the instances with it, until the next reset."""
+        workers = self.workers
+        native = workers.native_bands() if workers.threads > 1 else None
+        if native is None or self.entries is None:
+            return None
+        instances = self.band_instances(workers.threads)
+        records = []
+        for inst in instances:
+            if inst.band_scratch is None:
+                inst.band_scratch = self.heap.block(max_scratch_bytes(inst))
+            f32, f64 = inst.calls["linear_f32"], inst.calls["linear_f64"]
+            if f32.path != "unchecked" or f64.path != "unchecked":
+                return None
+            records.append((f32.context_address, f32.func_address, f64.func_address,
+                            inst.band_scratch.offset, inst.band_scratch.nbytes))  # fmt: skip
+        return (workers.busy, native.wasm_bands_address(), tuple(records), tuple(instances))
 
     def scratch_bytes(self, inst: Instance, sfx: str, m: int, n: int, k: int) -> int:
         """The packing scratch the module's linear needs for an m x n x k product (its own

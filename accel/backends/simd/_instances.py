@@ -16,6 +16,13 @@ SCRATCH_KEEP = 8 << 20  # a thread's scratch block larger than this is freed aft
 FAST_SCRATCH = 256 << 10  # each thread's block for the compiled fast path (small calls only)
 
 
+def max_scratch_bytes(inst: Instance) -> int:
+    """The most packing scratch any product takes (the module's blocks bound it: a product
+    larger than one block of KC x NC needs no more)."""
+    most = 1 << 20
+    return max(int(inst.calls[f"gemm_scratch_{sfx}"](most, most, most)) for sfx in ("f32", "f64"))
+
+
 class Instance:
     """One instance of the module: the exports as fast calls, a stack, and a scratch block for
     the numpy route and the packing buffers of a product."""
@@ -34,6 +41,7 @@ class Instance:
                 self.calls[export.name] = FastCall(self.store, exports[export.name], export.type)
         self.scratch: Block | None = None
         self.fast_scratch: Block | None = None
+        self.band_scratch: Block | None = None  # a band instance's, for the fast path's bands
 
     def binding(self) -> tuple | None:
         """What the compiled fast path needs to call this instance's exports from its thread:

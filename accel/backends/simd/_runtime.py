@@ -206,7 +206,7 @@ class FastCall:
         raise BackendRuntimeError(f"the simd module trapped: {message}")
 
 
-def wasm_entries(binder) -> WasmEntries | None:
+def wasm_entries(binder, band_binder) -> WasmEntries | None:
     """wasmtime's C entry for calling an export, for the compiled fast path and the native
     bands, once its wrapper still has the C signature this was written for (None: they moved,
     and calls keep the Python path)."""
@@ -217,6 +217,7 @@ def wasm_entries(binder) -> WasmEntries | None:
         call, error_delete, trap_delete = (ctypes.cast(getattr(ffi.dll, n), ctypes.c_void_p)
                                            .value or 0 for n in names)  # fmt: skip
         return WasmEntries(call, error_delete, trap_delete,
-                           ctypes.sizeof(ffi.wasmtime_val_raw_t), binder)  # fmt: skip
+                           ctypes.sizeof(ffi.wasmtime_val_raw_t), binder,
+                           band_binder)  # fmt: skip
     except (AttributeError, TypeError, ValueError, ctypes.ArgumentError):  # they moved
         return None
