@@ -158,15 +158,20 @@ def test_simd_fast_and_python_paths_give_the_same_bits(op, dtype, variant):
     try:
         rng = np.random.default_rng(2)
         fn = PUBLIC_FORMS[op]
-        # the fast path's scratch block, and its largest elementwise call
-        limit = min((256 << 10) // np.dtype(dtype).itemsize, (1 << 16) - 1)
-        for n in (1, 5, 16, 1000, limit, limit + 1):
+        # numpy data fits the thread's scratch block; past one call's size the fast path
+        # runs parts on the band instances (where there are: two threads and the native pool)
+        accel.relu(np.ones(4), backend="cpu")
+        parts = simd.threads > 1 and simd.workers.native_bands() is not None
+        fits = (256 << 10) // np.dtype(dtype).itemsize
+        one_call = (1 << 16) - 1
+        for n in (1, 5, 16, 1000, 9000, 40000, one_call, one_call + 1, fits, fits + 1):
             x = (rng.standard_normal(n) * 20).astype(dtype)
             x[:3] = [np.nan, -np.inf, -0.0][: min(3, n)] if n >= 3 else x[:3]
             fn(x, backend="simd")
             fast_calls("simd")
             fast = fn(x, backend="simd")
-            assert fast_calls("simd") == (1 if n <= limit else 0)
+            taken = n <= fits and (n <= one_call or parts)
+            assert fast_calls("simd") == (1 if taken else 0), n
             slow = PYTHON[fn.__name__](x, backend="simd")
             assert fast.dtype == dtype and fast.shape == x.shape
             np.testing.assert_array_equal(fast, slow)
@@ -538,5 +543,65 @@ def test_large_simd_products_run_as_bands_from_c_with_one_calls_bits(dtype, vari
             else:
                 assert accel.matmul(X, W, out=out) is out
             np.testing.assert_array_equal(out.numpy(), one)
+    finally:
+        simd.use_variant(before)
+
+
+def _spread_cases(dtype):
+    """Elementwise work past the size the fast path spreads over the band instances: (name,
+    the call on the fast path's function, the same on another function, arguments)."""
+    rng = np.random.default_rng(13)
+
+    def rand(*shape):
+        x = (rng.standard_normal(shape) * 4).astype(dtype)
+        x.reshape(-1)[:3] = [np.nan, -np.inf, -0.0]
+        return x
+
+    g = accel.asarray(rand(3000, 1, 128), backend="simd")
+    gx = accel.asarray(rand(3000, 5, 128), backend="simd")
+    long = accel.asarray(rand(200_003), backend="simd")
+    rows = accel.asarray(rand(301, 129), backend="simd")
+    x, y, z = rand(24_001), rand(10_001), rand(10_001)  # (within the scratch block)
+    yield "tanh", lambda f: f(long)  # one dimension, parts of whole vectors, a ragged tail
+    yield "relu", lambda f: f(long)
+    yield "softmax", lambda f: f(rows)  # by rows
+    yield "sigmoid", lambda f: f(g[..., :32])  # a view: copied and activated, by rows
+    yield "add", lambda f: f(gx[:, 3:4], g)  # a view and an Array: rows
+    yield "add", lambda f: f(long, 1.5)  # a number: one dimension
+    yield "subtract", lambda f: f(2.0, long)
+    yield "multiply", lambda f: f(long[:-1:2], long[1::2])  # strided, one dimension
+    yield "tanh", lambda f: f(x, backend="simd")  # numpy data through the thread's scratch
+    yield "maximum", lambda f: f(y, z, backend="simd")
+
+
+@simd_only
+@pytest.mark.parametrize("variant", backends.get("simd").variants())
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_large_simd_elementwise_work_runs_in_parts_with_one_calls_bits(dtype, variant,
+                                                                     monkeypatch):  # fmt: skip
+    """Elementwise work, softmax and the map ops past a few tens of thousands of elements run
+    in parts on the band instances from C (by rows, or by whole vectors of one dimension):
+    the bits of one call in one thread, signs of zero and NaN included."""
+    simd = backends.get("simd")
+    before = simd.variant()
+    simd.use_variant(variant)
+    try:
+        accel.relu(np.ones(4), backend="cpu")
+        parts = simd.threads > 1 and simd.workers.native_bands() is not None
+        for name, call in _spread_cases(dtype):
+            fast_fn, python_fn = getattr(accel, name), PYTHON[name]
+            call(fast_fn)
+            _fast.take_stats()
+            fast = call(fast_fn)
+            taken = fast_calls("simd")
+            if parts:
+                assert taken == 1, name
+            monkeypatch.setattr(simd.workers, "threads", 1)
+            one = call(python_fn)
+            monkeypatch.undo()
+            fast, one = (v.numpy() if isinstance(v, accel.Array) else v for v in (fast, one))
+            assert fast.shape == one.shape and fast.dtype == one.dtype == dtype
+            np.testing.assert_array_equal(fast, one)
+            assert np.array_equal(np.signbit(fast), np.signbit(one)), name
     finally:
         simd.use_variant(before)

@@ -32,8 +32,8 @@ class WasmEntries:
     # for the calling thread, or None
     binder: Callable[[], tuple | None]
     # band_binder() -> (the lock their user holds, the native pool's accel_wasm_bands address,
-    # ((context, linear_f32, linear_f64 func addresses, scratch offset, scratch bytes), ...)
-    # one per band instance, what keeps them alive), or None where there is no native pool
+    # ((context, the func addresses of EXPORTS, scratch offset, scratch bytes), ...) one per
+    # band instance, what keeps them alive), or None where there is no native pool
     band_binder: Callable[[], tuple | None]
 
     EXPORTS = ("elementwise_f32", "elementwise_f64", "linear_f32", "linear_f64",

@@ -26,7 +26,8 @@
 
 #define MAX_DIMS 32
 #define GIL_FREE_WORK (1 << 20)       /* elements or flops past which the GIL is released */
-#define SIMD_ELEMENTS (1 << 16)       /* elementwise and softmax elements on simd's fast path */
+#define SIMD_ELEMENTS (1 << 16)       /* elementwise work in one simd call on the fast path */
+#define SIMD_SPREAD (1 << 15)         /* ... and in parts on the band instances from this size */
 #define SIMD_FLOPS (1 << 19)          /* products on simd's fast path */
 #define SIMD_DOT (1 << 18)            /* one part of simd's dot (its Python route's _DOT_PART) */
 #define ALIGN(x) (((x) + 63) & ~(int64_t)63)
@@ -510,6 +511,77 @@ static void book_copies(const Scratch *s)
     }
 }
 
+/* plan.h's kinds of split, as the module's plan export gives them */
+enum { SPLIT_NONE, SPLIT_ITEMS, SPLIT_ROWS, SPLIT_COLS };
+
+static PyObject *s_acquire, *s_release;
+
+/* Runs `count` calls of export `ex` (EX_* plus the dtype), call i with the nargs arguments
+ * args[i], each on a band instance of its own (where `scratch_at` >= 0, argument scratch_at
+ * is set to that instance's scratch block), on the native pool with the GIL released and the
+ * band instances' lock held (the simd workers' lock, which the Python route's bands take
+ * too). 0 when they ran; -1 when the Python route takes the call: no band instances here,
+ * too few, another caller has them, or a reset came meanwhile (they may be a dropped
+ * build's). t: the calling thread's binding, which must still be current. */
+static int on_bands(Bands *bd, WasmThread *t, int ex, int64_t (*args)[ACCEL_WASM_BAND_ARGS],
+                    int nargs, int64_t count, int scratch_at)
+{
+    if (!bd || count < 1 || count > bd->n || nargs > ACCEL_WASM_BAND_ARGS)
+        return -1;
+    accel_wasm_band band[MAX_BANDS];
+    for (int64_t i = 0; i < count; i++) {
+        memcpy(band[i].args, args[i], (size_t)nargs * sizeof(int64_t));
+        if (scratch_at >= 0)
+            band[i].args[scratch_at] = bd->inst[i].scratch;
+        band[i].ctx = bd->inst[i].ctx;
+        band[i].func = (void *)bd->inst[i].func[ex];
+        band[i].nargs = nargs;
+        band[i].failed = 0;
+    }
+    PyObject *lock = bd->lock; /* (the lock this call took is the one it gives back) */
+    Py_INCREF(lock);
+    PyObject *got = PyObject_CallMethodObjArgs(lock, s_acquire, Py_False, NULL);
+    int held = got == Py_True;
+    Py_XDECREF(got);
+    PyErr_Clear();
+    if (!held) {
+        Py_DECREF(lock);
+        return -1;
+    }
+    int failed = 0;
+    if (bd->gen != fp_wasm_gen || t->gen != fp_wasm_gen) {
+        failed = -1;
+    } else {
+        /* read before the GIL goes (a reset may rebind meanwhile); the instances stay, held
+         * by their build while this holds the lock, and by the binding kept here */
+        wasm_bands_fn run = bd->run;
+        accel_wasm_api api = fp_wasm;
+        PyObject *keep = bd->binding;
+        Py_INCREF(keep);
+        Py_BEGIN_ALLOW_THREADS
+        failed = run((uintptr_t)api.call, (uintptr_t)api.error_delete,
+                     (uintptr_t)api.trap_delete, api.raw_size, band, count);
+        Py_END_ALLOW_THREADS
+        Py_DECREF(keep);
+    }
+    PyObject *done = PyObject_CallMethodObjArgs(lock, s_release, NULL);
+    Py_DECREF(lock);
+    Py_XDECREF(done);
+    PyErr_Clear();
+    return failed ? -1 : 0;
+}
+
+/* How many parts elementwise work of `size` elements goes in on the band instances (1: one
+ * call in this thread): from SIMD_SPREAD elements, or a quarter of that where the activation
+ * costs more than a compare. */
+static int64_t spread_parts(const Bands *bd, int64_t size, int act)
+{
+    int64_t least = act == ACT_NONE || act == ACT_RELU ? SIMD_SPREAD : SIMD_SPREAD / 4;
+    if (!bd || size < least)
+        return 1;
+    return bd->n;
+}
+
 /* -- the calls ----------------------------------------------------------------------------- */
 
 typedef struct {
@@ -612,7 +684,13 @@ static PyObject *run_unary(FastOp *op, PyObject *const *args, Py_ssize_t nargs, 
     }
     PyObject *pool = x.where == ON_SIMD ? fp_block_pool_of(x.buf) : NULL;
     Result r;
-    if (on == ON_SIMD && n >= SIMD_ELEMENTS)
+    /* simd: large work in parts on the band instances (softmax by rows), else one call */
+    int softmax = op->kind == KIND_SOFTMAX;
+    Bands *bd = on == ON_SIMD && n >= SIMD_SPREAD / 4 ? fp_wasm_bands() : NULL;
+    int64_t parts = spread_parts(bd, n, softmax ? ACT_TANH : op->act);
+    if (softmax && parts > n / cols)
+        parts = n / cols;
+    if (on == ON_SIMD && parts <= 1 && n >= SIMD_ELEMENTS)
         goto done_out;
     double t0 = (++fp_tick & 7) == 0 ? fp_now() : 0;
     if (on == ON_CPU) {
@@ -645,12 +723,31 @@ static PyObject *run_unary(FastOp *op, PyObject *const *args, Py_ssize_t nargs, 
         int64_t at_x = place(&s, &x);
         int64_t at_y = r.in_memory ? r.offset : at_x; /* numpy: in place in the scratch */
         int rc = -1;
-        if (at_x >= 0) {
+        int64_t size = x.dt ? 8 : 4;
+        if (at_x >= 0 && parts > 1) {
+            /* parts of whole rows (softmax) or of whole vectors (64 bytes) */
+            int64_t extent = softmax ? n / cols : n, unit = softmax ? cols : 1;
+            int64_t step = (extent + parts - 1) / parts;
+            if (!softmax)
+                step = (step + 63 / size) / (64 / size) * (64 / size);
+            int64_t args[MAX_BANDS][ACCEL_WASM_BAND_ARGS], count = 0;
+            for (int64_t i0 = 0; i0 < extent; i0 += step, count++) {
+                int64_t len = extent - i0 < step ? extent - i0 : step;
+                int64_t *v = args[count];
+                int64_t xi = at_x + i0 * unit * size, yi = at_y + i0 * unit * size;
+                if (softmax) {
+                    v[0] = xi, v[1] = yi, v[2] = len, v[3] = cols;
+                } else {
+                    v[0] = op->act, v[1] = xi, v[2] = yi, v[3] = len;
+                }
+            }
+            rc = on_bands(bd, t, (softmax ? EX_SOFTMAX : EX_ELEMENTWISE) + x.dt, args, 4, count,
+                          -1);
+        } else if (at_x >= 0) {
             int64_t a[4] = {op->act, at_x, at_y, n};
-            rc = op->kind == KIND_SOFTMAX
-                     ? invoke(t, EX_SOFTMAX + x.dt, (int64_t[]){at_x, at_y, n / cols, cols}, 4,
-                              NULL)
-                     : invoke(t, EX_ELEMENTWISE + x.dt, a, 4, NULL);
+            rc = softmax ? invoke(t, EX_SOFTMAX + x.dt,
+                                  (int64_t[]){at_x, at_y, n / cols, cols}, 4, NULL)
+                         : invoke(t, EX_ELEMENTWISE + x.dt, a, 4, NULL);
         }
         if (rc != 0) {
             drop_result(&r);
@@ -761,7 +858,12 @@ static PyObject *map_core(FastOp *op, int kid, int act, Operand *x, const int *t
     }
     Operand *ops[2] = {taken[0] ? &x[0] : NULL, nargs == 2 && taken[1] ? &x[1] : NULL};
     int on = where_to(op, k, ops, 2, dt, (double)size);
-    if (on < 0 || (on == ON_SIMD && size >= SIMD_ELEMENTS))
+    if (on < 0)
+        return NULL;
+    /* simd: large work in parts on the band instances, else one call */
+    Bands *bd = on == ON_SIMD && size >= SIMD_SPREAD / 4 ? fp_wasm_bands() : NULL;
+    int64_t parts = spread_parts(bd, size, act);
+    if (on == ON_SIMD && parts <= 1 && size >= SIMD_ELEMENTS)
         return NULL;
     int where = -1;
     PyObject *pool = NULL, *shape_obj = NULL;
@@ -799,24 +901,47 @@ static PyObject *map_core(FastOp *op, int kid, int act, Operand *x, const int *t
         if (!t || make_result(&r, where, dt, nd, dims, &none, NULL, pool, shape_obj) < 0)
             return NULL;
         Scratch s = {t, 0, 0, 0};
-        int64_t at_meta = reserve(&s, 3 * m * 8);
+        int64_t rows = 1, bits;
+        for (int d = 0; d < m - 1; d++)
+            rows *= shape[d];
+        /* in parts: of rows, which share one shape; of one row (one dimension), each part
+         * with its own length */
+        int64_t extent = m >= 2 ? rows : shape[0];
+        int64_t step = parts > 1 ? (extent + parts - 1) / parts : extent;
+        if (m == 1)
+            step = (step + 63 / itemsize) / (64 / itemsize) * (64 / itemsize);
+        int64_t count = (extent + step - 1) / step, metas = m >= 2 ? 1 : count;
+        int64_t at_meta = reserve(&s, 3 * m * 8 * metas);
         int64_t at_a = taken[0] ? place(&s, &x[0]) : 0;
         int64_t at_b = nargs == 2 && taken[1] ? place(&s, &x[1]) : 0;
         int64_t at_y = r.in_memory ? r.offset : reserve(&s, size * itemsize);
         int rc = -1;
         if (at_meta >= 0 && at_a >= 0 && at_b >= 0 && at_y >= 0) {
-            int64_t *meta = (int64_t *)(void *)(t->base + at_meta);
-            for (int d = 0; d < m; d++) {
-                meta[d] = shape[d];
-                meta[m + d] = sa[d];
-                meta[2 * m + d] = sb[d];
-            }
-            int64_t rows = 1, bits;
-            for (int d = 0; d < m - 1; d++)
-                rows *= shape[d];
             memcpy(&bits, &value, sizeof bits);
-            int64_t argv[11] = {kid, act, at_a, at_b, at_y, at_meta, m, 0, rows, bits, at};
-            rc = invoke(t, EX_MAP + dt, argv, 11, NULL);
+            int64_t args[MAX_BANDS][ACCEL_WASM_BAND_ARGS];
+            for (int64_t i = 0; i < count && i < MAX_BANDS; i++) {
+                int64_t i0 = i * step, len = extent - i0 < step ? extent - i0 : step;
+                int64_t *meta = (int64_t *)(void *)(t->base + at_meta + (m >= 2 ? 0 : i) * 24);
+                for (int d = 0; d < m; d++) {
+                    meta[d] = shape[d];
+                    meta[m + d] = sa[d];
+                    meta[2 * m + d] = sb[d];
+                }
+                int64_t *v = args[i];
+                if (m >= 2) { /* rows i0 .. i0 + len */
+                    int64_t part[11] = {kid, act, at_a, at_b, at_y, at_meta, m, i0, i0 + len,
+                                        bits, at};
+                    memcpy(v, part, sizeof part);
+                } else { /* elements i0 .. i0 + len of the one dimension */
+                    meta[0] = len;
+                    int64_t part[11] = {kid, act, at_a + i0 * sa[0] * itemsize,
+                                        at_b + i0 * sb[0] * itemsize, at_y + i0 * itemsize,
+                                        at_meta + i * 24, 1, 0, 1, bits, at};
+                    memcpy(v, part, sizeof part);
+                }
+            }
+            rc = count > 1 ? on_bands(bd, t, EX_MAP + dt, args, 11, count, -1)
+                           : invoke(t, EX_MAP + dt, args[0], 11, NULL);
         }
         if (rc != 0) {
             drop_result(&r);
@@ -904,18 +1029,12 @@ static int contiguous_copy(Operand *o, PyObject **tmp)
     return 0;
 }
 
-/* plan.h's kinds of split, as the module's plan export gives them */
-enum { SPLIT_NONE, SPLIT_ITEMS, SPLIT_ROWS, SPLIT_COLS };
-
-static PyObject *s_acquire, *s_release;
-
 /* A simd product past SIMD_FLOPS: split as the module's plan export says (the split the
  * Python route's bands take, accel/backends/simd/_kernels.py), each band a call of the linear
- * export on a band instance of its own, on the native pool with the GIL released. argv: the
- * linear export's arguments for the whole product (scratch aside; bias per column, A and B
- * with their batch strides). 0 when the bands ran; else (-1) the Python route takes the call:
- * no band instances here, another caller has them, a reset came meanwhile, a split this
- * binding has too few instances for, packing past their scratch, or no split at all. */
+ * export with the scratch of its band instance. argv: the linear export's arguments for the
+ * whole product (scratch aside; bias per column, A and B with their batch strides). 0 when
+ * the bands ran; else (-1) the Python route takes the call: no split, a split into more bands
+ * than there are instances, packing past their scratch, or on_bands declined. */
 static int run_bands(WasmThread *t, int dt, const int64_t *argv)
 {
     Bands *bd = fp_wasm_bands();
@@ -946,11 +1065,11 @@ static int run_bands(WasmThread *t, int dt, const int64_t *argv)
     for (int64_t i = 0; i < count; i++)
         if (bd->inst[i].bytes < packing)
             return -1;
-    accel_wasm_band band[MAX_BANDS];
+    int64_t args[MAX_BANDS][ACCEL_WASM_BAND_ARGS];
     int64_t size = dt ? 8 : 4, a_step = argv[9], b_step = argv[10];
     int64_t at_a = argv[0], at_b = argv[1], at_c = argv[2], at_bias = argv[3];
     for (int64_t i = 0; i < count; i++) {
-        int64_t *v = band[i].args;
+        int64_t *v = args[i];
         memcpy(v, argv, 15 * sizeof *v);
         if (kind == SPLIT_ITEMS) {
             int64_t i0 = i * step;
@@ -977,45 +1096,8 @@ static int run_bands(WasmThread *t, int dt, const int64_t *argv)
                 v[7] = n - t0 < step ? n - t0 : step;
             }
         }
-        v[11] = bd->inst[i].scratch;
-        band[i].ctx = bd->inst[i].ctx;
-        band[i].func = (void *)bd->inst[i].linear[dt];
-        band[i].nargs = 15;
-        band[i].failed = 0;
     }
-    /* the band instances are the workers' lock's to give: the Python route takes it too, and
-     * a switch of the module build drops them only while holding it */
-    PyObject *lock = bd->lock; /* (the lock this call took is the one it gives back) */
-    Py_INCREF(lock);
-    PyObject *got = PyObject_CallMethodObjArgs(lock, s_acquire, Py_False, NULL);
-    int held = got == Py_True;
-    Py_XDECREF(got);
-    PyErr_Clear();
-    if (!held) {
-        Py_DECREF(lock);
-        return -1;
-    }
-    int failed = 0;
-    if (bd->gen != fp_wasm_gen || t->gen != fp_wasm_gen) {
-        failed = -1; /* a reset while the binder ran: these may be a dropped build's */
-    } else {
-        /* read before the GIL goes (a reset may rebind meanwhile); the instances stay, held
-         * by their build while this holds the lock, and by the binding kept here */
-        wasm_bands_fn run = bd->run;
-        accel_wasm_api api = fp_wasm;
-        PyObject *keep = bd->binding;
-        Py_INCREF(keep);
-        Py_BEGIN_ALLOW_THREADS
-        failed = run((uintptr_t)api.call, (uintptr_t)api.error_delete,
-                     (uintptr_t)api.trap_delete, api.raw_size, band, count);
-        Py_END_ALLOW_THREADS
-        Py_DECREF(keep);
-    }
-    PyObject *done = PyObject_CallMethodObjArgs(lock, s_release, NULL);
-    Py_DECREF(lock);
-    Py_XDECREF(done);
-    PyErr_Clear();
-    return failed ? -1 : 0;
+    return on_bands(bd, t, EX_LINEAR + dt, args, 15, count, 11);
 }
 
 /* matmul(a, b) and linear(x, w, bias, activation=): x (..., M, K) or (K,) with w (K, N), or

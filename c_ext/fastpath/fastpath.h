@@ -118,8 +118,8 @@ typedef int (*wasm_bands_fn)(uintptr_t, uintptr_t, uintptr_t, size_t, accel_wasm
                              int64_t);
 typedef struct {
     void *ctx;
-    const void *linear[2]; /* linear_f32, linear_f64 */
-    int64_t scratch;       /* its packing scratch block: offset and bytes */
+    const void *func[EXPORTS]; /* as a thread's binding */
+    int64_t scratch;           /* its packing scratch block: offset and bytes */
     int64_t bytes;
 } BandInstance;
 typedef struct {

@@ -124,13 +124,19 @@ Bands *fp_wasm_bands(void)
         run && PyTuple_Size(records) <= MAX_BANDS) {
         int n = (int)PyTuple_Size(records), ok = 1;
         for (int i = 0; ok && i < n; i++) {
-            unsigned long long ctx, f32, f64, off, bytes;
-            ok = PyArg_ParseTuple(PyTuple_GetItem(records, i), "KKKKK", &ctx, &f32, &f64, &off,
-                                  &bytes);
-            fresh.inst[i] = (BandInstance){(void *)(uintptr_t)ctx,
-                                           {(const void *)(uintptr_t)f32,
-                                            (const void *)(uintptr_t)f64},
-                                           (int64_t)off, (int64_t)bytes};
+            unsigned long long ctx, off, bytes;
+            PyObject *funcs;
+            ok = PyArg_ParseTuple(PyTuple_GetItem(records, i), "KO!KK", &ctx, &PyTuple_Type,
+                                  &funcs, &off, &bytes) &&
+                 PyTuple_Size(funcs) == EXPORTS;
+            fresh.inst[i].ctx = (void *)(uintptr_t)ctx;
+            fresh.inst[i].scratch = (int64_t)off;
+            fresh.inst[i].bytes = (int64_t)bytes;
+            for (int e = 0; ok && e < EXPORTS; e++) {
+                fresh.inst[i].func[e] = (const void *)(uintptr_t)PyLong_AsUnsignedLongLong(
+                    PyTuple_GetItem(funcs, e));
+                ok = !PyErr_Occurred();
+            }
         }
         if (ok) {
             fresh.n = n;

@@ -111,10 +111,10 @@ class Build:
         for inst in instances:
             if inst.band_scratch is None:
                 inst.band_scratch = self.heap.block(max_scratch_bytes(inst))
-            f32, f64 = inst.calls["linear_f32"], inst.calls["linear_f64"]
-            if f32.path != "unchecked" or f64.path != "unchecked":
+            calls = [inst.calls[name] for name in WasmEntries.EXPORTS]
+            if any(call.path != "unchecked" for call in calls):
                 return None
-            records.append((f32.context_address, f32.func_address, f64.func_address,
+            records.append((calls[0].context_address, tuple(c.func_address for c in calls),
                             inst.band_scratch.offset, inst.band_scratch.nbytes))  # fmt: skip
         return (workers.busy, native.wasm_bands_address(), tuple(records), tuple(instances))
 

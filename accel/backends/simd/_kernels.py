@@ -105,22 +105,17 @@ class SimdKernels(Kernels):
         self._check(x, y)
         name, size = f"elementwise_{SUFFIX[dtype]}", dtype.itemsize
 
-        def run(i0: int, i1: int) -> None:
-            self._instance().calls[name](act, x.offset + i0 * size, y.offset + i0 * size, i1 - i0)
-
-        w = self.workers
-        w.parallel([lambda p=p: run(*p) for p in w.parts(n, n >= PARALLEL_ELEMENTS)])
+        parts = self.workers.parts(n, n >= PARALLEL_ELEMENTS)
+        self._spread(name, [(act, x.offset + i0 * size, y.offset + i0 * size, i1 - i0)
+                            for i0, i1 in parts])  # fmt: skip
 
     def softmax(self, x, y, rows, cols, dtype) -> None:
         self._check(x, y)
         name, row = f"softmax_{SUFFIX[dtype]}", cols * dtype.itemsize
 
-        def run(r0: int, r1: int) -> None:
-            self._instance().calls[name](x.offset + r0 * row, y.offset + r0 * row, r1 - r0, cols)
-
-        w = self.workers
-        parallel = rows > 1 and rows * cols >= PARALLEL_ELEMENTS
-        w.parallel([lambda p=p: run(*p) for p in w.parts(rows, parallel)])
+        parts = self.workers.parts(rows, rows > 1 and rows * cols >= PARALLEL_ELEMENTS)
+        self._spread(name, [(x.offset + r0 * row, y.offset + r0 * row, r1 - r0, cols)
+                            for r0, r1 in parts])  # fmt: skip
 
     def dot(self, a, b, n, dtype) -> float:
         self._check(a, b)
@@ -151,29 +146,20 @@ class SimdKernels(Kernels):
         y_at = y.offset + y_offset * size
         name, bits = f"map_{SUFFIX[dtype]}", _f64_bits(scalar)
         rows = math.prod(shape[:-1])
-        heap = self._build.heap
-
-        def run(r0: int, r1: int) -> None:
-            inst = self._instance()
-            at_meta = inst.reserve(meta.nbytes)
-            heap.view(at_meta, ndim * 3, meta.dtype)[...] = meta
-            inst.calls[name](op, act, a_at, b_at, y_at, at_meta, ndim, r0, r1, bits, at)
-
-        w = self.workers
-        parallel = rows > 1 and math.prod(shape) >= PARALLEL_ELEMENTS
-        w.parallel([lambda p=p: run(*p) for p in w.parts(rows, parallel)])
+        # the shape and strides in this thread's scratch block, read by every part
+        at_meta = self._instance().reserve(meta.nbytes)
+        self._build.heap.view(at_meta, ndim * 3, meta.dtype)[...] = meta
+        parts = self.workers.parts(rows, rows > 1 and math.prod(shape) >= PARALLEL_ELEMENTS)
+        self._spread(name, [(op, act, a_at, b_at, y_at, at_meta, ndim, r0, r1, bits, at)
+                            for r0, r1 in parts])  # fmt: skip
 
     def reduce(self, op, x, y, outer, n, inner, dtype) -> None:
         self._check(x, y)
         name, size = f"reduce_{SUFFIX[dtype]}", dtype.itemsize
 
-        def run(o0: int, o1: int) -> None:
-            self._instance().calls[name](op, x.offset + o0 * n * inner * size, o1 - o0, n,
-                                         inner, y.offset + o0 * inner * size)  # fmt: skip
-
-        w = self.workers
-        parallel = outer > 1 and outer * n * inner >= PARALLEL_ELEMENTS
-        w.parallel([lambda p=p: run(*p) for p in w.parts(outer, parallel)])
+        parts = self.workers.parts(outer, outer > 1 and outer * n * inner >= PARALLEL_ELEMENTS)
+        self._spread(name, [(op, x.offset + o0 * n * inner * size, o1 - o0, n, inner,
+                             y.offset + o0 * inner * size) for o0, o1 in parts])  # fmt: skip
 
     def norm(self, kind, x, y, rows, cols, weight, bias, eps, dtype) -> None:
         self._check(x, y, weight, bias)
@@ -182,13 +168,9 @@ class SimdKernels(Kernels):
         b_at = 0 if bias is None else bias.offset
         bits = _f64_bits(eps)
 
-        def run(r0: int, r1: int) -> None:
-            self._instance().calls[name](kind, x.offset + r0 * row, y.offset + r0 * row, r1 - r0,
-                                         cols, w_at, b_at, bits)  # fmt: skip
-
-        w = self.workers
-        parallel = rows > 1 and rows * cols >= PARALLEL_ELEMENTS
-        w.parallel([lambda p=p: run(*p) for p in w.parts(rows, parallel)])
+        parts = self.workers.parts(rows, rows > 1 and rows * cols >= PARALLEL_ELEMENTS)
+        self._spread(name, [(kind, x.offset + r0 * row, y.offset + r0 * row, r1 - r0, cols,
+                             w_at, b_at, bits) for r0, r1 in parts])  # fmt: skip
 
     def linear(self, a, b, c, bias, act, batch, m, n, k, a_batch, b_batch, dtype,
                bias_batch=0, trans_b=False) -> None:  # fmt: skip
@@ -237,57 +219,75 @@ class SimdKernels(Kernels):
             inst.calls[f"linear_{sfx}"](*args[:_SCRATCH_ARG], scratch, *args[_SCRATCH_ARG + 1 :])
             inst.trim()
             return
-        self._bands(sfx, bands, native)
+        self._bands(sfx, bands)
 
     def _linear_nt(self, a, b, c, bias_at, act, batch, m, n, k, a_batch, b_batch, bias_batch,
                    sfx, size) -> None:  # fmt: skip
         """c = act(a @ b^T + bias) with b (N, K) per item, read in place: bands of whole items
-        (or of rows of a single product) on the Python pool."""
+        (or of rows of a single product)."""
         w = self.workers
-        big = 2.0 * batch * m * n * k >= PARALLEL_FLOPS
+        native = w.native_bands() if w.threads > 1 else None
+        big = 2.0 * batch * m * n * k >= (NATIVE_PARALLEL_FLOPS if native is not None
+                                          else PARALLEL_FLOPS)  # fmt: skip
         name = f"linear_{sfx}"
-
-        def items(i0: int, i1: int) -> None:
-            inst = self._instance()
-            inst.calls[name](a.offset + i0 * a_batch * size, b.offset + i0 * b_batch * size,
-                             c.offset + i0 * m * n * size,
-                             bias_at + i0 * bias_batch * size if bias_at else 0, act, i1 - i0,
-                             m, n, k, a_batch, b_batch, 0, n, bias_batch, 1)  # fmt: skip
-
-        def rows(r0: int, r1: int) -> None:
-            inst = self._instance()
-            inst.calls[name](a.offset + r0 * k * size, b.offset, c.offset + r0 * n * size,
-                             bias_at, act, 1, r1 - r0, n, k, 0, 0, 0, n, 0, 1)  # fmt: skip
-
         if batch > 1 or m == 1:
-            w.parallel([lambda p=p: items(*p) for p in w.parts(batch, big and batch > 1)])
+            parts = self.workers.parts(batch, big and batch > 1)
+            calls = [(a.offset + i0 * a_batch * size, b.offset + i0 * b_batch * size,
+                      c.offset + i0 * m * n * size,
+                      bias_at + i0 * bias_batch * size if bias_at else 0, act, i1 - i0, m, n, k,
+                      a_batch, b_batch, 0, n, bias_batch, 1) for i0, i1 in parts]  # fmt: skip
         else:
-            w.parallel([lambda p=p: rows(*p) for p in w.parts(m, big)])
+            calls = [(a.offset + r0 * k * size, b.offset, c.offset + r0 * n * size, bias_at, act,
+                      1, r1 - r0, n, k, 0, 0, 0, n, 0, 1)
+                     for r0, r1 in self.workers.parts(m, big)]  # fmt: skip
+        self._spread(name, calls)
 
-    def _bands(self, sfx: str, bands: list[tuple[int, int, int, tuple]], native) -> None:
-        """Runs the bands of one call, each a call of the linear export. On the native pool,
-        each band on an instance of its own, the band instances one caller at a time; else, or
-        while another caller has them, on the Python pool, each band on its thread's
-        instance."""
+    def _on_band_instances(self, name: str, count: int, args_of) -> bool:
+        """Runs `count` calls of export `name` on the native pool, each on a band instance of
+        its own (args_of(i, instance) gives the i-th call's arguments), with the GIL released;
+        False where there is no native pool or another caller has the band instances (they
+        are one caller's at a time: the workers' lock)."""
         w, build = self.workers, self._build
         entries = build.entries
-        if native is not None and entries is not None and w.busy.acquire(blocking=False):
-            try:
-                instances = build.band_instances(len(bands))
-                tasks = []
-                for inst, (bm, bn, bk, args) in zip(instances, bands, strict=False):
-                    call = inst.calls[f"linear_{sfx}"]
-                    scratch = inst.reserve(build.scratch_bytes(inst, sfx, bm, bn, bk))
-                    values = (*args[:_SCRATCH_ARG], scratch, *args[_SCRATCH_ARG + 1 :])
-                    tasks.append((call.context_address, call.func_address, values))
-                if native.wasm_bands(entries.call, entries.error_delete, entries.trap_delete,
-                                     entries.raw_size, tasks):  # fmt: skip
-                    raise BackendRuntimeError("the simd module trapped in a linear band")
-                for inst in instances:
-                    inst.trim()
-                return
-            finally:
-                w.busy.release()
+        native = w.native_bands() if w.threads > 1 else None
+        if native is None or entries is None or not w.busy.acquire(blocking=False):
+            return False
+        try:
+            instances = build.band_instances(count)
+            tasks = [(inst.calls[name].context_address, inst.calls[name].func_address,
+                      args_of(i, inst)) for i, inst in enumerate(instances)]  # fmt: skip
+            if native.wasm_bands(entries.call, entries.error_delete, entries.trap_delete,
+                                 entries.raw_size, tasks):  # fmt: skip
+                raise BackendRuntimeError(f"the simd module trapped in {name}")
+            for inst in instances:
+                inst.trim()
+            return True
+        finally:
+            w.busy.release()
+
+    def _spread(self, name: str, calls: list[tuple[int, ...]]) -> None:
+        """Calls of export `name`, one per part of the work (each its arguments): one in this
+        thread; several on the native pool's band instances, or on the Python pool (each on
+        its thread's instance) where those are not to be had."""
+        if len(calls) == 1:
+            self._instance().calls[name](*calls[0])
+        elif not self._on_band_instances(name, len(calls), lambda i, _inst: calls[i]):
+            self.workers.parallel([lambda args=args: self._instance().calls[name](*args)
+                                   for args in calls])  # fmt: skip
+
+    def _bands(self, sfx: str, bands: list[tuple[int, int, int, tuple]]) -> None:
+        """Runs the bands of one call, each a call of the linear export with packing scratch
+        of its own: on the band instances (see _on_band_instances), else on the Python pool,
+        each band on its thread's instance."""
+        build = self._build
+
+        def args_of(i: int, inst) -> tuple:
+            bm, bn, bk, args = bands[i]
+            scratch = inst.reserve(build.scratch_bytes(inst, sfx, bm, bn, bk))
+            return (*args[:_SCRATCH_ARG], scratch, *args[_SCRATCH_ARG + 1 :])
+
+        if self._on_band_instances(f"linear_{sfx}", len(bands), args_of):
+            return
 
         def one(bm: int, bn: int, bk: int, args: tuple) -> None:
             inst = self._instance()
@@ -295,4 +295,4 @@ class SimdKernels(Kernels):
             inst.calls[f"linear_{sfx}"](*args[:_SCRATCH_ARG], scratch, *args[_SCRATCH_ARG + 1 :])
             inst.trim()
 
-        w.parallel([lambda band=band: one(*band) for band in bands])
+        self.workers.parallel([lambda band=band: one(*band) for band in bands])
