@@ -1,8 +1,10 @@
 // norm.wgsl: layer_norm (KIND 0: (x - mean) / sqrt(var + eps) * w + b, the biased variance in
 // two passes) or rms_norm (KIND 1: x / sqrt(mean(x^2) + eps) * w) over each row of `cols`
-// (after a prelude, activations.wgsl and elementwise_io_xy.wgsl). One workgroup per row: each
-// invocation adds its strided elements in order and a fixed tree adds the 256 partial sums,
-// the same bits on every call. flags bit 0: a weight, bit 1: a bias.
+// (after a prelude, activations.wgsl and elementwise_io_xy.wgsl). `main`: one workgroup per
+// row; each invocation adds its strided elements in order and a fixed tree adds the 256
+// partial sums, the same bits on every call. `rows`: one invocation per row, each sum in
+// order, for an adapter that runs on the CPU (as softmax.wgsl's). flags bit 0: a weight, bit
+// 1: a bias.
 
 struct Params {
     rows: u32,
@@ -60,13 +62,46 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     red[lid] = ss;
     let inv = T(1.0) / sqrt(tree_sum(lid) / T(cols) + from_bits(params.eps_lo, params.eps_hi));
     for (var i = lid; i < cols; i += 256u) {
-        var v = (load_x(base + i) - mean) * inv;
-        if ((params.flags & 1u) != 0u) {
-            v = v * weight[i];
+        store_y(base + i, scaled(load_x(base + i), i, mean, inv));
+    }
+}
+
+// (x - mean) * inv, times the weight and plus the bias of column i where there are
+fn scaled(x: T, i: u32, mean: T, inv: T) -> T {
+    var v = (x - mean) * inv;
+    if ((params.flags & 1u) != 0u) {
+        v = v * weight[i];
+    }
+    if ((params.flags & 2u) != 0u) {
+        v = v + bias[i];
+    }
+    return v;
+}
+
+@compute @workgroup_size(64)
+fn rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let row = (wid.y * nwg.x + wid.x) * 64u + lid;
+    if (row >= params.rows) {
+        return;
+    }
+    let cols = params.cols;
+    let base = row * cols;
+    var mean = T(0.0);
+    if (KIND == 0u) {
+        var s = T(0.0);
+        for (var i = 0u; i < cols; i++) {
+            s = s + load_x(base + i);
         }
-        if ((params.flags & 2u) != 0u) {
-            v = v + bias[i];
-        }
-        store_y(base + i, v);
+        mean = s / T(cols);
+    }
+    var ss = T(0.0);
+    for (var i = 0u; i < cols; i++) {
+        let d = load_x(base + i) - mean;
+        ss = fma(d, d, ss);
+    }
+    let inv = T(1.0) / sqrt(ss / T(cols) + from_bits(params.eps_lo, params.eps_hi));
+    for (var i = 0u; i < cols; i++) {
+        store_y(base + i, scaled(load_x(base + i), i, mean, inv));
     }
 }

@@ -137,3 +137,22 @@ def test_variants_this_adapter_cannot_run_are_refused(gpu, monkeypatch):
     assert "d8x32_r8x4_sg" not in gpu.variants()
     with pytest.raises(ValueError, match="cannot run"):
         gpu.use_variant("d8x32_r8x4_sg")
+
+
+@pytest.mark.parametrize("software", [True, False])
+def test_row_kernels_pass_the_properties_both_ways(gpu, monkeypatch, software):
+    """softmax and the norms have two entry points: one invocation per row (an adapter that
+    runs on the CPU, rows up to ROW_COLS_MAX) and a workgroup per row (a GPU, or longer rows):
+    each passes the shared properties on this adapter, and the per-row form takes rows at its
+    limit."""
+    from accel.backends.gpu._kernels import ROW_COLS_MAX
+
+    monkeypatch.setattr(gpu.kernels, "software", software)
+    props = properties("gpu", max_examples=30)
+    for op in ("softmax", "layer_norm", "rms_norm"):
+        props[op]()
+    rng = np.random.default_rng(4)
+    for cols in (ROW_COLS_MAX, ROW_COLS_MAX + 1):
+        x = rng.standard_normal((3, cols)).astype(np.float32) * 30
+        x[1, 7] = -np.inf
+        reference.check_activation("softmax", x, accel.softmax(x, backend="gpu"), "gpu")

@@ -25,6 +25,9 @@ _MAX_GROUPS = 65535
 _COLS_PART = 32768
 _ROWS_PART = 256 * 32768
 SOFTWARE_K_CHUNK = 8192  # K per matmul dispatch on adapters that cap loop iterations
+# rows of up to this go one per invocation on a software adapter: three passes over a row stay
+# within llvmpipe's 65,535 loop iterations per invocation (see _COLS_PART)
+ROW_COLS_MAX = 4096
 MAX_SOFTMAX_COLS = 1 << 22  # a row per workgroup: beyond, one invocation loops too long
 
 # The matmul family (shaders/matmul.wgsl): output tile TM x TN per workgroup, RM rows x RQ vec4
@@ -197,8 +200,9 @@ class GpuKernels(Kernels):
             size = dtype.itemsize
             lo, hi = self._scalar_bits(eps, dtype)
             flags = (1 if weight is not None else 0) | (2 if bias is not None else 0)
+            entry, grid = self._row_entry(rows, cols)
             pipeline = self.programs.pipeline("norm", "norm", dtype, ("elementwise_io_xy",),
-                                              ACT_NONE, "main", (("KIND", kind),))  # fmt: skip
+                                              ACT_NONE, entry, (("KIND", kind),))  # fmt: skip
             nbytes = rows * cols * size
             storage = [(0, x.buf, nbytes), (1, y.buf, nbytes),
                        (3, self._dummy if weight is None else weight.buf,
@@ -206,7 +210,7 @@ class GpuKernels(Kernels):
                        (4, self._dummy if bias is None else bias.buf,
                         32 if bias is None else cols * size)]  # fmt: skip
             self._dispatch(pipeline, "norm", storage, [rows, cols, flags, lo, hi, 0, 0, 0],
-                           self._grid(rows))  # fmt: skip
+                           grid)  # fmt: skip
 
         self.device.run(work)
 
@@ -244,6 +248,15 @@ class GpuKernels(Kernels):
         self.device.dispatch(pipeline, lambda: programs.bind_group(layout, storage), params,
                              groups)  # fmt: skip
 
+    def _row_entry(self, rows: int, cols: int) -> tuple[str, tuple[int, int, int]]:
+        """The entry point of a row-wise kernel (softmax, the norms) and its grid: on an
+        adapter that runs on the CPU, rows of up to ROW_COLS_MAX go one per invocation (a
+        workgroup's barriers cost more there than its invocations share); else a workgroup
+        per row."""
+        if self.software and cols <= ROW_COLS_MAX:
+            return "rows", self._grid(math.ceil(rows / 64))
+        return "main", self._grid(rows)
+
     @staticmethod
     def _grid(groups: int) -> tuple[int, int, int]:
         nx = min(groups, _MAX_GROUPS)
@@ -267,11 +280,12 @@ class GpuKernels(Kernels):
             inplace = x is y
             layout = "elementwise_inplace" if inplace else "elementwise_xy"
             io = "elementwise_io_inplace" if inplace else "elementwise_io_xy"
-            pipeline = self.programs.pipeline("softmax", layout, dtype, (io,), ACT_NONE)
+            entry, grid = self._row_entry(rows, cols)
+            pipeline = self.programs.pipeline("softmax", layout, dtype, (io,), ACT_NONE, entry)
             nbytes = rows * cols * dtype.itemsize
             storage = ([(1, y.buf, nbytes)] if inplace
                        else [(0, x.buf, nbytes), (1, y.buf, nbytes)])  # fmt: skip
-            self._dispatch(pipeline, layout, storage, [rows, cols, 0], self._grid(rows))
+            self._dispatch(pipeline, layout, storage, [rows, cols, 0], grid)
 
         self.device.run(work)
 
