@@ -67,6 +67,7 @@ def calibrate(progress: bool = True) -> dict:
         "params": params,
         "gpu_matmul": calibrate_gpu_variants(progress),
         "cpu_direct": calibrate_cpu_direct(),
+        "cpu_blocking": calibrate_cpu_blocking(),
     }
     path = _calibration.write(doc)  # read again by the cost model and every backend
     return {"path": str(path), **doc}
@@ -114,6 +115,51 @@ def calibrate_cpu_direct() -> dict | None:
     totals = time_cpu_direct()
     best = min(totals, key=totals.get)
     return {"reread": best, "seconds": {str(r): round(t, 6) for r, t in totals.items()}}
+
+
+# Squares, where the packed path's blocking decides the speed
+CPU_BLOCKING_SHAPES = ((1024, 1024, 1024, "float32"), (2048, 2048, 2048, "float64"))
+
+
+def time_cpu_blocking(repeat: int = 3) -> dict[tuple[float, float], float]:
+    """{(part of the L1, part of the L2) the packed matmul's blocks fill: seconds for
+    CPU_BLOCKING_SHAPES, each the median of `repeat` calls}, each choice tried in turn and the
+    one in force restored."""
+    import numpy as np
+
+    import accel
+
+    from .backends.cpu import BLOCK_PART_TRIALS
+
+    cpu = backends.get("cpu")
+    rng = np.random.default_rng(0)
+    cases = [(rng.standard_normal((m, k)).astype(dt), rng.standard_normal((k, n)).astype(dt))
+             for m, k, n, dt in CPU_BLOCKING_SHAPES]  # fmt: skip
+    before = cpu.details()["block_parts"]
+    totals: dict[tuple[float, float], float] = {}
+    try:
+        for _round in range(2):  # alternating rounds: a drifting machine favours neither
+            for parts in BLOCK_PART_TRIALS:
+                cpu.set_block_parts(*parts)
+                seconds = sum(float(np.median(bench.time_calls(
+                    lambda a=a, b=b: accel.matmul(a, b, backend="cpu"), repeat, 0.1)))
+                    for a, b in cases)  # fmt: skip
+                totals[parts] = min(totals.get(parts, seconds), seconds)
+    finally:
+        cpu.set_block_parts(before["l1"], before["l2"])
+    return totals
+
+
+def calibrate_cpu_blocking() -> dict | None:
+    """The parts of the L1 and L2 the cpu's packed matmul blocks fill that ran
+    CPU_BLOCKING_SHAPES fastest on this machine (the bits are the same whatever the blocking),
+    or None without native cpu kernels."""
+    if backends.get("cpu").unavailable_reason() is not None:
+        return None
+    totals = time_cpu_blocking()
+    l1, l2 = min(totals, key=totals.get)
+    return {"l1": l1, "l2": l2,
+            "seconds": {f"{a},{b}": round(t, 6) for (a, b), t in totals.items()}}  # fmt: skip
 
 
 def time_gpu_variants(sizes: tuple[int, ...], repeat: int = 3) -> dict[str, dict[int, float]]:

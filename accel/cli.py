@@ -137,6 +137,11 @@ def _calibrate(args: argparse.Namespace) -> int:
     if direct is not None:
         times = ", ".join(f"{r} L2s {t * 1e3:.2f} ms" for r, t in direct["seconds"].items())
         print(f"cpu matmul: B unpacked up to {direct['reread']} L2 caches ({times})")
+    blocking = doc.get("cpu_blocking")
+    if blocking is not None:
+        times = ", ".join(f"{p} {t * 1e3:.2f} ms" for p, t in blocking["seconds"].items())
+        print(f"cpu matmul: blocks fill {blocking['l1']} of the L1 and {blocking['l2']} of the "
+              f"L2 ({times})")
     print(f"saved to {doc['path']}; auto uses it from now on")
     return 0
 

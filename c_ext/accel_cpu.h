@@ -76,6 +76,13 @@ int accel_isa_select(int index);      /* 0 on success, -1 when unsupported here 
 void accel_set_direct_reread(double l2s);
 double accel_get_direct_reread(void);
 
+/* The parts of the L1 (an A sliver) and of the L2 (a B panel) the packed matmul's blocks fill
+ * (driver.c); `accel calibrate` chooses them. Negative values set the defaults (one half),
+ * others are clamped to [1/4, 1]. */
+void accel_set_block_parts(double l1, double l2);
+double accel_get_block_l1(void);
+double accel_get_block_l2(void);
+
 /* The per-core L1 data and L2 cache sizes in bytes the system reports (32 KiB and 1 MiB where
  * it says nothing), from which the packed matmul sizes its blocks and the unpacked path's
  * bound is taken. */

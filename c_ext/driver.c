@@ -98,6 +98,28 @@ double accel_get_direct_reread(void)
     return atomic_load(&direct_reread);
 }
 
+/* The parts of the L1 an A sliver and of the L2 a B panel fill in the packed product
+ * (kernels_type.h's gemm). Half of each is the default that held on every machine measured;
+ * on some more is faster (docs/performance.md), and `accel calibrate` measures the choices
+ * (the blocking never changes the bits: each element is one fma chain over k in order). */
+#define BLOCK_PART_DEFAULT 0.5
+static _Atomic double block_l1 = BLOCK_PART_DEFAULT, block_l2 = BLOCK_PART_DEFAULT;
+
+static double block_part(double part)
+{
+    return part < 0 ? BLOCK_PART_DEFAULT : part < 0.25 ? 0.25 : part > 1 ? 1 : part;
+}
+
+void accel_set_block_parts(double l1, double l2)
+{
+    atomic_store(&block_l1, block_part(l1));
+    atomic_store(&block_l2, block_part(l2));
+}
+
+double accel_get_block_l1(void) { return atomic_load(&block_l1); }
+
+double accel_get_block_l2(void) { return atomic_load(&block_l2); }
+
 /* The per-core L1 data (level 1) and L2 (level 2) cache sizes the system reports (glibc's
  * sysconf), 32 KiB / 1 MiB where it says nothing, clamped to what such caches are. Read once,
  * when the library loads, before any thread can ask. */

@@ -1441,13 +1441,16 @@ static int FN(gemm)(int64_t m, int64_t n, int64_t k, const T *a, int64_t lda, co
         FN(gemm_packed)(m, n, k, a, lda, b, ldb, c, ldc, bias, act, 0, 0, 0, 0);
         return 0;
     }
-    /* Blocking from the cache sizes the system reports. A sliver of A (MR x depth) fills half
-     * the L1, where it stays over its k loop while B's sliver streams past from L2; B's panel
-     * (depth x panel) half the L2, where every row block of A reads it (the best of the grid
-     * of depths and widths measured, docs/performance.md). KC caps the depth. */
-    int64_t depth = FN(block_depth)((int64_t)(accel_l1_bytes() / 2 / (MR * sizeof(T))));
+    /* Blocking from the cache sizes the system reports. A sliver of A (MR x depth) fills a
+     * part of the L1 (half by default), where it stays over its k loop while B's sliver
+     * streams past from L2; B's panel (depth x panel) a part of the L2 (half), where every row
+     * block of A reads it (the best of the grid of depths and widths measured, or `accel
+     * calibrate`'s choice: driver.c). KC caps the depth. */
+    int64_t depth = FN(block_depth)(
+        (int64_t)(accel_l1_bytes() * accel_get_block_l1() / (MR * sizeof(T))));
     int64_t kcmax = k < depth ? k : depth;
-    int64_t panel = (int64_t)(accel_l2_bytes() / 2 / ((double)kcmax * sizeof(T)));
+    int64_t panel = (int64_t)(accel_l2_bytes() * accel_get_block_l2() /
+                              ((double)kcmax * sizeof(T)));
     int64_t abytes, bbytes;
     FN(gemm_buffer_bytes)(m, n, k, depth, panel, &abytes, &bbytes);
     T *pa = aligned_alloc(64, (size_t)abytes);

@@ -169,5 +169,9 @@ def test_calibrate_measures_saves_and_a_new_process_uses_it():
             assert "cpu matmul: B unpacked up to" in r.stdout
             assert details["cpu"]["direct_reread"] == doc["cpu_direct"]["reread"]
             assert details["cpu"]["direct_reread_source"] == "calibrated"
+            assert "cpu matmul: blocks fill" in r.stdout
+            chosen = doc["cpu_blocking"]
+            assert details["cpu"]["block_parts"] == {"l1": chosen["l1"], "l2": chosen["l2"]}
+            assert details["cpu"]["block_parts_source"] == "calibrated"
         if "gpu" in details and doc["gpu_matmul"]:
             assert "calibrated" in details["gpu"]["matmul_variant"]["why"]

@@ -123,6 +123,57 @@ def test_calibrate_keeps_the_faster_bound_and_the_backend_applies_it(need, tmp_p
     assert cpu.details()["direct_reread_source"] in ("default", "calibrated")
 
 
+def test_the_blocking_changes_the_speed_not_the_bits(need):
+    """The packed path's blocks fill a part of the L1 and of the L2 that `accel calibrate`
+    chooses: every choice gives the bits of the default, at sizes past several k blocks and
+    panels and ragged against both."""
+    from accel.backends.cpu import BLOCK_PART_TRIALS
+
+    cpu = need("cpu")
+    before = cpu.details()["block_parts"]
+    try:
+        for dtype in (np.float32, np.float64):
+            a, b = _operands(301, 1500, 707, dtype, seed=12)
+            got = []
+            for parts in ((-1.0, -1.0), *BLOCK_PART_TRIALS, (0.25, 1.0), (1.0, 0.25)):
+                cpu.set_block_parts(*parts)
+                got.append(accel.linear(a, b, b[0], activation="tanh", backend="cpu"))
+            for g in got[1:]:
+                np.testing.assert_array_equal(g, got[0])
+            cpu.set_block_parts(-1.0, -1.0)
+            assert cpu.details()["block_parts"] == {"l1": 0.5, "l2": 0.5}
+            cpu.set_block_parts(5.0, 0.0)  # clamped to what the blocks can take
+            assert cpu.details()["block_parts"] == {"l1": 1.0, "l2": 0.25}
+    finally:
+        cpu.set_block_parts(before["l1"], before["l2"])
+
+
+def test_calibrate_keeps_the_faster_blocking_and_the_backend_applies_it(need, tmp_path,
+                                                                       monkeypatch):  # fmt: skip
+    import json
+
+    from accel import _calibration, calibrate
+
+    cpu = need("cpu")
+    path = tmp_path / "calibration.json"
+    monkeypatch.setattr(_calibration, "path", lambda: path)
+    monkeypatch.setattr(calibrate, "time_cpu_blocking",
+                        lambda repeat=3: {(0.5, 0.5): 2.0, (0.75, 0.5): 1.0})  # fmt: skip
+    chosen = calibrate.calibrate_cpu_blocking()
+    assert (chosen["l1"], chosen["l2"]) == (0.75, 0.5)
+    path.write_text(json.dumps({"fingerprint": _calibration.fingerprint(), "params": [],
+                                "cpu_blocking": chosen}))  # fmt: skip
+    try:
+        _calibration.reload()
+        d = cpu.details()
+        assert d["block_parts"] == {"l1": 0.75, "l2": 0.5}
+        assert d["block_parts_source"] == "calibrated"
+    finally:
+        monkeypatch.undo()
+        _calibration.reload()
+    assert cpu.details()["block_parts_source"] in ("default", "calibrated")
+
+
 def test_the_cache_sizes_the_blocking_comes_from_are_reported(need):
     """The packed path sizes its blocks from the L1 and L2 the system reports; the probe says
     which sizes those were (clamped to what caches are, a default where nothing is said)."""

@@ -49,6 +49,8 @@ def build_note() -> str | None:
 
 # L2s of B the unpacked path may take that calibrate tries (the default: c_ext/driver.c's)
 DIRECT_REREAD_TRIALS = (0.5, 2.0)
+# the packed matmul's blocks: parts of the L1 (A's sliver) and of the L2 (B's panel) tried
+BLOCK_PART_TRIALS = ((0.5, 0.5), (0.75, 0.5), (0.5, 0.75), (0.75, 0.75))
 
 
 class CpuBackend(Backend):
@@ -102,6 +104,9 @@ class CpuBackend(Backend):
             "threads": int(self._lib.accel_get_num_threads()),
             "direct_reread": float(self._lib.accel_get_direct_reread()),
             "direct_reread_source": self.direct_source,
+            "block_parts": {"l1": float(self._lib.accel_get_block_l1()),
+                            "l2": float(self._lib.accel_get_block_l2())},
+            "block_parts_source": self.blocking_source,
             "cache_bytes": self.cache_bytes(),
             "compiler": sysconfig.get_config_var("CC") or "unknown",
             "machine": platform.machine(),
@@ -121,6 +126,19 @@ class CpuBackend(Backend):
             reread = None
         self._lib.accel_set_direct_reread(-1.0 if reread is None else reread)  # -1: the default
         self.direct_source = "default" if reread is None else "calibrated"
+        parts = None
+        try:
+            if doc is not None and doc.get("cpu_blocking") is not None:
+                parts = (float(doc["cpu_blocking"]["l1"]), float(doc["cpu_blocking"]["l2"]))
+        except (KeyError, TypeError, ValueError):
+            parts = None
+        self._lib.accel_set_block_parts(*((-1.0, -1.0) if parts is None else parts))
+        self.blocking_source = "default" if parts is None else "calibrated"
+
+    def set_block_parts(self, l1: float, l2: float) -> None:
+        """Sets the parts of the L1 and L2 the packed matmul's blocks fill (calibrate's trials
+        and tests; negative: the defaults)."""
+        self._lib.accel_set_block_parts(float(l1), float(l2))
 
     def set_direct_reread(self, l2s: float) -> None:
         """Sets the unpacked path's bound directly (calibrate's trials and tests)."""
