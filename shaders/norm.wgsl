@@ -36,6 +36,42 @@ fn tree_sum(lid: u32) -> T {
     return total;
 }
 
+// The sums one invocation takes of a row at `base`: its elements first, first + step, ...
+// in order (main's invocations stride by 256 and a tree adds their sums; rows' take all)
+fn part_sum(base: u32, first: u32, step: u32) -> T {
+    var s = T(0.0);
+    for (var i = first; i < params.cols; i += step) {
+        s = s + load_x(base + i);
+    }
+    return s;
+}
+
+fn part_squares(base: u32, first: u32, step: u32, mean: T) -> T {
+    var ss = T(0.0);
+    for (var i = first; i < params.cols; i += step) {
+        let d = load_x(base + i) - mean;
+        ss = fma(d, d, ss);
+    }
+    return ss;
+}
+
+// y = ((x - mean) * inv) (times the weight, plus the bias where there are) over the same
+// elements, with inv = 1 / sqrt(squares / cols + eps)
+fn part_store(base: u32, first: u32, step: u32, mean: T, squares: T) {
+    let cols = params.cols;
+    let inv = T(1.0) / sqrt(squares / T(cols) + from_bits(params.eps_lo, params.eps_hi));
+    for (var i = first; i < cols; i += step) {
+        var v = (load_x(base + i) - mean) * inv;
+        if ((params.flags & 1u) != 0u) {
+            v = v * weight[i];
+        }
+        if ((params.flags & 2u) != 0u) {
+            v = v + bias[i];
+        }
+        store_y(base + i, v);
+    }
+}
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
@@ -43,39 +79,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (row >= params.rows) {
         return;
     }
-    let cols = params.cols;
-    let base = row * cols;
+    let base = row * params.cols;
     var mean = T(0.0);
     if (KIND == 0u) {
-        var s = T(0.0);
-        for (var i = lid; i < cols; i += 256u) {
-            s = s + load_x(base + i);
-        }
-        red[lid] = s;
-        mean = tree_sum(lid) / T(cols);
+        red[lid] = part_sum(base, lid, 256u);
+        mean = tree_sum(lid) / T(params.cols);
     }
-    var ss = T(0.0);
-    for (var i = lid; i < cols; i += 256u) {
-        let d = load_x(base + i) - mean;
-        ss = fma(d, d, ss);
-    }
-    red[lid] = ss;
-    let inv = T(1.0) / sqrt(tree_sum(lid) / T(cols) + from_bits(params.eps_lo, params.eps_hi));
-    for (var i = lid; i < cols; i += 256u) {
-        store_y(base + i, scaled(load_x(base + i), i, mean, inv));
-    }
-}
-
-// (x - mean) * inv, times the weight and plus the bias of column i where there are
-fn scaled(x: T, i: u32, mean: T, inv: T) -> T {
-    var v = (x - mean) * inv;
-    if ((params.flags & 1u) != 0u) {
-        v = v * weight[i];
-    }
-    if ((params.flags & 2u) != 0u) {
-        v = v + bias[i];
-    }
-    return v;
+    red[lid] = part_squares(base, lid, 256u, mean);
+    part_store(base, lid, 256u, mean, tree_sum(lid));
 }
 
 @compute @workgroup_size(64)
@@ -85,23 +96,10 @@ fn rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (row >= params.rows) {
         return;
     }
-    let cols = params.cols;
-    let base = row * cols;
+    let base = row * params.cols;
     var mean = T(0.0);
     if (KIND == 0u) {
-        var s = T(0.0);
-        for (var i = 0u; i < cols; i++) {
-            s = s + load_x(base + i);
-        }
-        mean = s / T(cols);
+        mean = part_sum(base, 0u, 1u) / T(params.cols);
     }
-    var ss = T(0.0);
-    for (var i = 0u; i < cols; i++) {
-        let d = load_x(base + i) - mean;
-        ss = fma(d, d, ss);
-    }
-    let inv = T(1.0) / sqrt(ss / T(cols) + from_bits(params.eps_lo, params.eps_hi));
-    for (var i = 0u; i < cols; i++) {
-        store_y(base + i, scaled(load_x(base + i), i, mean, inv));
-    }
+    part_store(base, 0u, 1u, mean, part_squares(base, 0u, 1u, mean));
 }

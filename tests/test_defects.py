@@ -492,15 +492,20 @@ def test_simd_products_beside_selection_changes_and_fast_calls(need):
                 errors.append("relu")
             accel.set_backend(None)
 
-    threads = [threading.Thread(target=products), threading.Thread(target=selections)]
+    _run_beside(stop, [products, selections])
+    assert not errors, errors[:3]
+
+
+def _run_beside(stop: threading.Event, loops: list, seconds: float = 1.5) -> None:
+    """Runs each loop in a thread of its own for `seconds`, then stops and joins them."""
+    threads = [threading.Thread(target=loop) for loop in loops]
     for t in threads:
         t.start()
-    time.sleep(1.5)
+    time.sleep(seconds)
     stop.set()
     for t in threads:
         t.join()
     accel.set_backend(None)
-    assert not errors, errors[:3]
 
 
 def test_resident_simd_bands_from_threads_beside_resets(need):
@@ -525,16 +530,36 @@ def test_resident_simd_bands_from_threads_beside_resets(need):
             accel.set_backend("auto")
             accel.set_backend(None)
 
-    threads = [threading.Thread(target=products) for _ in range(2)]
-    threads.append(threading.Thread(target=resets))
-    for t in threads:
-        t.start()
-    time.sleep(1.5)
-    stop.set()
-    for t in threads:
-        t.join()
-    accel.set_backend(None)
+    _run_beside(stop, [products, products, resets])
     assert not errors, errors[:3]
+
+
+def _fast_simd_calls() -> int:
+    """simd calls the compiled fast path ran since the last look."""
+    from accel import _fast
+
+    records, _moved = _fast.take_stats()
+    return sum(calls for _op, b, calls, _t in records if b == "simd")
+
+
+def _switch_while_binding(simd, monkeypatch, binder: str) -> list[str]:
+    """Makes the simd build's `binder` (a method the fast path calls to bind instances) switch
+    the build between the question and the answer, once; the list says when it has."""
+    from accel.backends.simd import Build
+
+    original = getattr(Build, binder)
+    switched: list[str] = []
+
+    def bind(self):
+        got = original(self)
+        if not switched:
+            switched.append(simd.variants()[1])
+            simd.use_variant(simd.variants()[1])
+        return got
+
+    monkeypatch.setattr(Build, binder, bind)
+    simd.use_variant(simd.variant())  # a build whose fast-path binders are the patched ones
+    return switched
 
 
 def test_a_binding_made_while_the_simd_build_switches_is_never_used(need, monkeypatch):
@@ -544,37 +569,18 @@ def test_a_binding_made_while_the_simd_build_switches_is_never_used(need, monkey
     simd = need("simd")
     if simd.native() is None or len(simd.variants()) < 2:
         pytest.skip("no compiled fast path, or one simd build here")
-    from accel.backends.simd import Build
-
     before = simd.variant()
-    original = Build.binding
-    switched: list[str] = []
-
-    def binding(self):
-        got = original(self)
-        if not switched:  # the build changes between the question and the answer
-            switched.append(simd.variants()[1])
-            simd.use_variant(simd.variants()[1])
-        return got
-
-    from accel import _fast
-
-    def fast_simd_calls() -> int:
-        records, _moved = _fast.take_stats()
-        return sum(calls for _op, b, calls, _t in records if b == "simd")
-
-    monkeypatch.setattr(Build, "binding", binding)
-    simd.use_variant(before)  # a build whose fast-path binder is the one above
+    switched = _switch_while_binding(simd, monkeypatch, "binding")
     try:
         x = rand(16, seed=32)
         np.testing.assert_array_equal(accel.relu(x, backend="simd"), np.maximum(x, 0))
-        fast_simd_calls()
+        _fast_simd_calls()
         # the fast path asks for a binding, the build switches meanwhile: the Python route
         np.testing.assert_array_equal(accel.relu(x, backend="simd"), np.maximum(x, 0))
-        assert switched and fast_simd_calls() == 0
+        assert switched and _fast_simd_calls() == 0
         for _ in range(3):  # then a binding to the new build
             np.testing.assert_array_equal(accel.relu(x, backend="simd"), np.maximum(x, 0))
-        assert fast_simd_calls() >= 1
+        assert _fast_simd_calls() >= 1
     finally:
         monkeypatch.undo()
         simd.use_variant(before)
@@ -588,39 +594,21 @@ def test_band_instances_bound_while_the_simd_build_switches_are_never_used(need,
     need("cpu")
     if simd.native() is None or len(simd.variants()) < 2 or simd.threads < 2:
         pytest.skip("no compiled fast path, one simd build, or one thread here")
-    from accel import _fast
-    from accel.backends.simd import Build
-
     before = simd.variant()
-    original = Build.fast_bands
-    switched: list[str] = []
-
-    def fast_bands(self):
-        got = original(self)
-        if not switched:
-            switched.append(simd.variants()[1])
-            simd.use_variant(simd.variants()[1])
-        return got
-
-    def fast_simd_calls() -> int:
-        records, _moved = _fast.take_stats()
-        return sum(calls for _op, b, calls, _t in records if b == "simd")
-
-    monkeypatch.setattr(Build, "fast_bands", fast_bands)
-    simd.use_variant(before)
+    switched = _switch_while_binding(simd, monkeypatch, "fast_bands")
     try:
         x, w = rand((16, 64), seed=35), rand((64, 256), seed=36)
         want = x.astype(np.float64) @ w.astype(np.float64)
         accel.relu(x, backend="simd")  # this thread's binding first
         accel.matmul(x, w, backend="simd")  # (the dispatcher's decision: the Python route)
-        fast_simd_calls()
+        _fast_simd_calls()
         got = accel.matmul(x, w, backend="simd")
-        assert switched and fast_simd_calls() == 0
+        assert switched and _fast_simd_calls() == 0
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
         for _ in range(3):
             np.testing.assert_allclose(accel.matmul(x, w, backend="simd"), want, rtol=1e-4,
                                        atol=1e-4)  # fmt: skip
-        assert fast_simd_calls() >= 1
+        assert _fast_simd_calls() >= 1
     finally:
         monkeypatch.undo()
         simd.use_variant(before)
