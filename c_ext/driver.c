@@ -107,7 +107,9 @@ static _Atomic double block_l1 = BLOCK_PART_DEFAULT, block_l2 = BLOCK_PART_DEFAU
 
 static double block_part(double part)
 {
-    return part < 0 ? BLOCK_PART_DEFAULT : part < 0.25 ? 0.25 : part > 1 ? 1 : part;
+    if (!(part >= 0.25)) /* (NaN too) */
+        return part < 0 ? BLOCK_PART_DEFAULT : 0.25;
+    return part > 1 ? 1 : part;
 }
 
 void accel_set_block_parts(double l1, double l2)

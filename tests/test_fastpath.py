@@ -572,6 +572,9 @@ def _spread_cases(dtype):
     yield "multiply", lambda f: f(long[:-1:2], long[1::2])  # strided, one dimension
     yield "tanh", lambda f: f(x, backend="simd")  # numpy data through the thread's scratch
     yield "maximum", lambda f: f(y, z, backend="simd")
+    # in parts, or (the band instances busy) the parts in turn in this thread
+    yield "add", lambda f: f(long[:40_001], 2.5)
+    yield "multiply", lambda f: f(rows, rows)
 
 
 @simd_only
@@ -599,7 +602,11 @@ def test_large_simd_elementwise_work_runs_in_parts_with_one_calls_bits(dtype, va
             monkeypatch.setattr(simd.workers, "threads", 1)
             one = call(python_fn)
             monkeypatch.undo()
-            fast, one = (v.numpy() if isinstance(v, accel.Array) else v for v in (fast, one))
+            with simd.workers.busy:  # the band instances another caller's: in this thread
+                busy = call(fast_fn)
+            fast, one, busy = (v.numpy() if isinstance(v, accel.Array) else v
+                               for v in (fast, one, busy))  # fmt: skip
+            np.testing.assert_array_equal(busy, one)
             assert fast.shape == one.shape and fast.dtype == one.dtype == dtype
             np.testing.assert_array_equal(fast, one)
             assert np.array_equal(np.signbit(fast), np.signbit(one)), name

@@ -520,14 +520,14 @@ static PyObject *s_acquire, *s_release;
  * args[i], each on a band instance of its own (where `scratch_at` >= 0, argument scratch_at
  * is set to that instance's scratch block), on the native pool with the GIL released and the
  * band instances' lock held (the simd workers' lock, which the Python route's bands take
- * too). 0 when they ran; -1 when the Python route takes the call: no band instances here,
- * too few, another caller has them, or a reset came meanwhile (they may be a dropped
- * build's). t: the calling thread's binding, which must still be current. */
+ * too). 0 when they ran; 1 when they did not (nothing written): no band instances here, too
+ * few, another caller has them, or a reset came meanwhile (they may be a dropped build's);
+ * -1 when a band trapped. t: the calling thread's binding, which must still be current. */
 static int on_bands(Bands *bd, WasmThread *t, int ex, int64_t (*args)[ACCEL_WASM_BAND_ARGS],
                     int nargs, int64_t count, int scratch_at)
 {
     if (!bd || count < 1 || count > bd->n || nargs > ACCEL_WASM_BAND_ARGS)
-        return -1;
+        return 1;
     accel_wasm_band band[MAX_BANDS];
     for (int64_t i = 0; i < count; i++) {
         memcpy(band[i].args, args[i], (size_t)nargs * sizeof(int64_t));
@@ -546,11 +546,11 @@ static int on_bands(Bands *bd, WasmThread *t, int ex, int64_t (*args)[ACCEL_WASM
     PyErr_Clear();
     if (!held) {
         Py_DECREF(lock);
-        return -1;
+        return 1;
     }
     int failed = 0;
     if (bd->gen != fp_wasm_gen || t->gen != fp_wasm_gen) {
-        failed = -1;
+        failed = 1;
     } else {
         /* read before the GIL goes (a reset may rebind meanwhile); the instances stay, held
          * by their build while this holds the lock, and by the binding kept here */
@@ -560,7 +560,7 @@ static int on_bands(Bands *bd, WasmThread *t, int ex, int64_t (*args)[ACCEL_WASM
         Py_INCREF(keep);
         Py_BEGIN_ALLOW_THREADS
         failed = run((uintptr_t)api.call, (uintptr_t)api.error_delete,
-                     (uintptr_t)api.trap_delete, api.raw_size, band, count);
+                     (uintptr_t)api.trap_delete, api.raw_size, band, count) ? -1 : 0;
         Py_END_ALLOW_THREADS
         Py_DECREF(keep);
     }
@@ -568,7 +568,7 @@ static int on_bands(Bands *bd, WasmThread *t, int ex, int64_t (*args)[ACCEL_WASM
     Py_DECREF(lock);
     Py_XDECREF(done);
     PyErr_Clear();
-    return failed ? -1 : 0;
+    return failed;
 }
 
 /* How many parts elementwise work of `size` elements goes in on the band instances (1: one
@@ -743,7 +743,10 @@ static PyObject *run_unary(FastOp *op, PyObject *const *args, Py_ssize_t nargs, 
             }
             rc = on_bands(bd, t, (softmax ? EX_SOFTMAX : EX_ELEMENTWISE) + x.dt, args, 4, count,
                           -1);
-        } else if (at_x >= 0) {
+            if (rc == 1 && n < SIMD_ELEMENTS) /* the band instances are busy: one call */
+                parts = 1;
+        }
+        if (at_x >= 0 && parts <= 1) {
             int64_t a[4] = {op->act, at_x, at_y, n};
             rc = softmax ? invoke(t, EX_SOFTMAX + x.dt,
                                   (int64_t[]){at_x, at_y, n / cols, cols}, 4, NULL)
@@ -940,8 +943,13 @@ static PyObject *map_core(FastOp *op, int kid, int act, Operand *x, const int *t
                     memcpy(v, part, sizeof part);
                 }
             }
-            rc = count > 1 ? on_bands(bd, t, EX_MAP + dt, args, 11, count, -1)
-                           : invoke(t, EX_MAP + dt, args[0], 11, NULL);
+            rc = count > 1 ? on_bands(bd, t, EX_MAP + dt, args, 11, count, -1) : 1;
+            if (rc == 1 && (count == 1 || size < SIMD_ELEMENTS)) {
+                /* one call (the bands busy: the parts in turn, each with its own meta) */
+                rc = 0;
+                for (int64_t i = 0; i < count && rc == 0; i++)
+                    rc = invoke(t, EX_MAP + dt, args[i], 11, NULL);
+            }
         }
         if (rc != 0) {
             drop_result(&r);
@@ -1035,9 +1043,8 @@ static int contiguous_copy(Operand *o, PyObject **tmp)
  * whole product (scratch aside; bias per column, A and B with their batch strides). 0 when
  * the bands ran; else (-1) the Python route takes the call: no split, a split into more bands
  * than there are instances, packing past their scratch, or on_bands declined. */
-static int run_bands(WasmThread *t, int dt, const int64_t *argv)
+static int run_bands(Bands *bd, WasmThread *t, int dt, const int64_t *argv)
 {
-    Bands *bd = fp_wasm_bands();
     if (!bd || t->gen != fp_wasm_gen)
         return -1;
     int64_t batch = argv[5], m = argv[6], n = argv[7], kk = argv[8];
@@ -1231,6 +1238,11 @@ static PyObject *run_product(FastOp *op, PyObject *const *args, Py_ssize_t nargs
         }
     } else {
         Operand *all[4] = {&a, &b, have_bias ? &bias : NULL, have_out ? &o : NULL};
+        /* a large product's band instances (bound before anything is placed in this thread's
+         * scratch: binding runs Python) */
+        Bands *bd = work >= SIMD_FLOPS ? fp_wasm_bands() : NULL;
+        if (work >= SIMD_FLOPS && !bd)
+            goto done;
         WasmThread *t = simd_thread(all, 4);
         if (!t || make_result(&r, where, a.dt, nd, shape, &o, k->out, pool, NULL) < 0)
             goto done;
@@ -1243,7 +1255,7 @@ static PyObject *run_product(FastOp *op, PyObject *const *args, Py_ssize_t nargs
         int64_t argv[15] = {at_a, at_b, at_c, at_bias, act, batch, m, n, kk, a_step, b_step,
                             0, n, 0, 0};
         if (!rc && work >= SIMD_FLOPS) {
-            rc = run_bands(t, a.dt, argv);
+            rc = run_bands(bd, t, a.dt, argv) != 0;
         } else if (!rc) {
             int64_t packing = 0;
             int64_t dims3[3] = {m, n, kk};

@@ -145,16 +145,19 @@ Bands *fp_wasm_bands(void)
         }
     }
     PyErr_Clear();
-    Py_XDECREF(bands.binding);
-    Py_XDECREF(bands.lock);
     if (fresh.n > 0) {
         fresh.binding = r;
         Py_INCREF(fresh.lock);
     } else {
         Py_DECREF(r);
     }
+    /* the new binding first, then the old one let go: freeing its instances runs Python,
+     * where another thread may look at the binding */
+    Bands old = bands;
     bands = fresh;
-    return bands.n > 0 ? &bands : NULL;
+    Py_XDECREF(old.binding);
+    Py_XDECREF(old.lock);
+    return bands.n > 0 && bands.gen == fp_wasm_gen ? &bands : NULL;
 }
 
 /* -- what the Python layers set ----------------------------------------------------------- */

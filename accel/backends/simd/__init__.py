@@ -106,16 +106,24 @@ class Build:
         native = workers.native_bands() if workers.threads > 1 else None
         if native is None or self.entries is None:
             return None
-        instances = self.band_instances(workers.threads)
-        records = []
-        for inst in instances:
-            if inst.band_scratch is None:
-                inst.band_scratch = self.heap.block(max_scratch_bytes(inst))
-            calls = [inst.calls[name] for name in WasmEntries.EXPORTS]
-            if any(call.path != "unchecked" for call in calls):
-                return None
-            records.append((calls[0].context_address, tuple(c.func_address for c in calls),
-                            inst.band_scratch.offset, inst.band_scratch.nbytes))  # fmt: skip
+        scratch = max_scratch_bytes(self.instance())  # (this thread's: the bands may be busy)
+        # the band instances are the lock holder's: made and given scratch only while it is
+        # held here (the fast path asks again at its next large call when another has it)
+        if not workers.busy.acquire(blocking=False):
+            raise RuntimeError("the band instances are busy")
+        try:
+            instances = self.band_instances(workers.threads)
+            records = []
+            for inst in instances:
+                if inst.band_scratch is None:
+                    inst.band_scratch = self.heap.block(scratch)
+                calls = [inst.calls[name] for name in WasmEntries.EXPORTS]
+                if any(call.path != "unchecked" for call in calls):
+                    return None
+                records.append((calls[0].context_address, tuple(c.func_address for c in calls),
+                                inst.band_scratch.offset, inst.band_scratch.nbytes))  # fmt: skip
+        finally:
+            workers.busy.release()
         return (workers.busy, native.wasm_bands_address(), tuple(records), tuple(instances))
 
     def scratch_bytes(self, inst: Instance, sfx: str, m: int, n: int, k: int) -> int:
