@@ -1,8 +1,10 @@
 // fused.wgsl: a chain of elementwise ops on Arrays as one kernel (the gpu records map ops and
 // activations and runs their expression when its result is needed: accel/_array.py's
 // Pending). The backend prepends the prelude, the generated tables, activations.wgsl and the
-// chain's map ops as functions, and fills in the loads of its operands (at most four, read
-// at an offset and strides in elements over the shape: 0 broadcasts) and the expression.
+// chain's map ops as functions, and fills in the positions and loads of its operands (at most
+// four, read at an offset and strides in elements over the shape: 0 broadcasts; a scalar per
+// operand, since a vector indexed in a loop costs a software adapter a trip through memory
+// per lane) and the expression.
 // Numbers (Python floats) come as the bits of their value in the dtype.
 
 struct Params {
@@ -45,22 +47,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (i >= params.n) {
         return;
     }
-    var at = vec4<i32>(params.offsets);
-    if (params.ndim == 1u) {
-        for (var j = 0u; j < 4u; j++) {
-            at[j] += i32(i) * stride(j, 0u);
-        }
-    } else {
-        var rest = i;
-        for (var d = i32(params.ndim) - 1; d >= 0; d--) {
-            let extent = params.shape[u32(d) / 4u][u32(d) % 4u];
-            let index = i32(rest % extent);
-            rest = rest / extent;
-            for (var j = 0u; j < 4u; j++) {
-                at[j] += index * stride(j, u32(d));
-            }
-        }
-    }
+/*INDEX*/
 /*LOADS*/
     y[params.y_off + i] = /*VALUE*/;
 }

@@ -93,8 +93,20 @@ def _fused_body(tree: tuple, leaves: int) -> str:
         return f"map_{name}({args[0]}, {args[1]})"
 
     value = expr(tree)
-    loads = "".join(f"    let v{i} = l{i}[at[{i}]];\n" for i in range(leaves))
-    return ("".join(functions.values()) + source("fused.wgsl")
+    ops = range(leaves)
+    index = "".join(f"    var at{j} = i32(params.offsets[{j}]);\n" for j in ops)
+    if leaves:
+        index += ("    if (params.ndim == 1u) {\n"
+                  + "".join(f"        at{j} += i32(i) * stride({j}u, 0u);\n" for j in ops)
+                  + "    } else {\n        var rest = i;\n"
+                  "        for (var d = i32(params.ndim) - 1; d >= 0; d--) {\n"
+                  "            let extent = params.shape[u32(d) / 4u][u32(d) % 4u];\n"
+                  "            let index = i32(rest % extent);\n"
+                  "            rest = rest / extent;\n"
+                  + "".join(f"            at{j} += index * stride({j}u, u32(d));\n" for j in ops)
+                  + "        }\n    }\n")  # fmt: skip
+    loads = "".join(f"    let v{j} = l{j}[at{j}];\n" for j in ops)
+    return ("".join(functions.values()) + source("fused.wgsl").replace("/*INDEX*/\n", index)
             .replace("/*LOADS*/\n", loads).replace("/*VALUE*/", value))  # fmt: skip
 
 
