@@ -17,6 +17,7 @@ are the contract between the two. It takes only Arrays whose buffer is the backe
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import weakref
@@ -101,8 +102,9 @@ def before_write(buf: Any) -> None:
         p.force()
 
 
+@functools.lru_cache(maxsize=1024)
 def c_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
-    """The strides in elements of a C-contiguous array of this shape."""
+    """The strides in elements of a C-contiguous array of this shape (shapes repeat: kept)."""
     strides, step = [], 1
     for n in reversed(shape):
         strides.append(step)

@@ -34,7 +34,7 @@ except ImportError:  # not built (no compiler, or no numpy at build): the Python
 
 # what a FastOp's slot runs (the same numbers as c_ext/fastpath/)
 KINDS = {"elementwise": 0, "softmax": 1, "matmul": 2, "dot": 3, "linear": 4, "map": 5,
-         "binary": 5}
+         "binary": 5, "norm": 6}
 BACKEND_IDS = {"cpu": 0, "simd": 1}
 _slots: dict[str, int] = {}  # op name -> slot
 _builtins: dict[str, Callable[..., Any]] = {}  # op name -> its function (wrap's)
@@ -54,10 +54,11 @@ def wrap(op: Op, fallback: Callable[..., Any]) -> Callable[..., Any]:
     plain = [p.replace(annotation=inspect.Parameter.empty) for p in sig.parameters.values()]
     signature = str(sig.replace(parameters=plain, return_annotation=inspect.Signature.empty))
     doc = f"{op.name}{signature}\n--\n\n{fallback.__doc__ or ''}"
-    # (a map op's slot carries its kernel id where an activation's carries its act id)
-    which = op.kernel_id if op.family in ("map", "binary") else op.act_id
+    # (a map op's or a norm's slot carries its kernel id where an activation's carries its
+    # act id; a norm's its default eps too)
+    which = op.kernel_id if op.family in ("map", "binary", "norm") else op.act_id
     fn = _fastpath.make(slot, KINDS[op.family], which, fallback, op.name, doc,
-                        fallback.__module__)  # fmt: skip
+                        fallback.__module__, float(op.defaults.get("eps", 0.0)))  # fmt: skip
     _builtins[op.name] = fn
     return fn
 

@@ -54,9 +54,11 @@ def _reshaped(shape: tuple[int, ...], target: tuple[int, ...]) -> tuple[int, ...
     raise ValueError(f"cannot reshape array of size {size} into shape {target}")
 
 
-def view_of(x: Array, shape: tuple[int, ...], offset: int, strides: tuple[int, ...]) -> Array:
-    """An Array over x's data at (offset, strides) of its base: x itself where that is x."""
-    s = strided(x)
+def view_of(x: Array, shape: tuple[int, ...], offset: int, strides: tuple[int, ...],
+            s: Strided | None = None) -> Array:  # fmt: skip
+    """An Array over x's data at (offset, strides) of its base: x itself where that is x.
+    s: strided(x), where the caller has it."""
+    s = strided(x) if s is None else s
     if offset == s.offset and shape == x.shape and strides == s.strides:
         return x
     if not x.is_view and offset == 0 and shape == x.shape and strides == c_strides(shape):
@@ -120,14 +122,14 @@ def reshape(x: Any, shape: Any, *, copy: bool | None = None) -> Any:
     new = _reshaped(x.shape, target)
     if copy:
         x = _copy(x)
-    elif not _contiguous_view(x):
+    elif x.is_view and not _contiguous_view(x):
         if copy is False:
             raise ValueError("reshape: this view's data is not in order: it needs a copy")
         x = _copy(x)
-    s = strided(x)
-    if not x.is_view:
+    if not x.is_view:  # (an Array that owns its buffer is in order)
         return wrap(x._backend, x._buf, new, x.dtype)
-    return view_of(x, new, s.offset, c_strides(new))
+    s = strided(x)
+    return view_of(x, new, s.offset, c_strides(new), s)
 
 
 def permute_dims(x: Any, axes: Sequence[int]) -> Any:
@@ -146,7 +148,7 @@ def permute_dims(x: Any, axes: Sequence[int]) -> Any:
         raise ValueError("repeated axis in transpose")
     shape = tuple(x.shape[a] for a in order)
     s = strided(x)
-    return view_of(x, shape, s.offset, tuple(s.strides[a] for a in order))
+    return view_of(x, shape, s.offset, tuple(s.strides[a] for a in order), s)
 
 
 def matrix_transpose(x: Any) -> Any:

@@ -612,3 +612,46 @@ def test_large_simd_elementwise_work_runs_in_parts_with_one_calls_bits(dtype, va
             assert np.array_equal(np.signbit(fast), np.signbit(one)), name
     finally:
         simd.use_variant(before)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("where", ["cpu", "simd"])
+@pytest.mark.parametrize("name", ["layer_norm", "rms_norm"])
+def test_norms_take_the_fast_path_with_the_python_paths_bits(name, where, dtype):
+    """layer_norm and rms_norm on numpy data or Arrays, weight and bias positional or by
+    keyword, eps given or not, out= an Array or an array: run in C with the Python route's
+    bits; what the fast path does not take still works, and errors still raise."""
+    if where == "simd" and backends.get("simd").native() is None:
+        pytest.skip("simd has no fast entry here")
+    rng = np.random.default_rng(9)
+    x = (rng.standard_normal((5, 7, 33)) * 3).astype(dtype)
+    x[1, 2, :] = 4.0  # a constant row
+    x[2, 3, 5] = np.nan
+    w, b = (rng.standard_normal(33).astype(dtype) for _ in range(2))
+    fn, slow = getattr(accel, name), PYTHON[name]
+    X, W, B = (accel.asarray(v, backend=where) for v in (x, w, b))
+    calls = [lambda f: f(X), lambda f: f(X, W), lambda f: f(X, weight=W, eps=1e-3)]
+    if name == "layer_norm":
+        calls += [lambda f: f(X, W, B), lambda f: f(X, bias=B, eps=0.5),
+                  lambda f: f(X, W, B, eps=0)]
+    for call in calls:
+        call(fn)
+        _fast.take_stats()
+        got = call(fn)
+        assert fast_calls(where) == 1
+        assert isinstance(got, accel.Array) and got.backend == where
+        np.testing.assert_array_equal(got.numpy(), call(slow).numpy())
+    numpy_in = fn(x, w, backend=where)
+    np.testing.assert_array_equal(numpy_in, slow(x, w, backend=where))
+    out = accel.asarray(np.zeros_like(x), backend=where)
+    assert fn(X, W, out=out) is out
+    np.testing.assert_array_equal(out.numpy(), slow(X, W).numpy())
+    with pytest.raises(ValueError):
+        fn(X, accel.asarray(np.ones(32, dtype), backend=where))
+    with pytest.raises(ValueError):
+        fn(X, W, eps=-1.0)
+    if name == "rms_norm":
+        with pytest.raises(TypeError):
+            fn(X, W, bias=B)
+    with pytest.raises(TypeError):
+        fn(X, W, weight=W)

@@ -19,7 +19,7 @@ class CpuEntries:
     # addresses of accel_<kind>_<f32|f64> for kind in KINDS, in that order
     kernels: tuple[int, ...]
 
-    KINDS = ("elementwise", "linear", "dot", "softmax", "map")
+    KINDS = ("elementwise", "linear", "dot", "softmax", "map", "norm")
 
 
 @dataclass(frozen=True)
@@ -39,4 +39,4 @@ class WasmEntries:
     EXPORTS = ("elementwise_f32", "elementwise_f64", "linear_f32", "linear_f64",
                "softmax_f32", "softmax_f64", "dot_f32", "dot_f64",
                "gemm_scratch_f32", "gemm_scratch_f64", "map_f32", "map_f64",
-               "plan_f32", "plan_f64")  # fmt: skip
+               "plan_f32", "plan_f64", "norm_f32", "norm_f64")  # fmt: skip

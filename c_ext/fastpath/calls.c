@@ -35,10 +35,11 @@
 typedef struct {
     PyObject_HEAD
     int slot, kind, act;
+    double dflt; /* a norm's default eps */
     PyObject *fallback;
 } FastOp;
 
-static PyObject *s_backend, *s_out, *s_bias, *s_activation, *act_ids;
+static PyObject *s_backend, *s_out, *s_bias, *s_activation, *s_weight, *s_eps, *act_ids;
 
 /* An operand: numpy data, or an Array's */
 typedef struct {
@@ -587,8 +588,10 @@ static int64_t spread_parts(const Bands *bd, int64_t size, int act)
 typedef struct {
     PyObject *backend; /* backend= (NULL when None or absent) */
     PyObject *out;     /* out= (NULL when None or absent) */
-    PyObject *bias;    /* linear's bias (NULL: none) */
+    PyObject *bias;    /* linear's or a norm's bias (NULL: none) */
     PyObject *activation;
+    PyObject *weight; /* a norm's weight= (NULL: none) */
+    PyObject *eps;    /* a norm's eps= (NULL: its default) */
 } Keywords;
 
 /* the keywords of a call (names in kwnames, values after the positional arguments): 0, or -1
@@ -606,9 +609,14 @@ static int keywords(const FastOp *op, PyObject *const *values, PyObject *kwnames
             k->backend = value == Py_None ? NULL : value;
         else if (op->kind != KIND_DOT && (key == s_out || PyUnicode_Compare(key, s_out) == 0))
             k->out = value == Py_None ? NULL : value;
-        else if (op->kind == KIND_LINEAR &&
+        else if ((op->kind == KIND_LINEAR || op->kind == KIND_NORM) &&
                  (key == s_bias || PyUnicode_Compare(key, s_bias) == 0))
             k->bias = value == Py_None ? NULL : value;
+        else if (op->kind == KIND_NORM &&
+                 (key == s_weight || PyUnicode_Compare(key, s_weight) == 0))
+            k->weight = value == Py_None ? NULL : value;
+        else if (op->kind == KIND_NORM && (key == s_eps || PyUnicode_Compare(key, s_eps) == 0))
+            k->eps = value;
         else if (op->kind == KIND_LINEAR &&
                  (key == s_activation || PyUnicode_Compare(key, s_activation) == 0))
             k->activation = value;
@@ -1358,6 +1366,106 @@ static PyObject *fall_back(FastOp *op, PyObject *const *args, Py_ssize_t nargs,
     return r;
 }
 
+/* layer_norm(x, weight=None, bias=None, *, eps=) and rms_norm(x, weight=None, *, eps=) over
+ * the last axis: x, weight and bias numpy arrays or Arrays of one backend, C-contiguous, of
+ * one dtype, weight and bias (C,); eps a Python number >= 0; out= one sharing no memory with
+ * them. simd: up to one call's size (the Python route splits larger work). */
+static PyObject *run_norm(FastOp *op, PyObject *const *args, Py_ssize_t nargs, const Keywords *k)
+{
+    int layer = op->act == 0; /* the norm's kernel id: 0 layer_norm, 1 rms_norm */
+    if (nargs < 1 || nargs > (layer ? 3 : 2))
+        return NULL;
+    PyObject *wobj = nargs > 1 ? args[1] : NULL, *bobj = nargs > 2 ? args[2] : NULL;
+    if ((k->weight && wobj) || (k->bias && (bobj || !layer)))
+        return NULL; /* given twice, or rms_norm's bias: Python raises */
+    wobj = k->weight ? k->weight : wobj == Py_None ? NULL : wobj;
+    bobj = k->bias ? k->bias : bobj == Py_None ? NULL : bobj;
+    double eps = op->dflt;
+    if (k->eps && (python_number(k->eps, &eps) != 1 || !(eps >= 0)))
+        return NULL; /* not a plain number, or one Python refuses */
+    Operand x, w, b, o;
+    PyObject *y = NULL;
+    memset(&w, 0, sizeof w);
+    memset(&b, 0, sizeof b);
+    memset(&o, 0, sizeof o);
+    w.where = b.where = o.where = -1;
+    if (operand(args[0], &x) < 0 || (wobj && operand(wobj, &w) < 0) ||
+        (bobj && operand(bobj, &b) < 0))
+        goto done;
+    if (x.nd < 1 || x.size == 0)
+        goto done;
+    int64_t cols = x.dims[x.nd - 1], rows = x.size / cols;
+    if ((wobj && (w.nd != 1 || w.dims[0] != cols || w.dt != x.dt)) ||
+        (bobj && (b.nd != 1 || b.dims[0] != cols || b.dt != x.dt)))
+        goto done;
+    Operand *ops[3] = {&x, wobj ? &w : NULL, bobj ? &b : NULL};
+    int on = where_to(op, k, ops, 3, x.dt, (double)x.size);
+    if (on < 0 || (on == ON_SIMD && x.size >= SIMD_ELEMENTS))
+        goto done;
+    int where = x.where >= 0 ? x.where : wobj && w.where >= 0 ? w.where : b.where;
+    int64_t size = x.dt ? 8 : 4;
+    if (k->out) { /* sharing no memory with an input */
+        if (out_operand(k->out, where, x.dt, x.nd, x.dims, &o) < 0)
+            goto done;
+        for (int i = 0; i < 3; i++) {
+            const Operand *p = ops[i];
+            if (p && (where == ON_SIMD ? p->where == ON_SIMD &&
+                                             overlaps((uintptr_t)o.offset, o.size * size,
+                                                      (uintptr_t)p->offset, p->size * size)
+                                       : p->where != ON_SIMD &&
+                                             overlaps((uintptr_t)o.data, o.size * size,
+                                                      (uintptr_t)p->data, p->size * size)))
+                goto done;
+        }
+    }
+    PyObject *pool = NULL;
+    for (int i = 0; i < 3 && !pool; i++)
+        if (ops[i] && ops[i]->where == ON_SIMD)
+            pool = fp_block_pool_of(ops[i]->buf);
+    Result r;
+    double t0 = (++fp_tick & 7) == 0 ? fp_now() : 0;
+    if (on == ON_CPU) {
+        if (make_result(&r, where, x.dt, x.nd, x.dims, &o, k->out, pool, x.shape) < 0)
+            goto done;
+        norm_fn norm = fp_norm[x.dt]; /* read with the GIL held (see run_unary) */
+        const void *wd = wobj ? w.data : NULL, *bd = bobj ? b.data : NULL;
+        if (x.size >= GIL_FREE_WORK) {
+            Py_BEGIN_ALLOW_THREADS
+            norm(op->act, x.data, r.data, rows, cols, wd, bd, eps);
+            Py_END_ALLOW_THREADS
+        } else {
+            norm(op->act, x.data, r.data, rows, cols, wd, bd, eps);
+        }
+    } else {
+        Operand *all[4] = {&x, wobj ? &w : NULL, bobj ? &b : NULL, k->out ? &o : NULL};
+        WasmThread *t = simd_thread(all, 4);
+        if (!t || make_result(&r, where, x.dt, x.nd, x.dims, &o, k->out, pool, x.shape) < 0)
+            goto done;
+        Scratch s = {t, 0, 0, 0};
+        int64_t at_x = place(&s, &x);
+        int64_t at_w = wobj ? place(&s, &w) : 0, at_b = bobj ? place(&s, &b) : 0;
+        int64_t at_y = r.in_memory ? r.offset : reserve(&s, x.size * size);
+        int64_t bits;
+        memcpy(&bits, &eps, sizeof bits);
+        int64_t argv[8] = {op->act, at_x, at_y, rows, cols, at_w, at_b, bits};
+        if (at_x < 0 || at_w < 0 || at_b < 0 || at_y < 0 ||
+            invoke(t, EX_NORM + x.dt, argv, 8, NULL) != 0) {
+            drop_result(&r);
+            goto done;
+        }
+        copy_out(&s, &r, at_y, x.size * size);
+        book_copies(&s);
+    }
+    fp_book(on, op->slot, x.dt, t0);
+    y = finish(&r);
+done:
+    release(&x);
+    release(&w);
+    release(&b);
+    release(&o);
+    return y;
+}
+
 static PyObject *dispatch(FastOp *op, PyObject *const *args, Py_ssize_t nargs,
                           PyObject *kwnames)
 {
@@ -1378,6 +1486,9 @@ static PyObject *dispatch(FastOp *op, PyObject *const *args, Py_ssize_t nargs,
             break;
         case KIND_MAP:
             r = run_map(op, args, nargs, &k);
+            break;
+        case KIND_NORM:
+            r = run_norm(op, args, nargs, &k);
             break;
         }
     }
@@ -1472,11 +1583,12 @@ static char *copy_text(PyObject *text)
 PyObject *fp_make(PyObject *module, PyObject *args)
 {
     int slot, kind, act;
+    double dflt = 0.0;
     PyObject *fallback, *name, *doc, *module_name;
-    if (!PyArg_ParseTuple(args, "iiiOUUU", &slot, &kind, &act, &fallback, &name, &doc,
-                          &module_name))
+    if (!PyArg_ParseTuple(args, "iiiOUUU|d", &slot, &kind, &act, &fallback, &name, &doc,
+                          &module_name, &dflt))
         return NULL;
-    if (slot < 0 || slot >= MAX_SLOTS || kind < KIND_ELEMENTWISE || kind > KIND_MAP) {
+    if (slot < 0 || slot >= MAX_SLOTS || kind < KIND_ELEMENTWISE || kind > KIND_NORM) {
         PyErr_SetString(PyExc_ValueError, "slot or kind out of range");
         return NULL;
     }
@@ -1494,6 +1606,7 @@ PyObject *fp_make(PyObject *module, PyObject *args)
     op->slot = slot;
     op->kind = kind;
     op->act = act;
+    op->dflt = dflt;
     Py_INCREF(fallback);
     op->fallback = fallback;
     char *ml_name = copy_text(name), *ml_doc = ml_name ? copy_text(doc) : NULL;
@@ -1534,6 +1647,8 @@ int fp_calls_init(PyObject *module)
 {
     (void)module;
     s_backend = PyUnicode_InternFromString("backend");
+    s_weight = PyUnicode_InternFromString("weight");
+    s_eps = PyUnicode_InternFromString("eps");
     s_acquire = PyUnicode_InternFromString("acquire");
     s_release = PyUnicode_InternFromString("release");
     s_out = PyUnicode_InternFromString("out");

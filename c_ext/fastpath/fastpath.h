@@ -51,7 +51,7 @@
 #define RING 4096         /* latencies kept per (backend, slot, dtype) */
 
 /* what a slot runs (accel/_fast.py's KINDS) */
-enum { KIND_ELEMENTWISE, KIND_SOFTMAX, KIND_MATMUL, KIND_DOT, KIND_LINEAR, KIND_MAP };
+enum { KIND_ELEMENTWISE, KIND_SOFTMAX, KIND_MATMUL, KIND_DOT, KIND_LINEAR, KIND_MAP, KIND_NORM };
 /* where (accel/_fast.py's BACKEND_IDS) */
 enum { ON_CPU = 0, ON_SIMD = 1, BACKENDS_N = 2 };
 
@@ -77,12 +77,15 @@ typedef double (*dot_fn)(const void *, const void *, int64_t);
 typedef void (*softmax_fn)(const void *, void *, int64_t, int64_t);
 typedef void (*map_fn)(int, int, const void *, const int64_t *, const void *, const int64_t *,
                        void *, const int64_t *, int, double, int);
+typedef void (*norm_fn)(int, const void *, void *, int64_t, int64_t, const void *, const void *,
+                        double);
 extern PyObject *fp_cpu;
 extern elementwise_fn fp_elementwise[2];
 extern linear_fn fp_linear[2];
 extern dot_fn fp_dot[2];
 extern softmax_fn fp_softmax[2];
 extern map_fn fp_map[2];
+extern norm_fn fp_norm[2];
 
 /* the simd backend: its object, wasmtime's entry, and the binder of a thread's instance */
 enum {
@@ -93,7 +96,8 @@ enum {
     EX_SCRATCH = 8,
     EX_MAP = 10,
     EX_PLAN = 12,
-    EXPORTS = 14
+    EX_NORM = 14,
+    EXPORTS = 16
 };
 extern PyObject *fp_simd;
 extern accel_wasm_api fp_wasm;

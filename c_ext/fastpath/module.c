@@ -21,6 +21,7 @@ linear_fn fp_linear[2];
 dot_fn fp_dot[2];
 softmax_fn fp_softmax[2];
 map_fn fp_map[2];
+norm_fn fp_norm[2];
 PyObject *fp_view_type;
 
 PyObject *fp_simd;
@@ -257,11 +258,11 @@ static PyObject *configure_cpu(PyObject *module, PyObject *args)
 {
     (void)module;
     PyObject *backend;
-    unsigned long long a[10];
-    if (!PyArg_ParseTuple(args, "O(KKKKKKKKKK)", &backend, &a[0], &a[1], &a[2], &a[3], &a[4],
-                          &a[5], &a[6], &a[7], &a[8], &a[9]))
+    unsigned long long a[12];
+    if (!PyArg_ParseTuple(args, "O(KKKKKKKKKKKK)", &backend, &a[0], &a[1], &a[2], &a[3], &a[4],
+                          &a[5], &a[6], &a[7], &a[8], &a[9], &a[10], &a[11]))
         return NULL;
-    for (int i = 0; i < 10; i++)
+    for (int i = 0; i < 12; i++)
         if (!a[i]) {
             PyErr_SetString(PyExc_ValueError, "a null entry point");
             return NULL;
@@ -272,6 +273,7 @@ static PyObject *configure_cpu(PyObject *module, PyObject *args)
         fp_dot[dt] = (dot_fn)(uintptr_t)a[4 + dt];
         fp_softmax[dt] = (softmax_fn)(uintptr_t)a[6 + dt];
         fp_map[dt] = (map_fn)(uintptr_t)a[8 + dt];
+        fp_norm[dt] = (norm_fn)(uintptr_t)a[10 + dt];
     }
     Py_INCREF(backend);
     FP_SET(fp_cpu, backend);
