@@ -646,6 +646,21 @@ def test_norms_take_the_fast_path_with_the_python_paths_bits(name, where, dtype)
     out = accel.asarray(np.zeros_like(x), backend=where)
     assert fn(X, W, out=out) is out
     np.testing.assert_array_equal(out.numpy(), slow(X, W).numpy())
+    # past one call's size: parts of rows (simd), or the band instances busy
+    big = (rng.standard_normal((300, 257)) * 2).astype(dtype)
+    BIG = accel.asarray(big, backend=where)
+    W2 = accel.asarray(rng.standard_normal(257).astype(dtype), backend=where)
+    fn(BIG, W2)
+    _fast.take_stats()
+    got = fn(BIG, W2).numpy()
+    assert fast_calls(where) == 1 or (where == "simd" and backends.get("simd").threads == 1)
+    want = slow(BIG, W2).numpy()
+    np.testing.assert_array_equal(got, want)
+    if where == "simd":
+        with backends.get("simd").workers.busy:
+            np.testing.assert_array_equal(fn(BIG, W2).numpy(), want)
+            small = accel.asarray(big[:40], backend=where)  # parts, in this thread
+            np.testing.assert_array_equal(fn(small, W2).numpy(), slow(small, W2).numpy())
     with pytest.raises(ValueError):
         fn(X, accel.asarray(np.ones(32, dtype), backend=where))
     with pytest.raises(ValueError):

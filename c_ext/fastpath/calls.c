@@ -1369,7 +1369,7 @@ static PyObject *fall_back(FastOp *op, PyObject *const *args, Py_ssize_t nargs,
 /* layer_norm(x, weight=None, bias=None, *, eps=) and rms_norm(x, weight=None, *, eps=) over
  * the last axis: x, weight and bias numpy arrays or Arrays of one backend, C-contiguous, of
  * one dtype, weight and bias (C,); eps a Python number >= 0; out= one sharing no memory with
- * them. simd: up to one call's size (the Python route splits larger work). */
+ * them. simd: parts of rows on the band instances past a few thousand elements. */
 static PyObject *run_norm(FastOp *op, PyObject *const *args, Py_ssize_t nargs, const Keywords *k)
 {
     int layer = op->act == 0; /* the norm's kernel id: 0 layer_norm, 1 rms_norm */
@@ -1400,7 +1400,14 @@ static PyObject *run_norm(FastOp *op, PyObject *const *args, Py_ssize_t nargs, c
         goto done;
     Operand *ops[3] = {&x, wobj ? &w : NULL, bobj ? &b : NULL};
     int on = where_to(op, k, ops, 3, x.dt, (double)x.size);
-    if (on < 0 || (on == ON_SIMD && x.size >= SIMD_ELEMENTS))
+    if (on < 0)
+        goto done;
+    /* simd: large work in parts of rows on the band instances, else one call */
+    Bands *bd = on == ON_SIMD && x.size >= SIMD_SPREAD / 4 ? fp_wasm_bands() : NULL;
+    int64_t parts = spread_parts(bd, x.size, ACT_TANH); /* (three passes: a costly op) */
+    if (parts > rows)
+        parts = rows;
+    if (on == ON_SIMD && parts <= 1 && x.size >= SIMD_ELEMENTS)
         goto done;
     int where = x.where >= 0 ? x.where : wobj && w.where >= 0 ? w.where : b.where;
     int64_t size = x.dt ? 8 : 4;
@@ -1447,9 +1454,24 @@ static PyObject *run_norm(FastOp *op, PyObject *const *args, Py_ssize_t nargs, c
         int64_t at_y = r.in_memory ? r.offset : reserve(&s, x.size * size);
         int64_t bits;
         memcpy(&bits, &eps, sizeof bits);
-        int64_t argv[8] = {op->act, at_x, at_y, rows, cols, at_w, at_b, bits};
-        if (at_x < 0 || at_w < 0 || at_b < 0 || at_y < 0 ||
-            invoke(t, EX_NORM + x.dt, argv, 8, NULL) != 0) {
+        int rc = at_x < 0 || at_w < 0 || at_b < 0 || at_y < 0 ? -1 : 1;
+        if (rc == 1 && parts > 1) { /* parts of whole rows */
+            int64_t step = (rows + parts - 1) / parts, count = 0;
+            int64_t args[MAX_BANDS][ACCEL_WASM_BAND_ARGS];
+            for (int64_t r0 = 0; r0 < rows; r0 += step, count++) {
+                int64_t part[8] = {op->act, at_x + r0 * cols * size, at_y + r0 * cols * size,
+                                   rows - r0 < step ? rows - r0 : step, cols, at_w, at_b, bits};
+                memcpy(args[count], part, sizeof part);
+            }
+            rc = on_bands(bd, t, EX_NORM + x.dt, args, 8, count, -1);
+            if (rc == 1 && x.size >= SIMD_ELEMENTS)
+                rc = -1; /* the band instances busy: the Python route */
+        }
+        if (rc == 1) {
+            int64_t argv[8] = {op->act, at_x, at_y, rows, cols, at_w, at_b, bits};
+            rc = invoke(t, EX_NORM + x.dt, argv, 8, NULL);
+        }
+        if (rc != 0) {
             drop_result(&r);
             goto done;
         }
