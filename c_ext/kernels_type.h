@@ -1105,13 +1105,28 @@ static void FN(gemv_row)(int64_t m, int64_t n, int64_t k, const T *x, int64_t ld
         __builtin_memcpy(y, out, (size_t)n * sizeof(T));
         return;
     }
-    if (m == 1 && n % VL == 0 && n <= 64 * VL) {
+    if (m == 1 && n <= 64 * VL && (n % VL == 0 || ldb == n)) {
         /* a row of an agent's layer: B read once, in order (by bands of up to 8 vectors of
-         * columns), the results in registers */
-        for (int64_t j0 = 0; j0 < n; j0 += 8 * VL) {
+         * columns), the results in registers; the columns past the last whole vector (B's
+         * rows one after the other) by the narrow rows' loads: each takes the row's last
+         * columns and the next row's first (lanes past n discarded), the last row through a
+         * padded copy */
+        int64_t full = n / VL * VL, tail = n - full;
+        if (tail) {
+            VT acc = FN(splat)(0);
+            int64_t p = 0;
+            for (; p < k - 1; p++)
+                acc = FN(fma)(FN(splat)(x[p]), FN(load)(b + p * ldb + full), acc);
+            for (; p < k; p++)
+                acc = FN(fma)(FN(splat)(x[p]), FN(gather)(b + p * ldb + full, 1, tail), acc);
+            T out[VL];
+            FN(store)(out, acc);
+            __builtin_memcpy(y + full, out, (size_t)tail * sizeof(T));
+        }
+        for (int64_t j0 = 0; j0 < full; j0 += 8 * VL) {
             const T *bj = b + j0;
             T *yj = y + j0;
-            switch ((n - j0) / VL < 8 ? (n - j0) / VL : 8) {
+            switch ((full - j0) / VL < 8 ? (full - j0) / VL : 8) {
             case 1: FN(gemv_row_held)(1, k, x, bj, ldb, yj); break;
             case 2: FN(gemv_row_held)(2, k, x, bj, ldb, yj); break;
             case 3: FN(gemv_row_held)(3, k, x, bj, ldb, yj); break;

@@ -19,6 +19,7 @@ from accel.testing import reference
 # (M, K, N): each selects a path of c_ext/driver.c and kernels_type.h, or sits on a boundary
 SHAPES = [
     (1, 300, 77), (1, 4096, 33), (77, 300, 1), (1, 1, 1),  # matrix-vector
+    (1, 64, 24), (1, 1, 40), (1, 2, 17),  # one row, a part vector past the whole ones
     (8, 8, 8), (5, 7, 3), (12, 32, 32), (13, 32, 32), (16, 16, 16), (20, 20, 20),
     (31, 31, 31), (32, 32, 32), (17, 33, 47), (29, 2, 64), (2, 16, 1000),  # unpacked
     (2, 300, 17), (3, 1000, 10), (2, 8000, 2), (4, 257, 20), (2, 2000, 16),  # long K, partial
