@@ -79,32 +79,40 @@ CPU_DIRECT_SHAPES = ((512, 512, 512, "float32"), (256, 1024, 1024, "float32"),
                      (64, 784, 512, "float64"), (512, 512, 512, "float64"))  # fmt: skip
 
 
-def time_cpu_direct(repeat: int = 5) -> dict[float, float]:
-    """{L2s of B the unpacked path may take: seconds for CPU_DIRECT_SHAPES, each the median of
-    `repeat` calls}, each bound tried in turn and the bound in force restored."""
+def _time_cpu_trials(shapes, trials, use, repeat: int, budget_s: float) -> dict:
+    """{trial: seconds for the matmuls of `shapes` (m, k, n, dtype), each the median of
+    `repeat` calls} with each trial put in force by use(trial) in turn, in two alternating
+    rounds (a drifting machine favours neither), the best of the two kept."""
     import numpy as np
 
     import accel
 
+    rng = np.random.default_rng(0)
+    cases = [(rng.standard_normal((m, k)).astype(dt), rng.standard_normal((k, n)).astype(dt))
+             for m, k, n, dt in shapes]  # fmt: skip
+    totals: dict = {}
+    for _round in range(2):
+        for trial in trials:
+            use(trial)
+            seconds = sum(float(np.median(bench.time_calls(
+                lambda a=a, b=b: accel.matmul(a, b, backend="cpu"), repeat, budget_s)))
+                for a, b in cases)  # fmt: skip
+            totals[trial] = min(totals.get(trial, seconds), seconds)
+    return totals
+
+
+def time_cpu_direct(repeat: int = 5) -> dict[float, float]:
+    """{L2s of B the unpacked path may take: seconds for CPU_DIRECT_SHAPES}, each bound tried
+    in turn and the bound in force restored."""
     from .backends.cpu import DIRECT_REREAD_TRIALS
 
     cpu = backends.get("cpu")
-    rng = np.random.default_rng(0)
-    cases = [(rng.standard_normal((m, k)).astype(dt), rng.standard_normal((k, n)).astype(dt))
-             for m, k, n, dt in CPU_DIRECT_SHAPES]  # fmt: skip
     before = cpu.details()["direct_reread"]
-    totals: dict[float, float] = {}
     try:
-        for _round in range(2):  # alternating rounds: a drifting machine favours neither
-            for reread in DIRECT_REREAD_TRIALS:
-                cpu.set_direct_reread(reread)
-                seconds = sum(float(np.median(bench.time_calls(
-                    lambda a=a, b=b: accel.matmul(a, b, backend="cpu"), repeat, 0.05)))
-                    for a, b in cases)  # fmt: skip
-                totals[reread] = min(totals.get(reread, seconds), seconds)
+        return _time_cpu_trials(CPU_DIRECT_SHAPES, DIRECT_REREAD_TRIALS, cpu.set_direct_reread,
+                                repeat, 0.05)  # fmt: skip
     finally:
         cpu.set_direct_reread(before)
-    return totals
 
 
 def calibrate_cpu_direct() -> dict | None:
@@ -123,31 +131,16 @@ CPU_BLOCKING_SHAPES = ((1024, 1024, 1024, "float32"), (2048, 2048, 2048, "float6
 
 def time_cpu_blocking(repeat: int = 3) -> dict[tuple[float, float], float]:
     """{(part of the L1, part of the L2) the packed matmul's blocks fill: seconds for
-    CPU_BLOCKING_SHAPES, each the median of `repeat` calls}, each choice tried in turn and the
-    one in force restored."""
-    import numpy as np
-
-    import accel
-
+    CPU_BLOCKING_SHAPES}, each choice tried in turn and the one in force restored."""
     from .backends.cpu import BLOCK_PART_TRIALS
 
     cpu = backends.get("cpu")
-    rng = np.random.default_rng(0)
-    cases = [(rng.standard_normal((m, k)).astype(dt), rng.standard_normal((k, n)).astype(dt))
-             for m, k, n, dt in CPU_BLOCKING_SHAPES]  # fmt: skip
     before = cpu.details()["block_parts"]
-    totals: dict[tuple[float, float], float] = {}
     try:
-        for _round in range(2):  # alternating rounds: a drifting machine favours neither
-            for parts in BLOCK_PART_TRIALS:
-                cpu.set_block_parts(*parts)
-                seconds = sum(float(np.median(bench.time_calls(
-                    lambda a=a, b=b: accel.matmul(a, b, backend="cpu"), repeat, 0.1)))
-                    for a, b in cases)  # fmt: skip
-                totals[parts] = min(totals.get(parts, seconds), seconds)
+        return _time_cpu_trials(CPU_BLOCKING_SHAPES, BLOCK_PART_TRIALS,
+                                lambda parts: cpu.set_block_parts(*parts), repeat, 0.1)
     finally:
         cpu.set_block_parts(before["l1"], before["l2"])
-    return totals
 
 
 def calibrate_cpu_blocking() -> dict | None:

@@ -372,6 +372,32 @@ static int overlaps(uintptr_t a, int64_t an, uintptr_t b, int64_t bn)
     return a < b + (uintptr_t)bn && b < a + (uintptr_t)an;
 }
 
+/* Whether out (for a call of operands living `where`) shares memory with any of the n
+ * operands (NULL entries skipped): the kernels that take out= need it apart from their inputs */
+static int out_overlaps(const Operand *o, int where, Operand *const *ops, int n, int64_t size)
+{
+    for (int i = 0; i < n; i++) {
+        const Operand *p = ops[i];
+        if (p && (where == ON_SIMD ? p->where == ON_SIMD &&
+                                         overlaps((uintptr_t)o->offset, o->size * size,
+                                                  (uintptr_t)p->offset, p->size * size)
+                                   : p->where != ON_SIMD &&
+                                         overlaps((uintptr_t)o->data, o->size * size,
+                                                  (uintptr_t)p->data, p->size * size)))
+            return 1;
+    }
+    return 0;
+}
+
+/* The BlockPool of the first simd operand (a simd result goes to its pool), or NULL */
+static PyObject *simd_pool(Operand *const *ops, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (ops[i] && ops[i]->where == ON_SIMD)
+            return fp_block_pool_of(ops[i]->buf);
+    return NULL;
+}
+
 /* out= for a call of `where` (numpy operands: -1) with result (nd, dims) of dtype dt: the
  * operand in *o, 0; -1 when this path cannot write it */
 static int out_operand(PyObject *out, int where, int dt, int nd, const npy_intp *dims,
@@ -583,6 +609,33 @@ static int64_t spread_parts(const Bands *bd, int64_t size, int act)
     return bd->n;
 }
 
+/* The extent of each of `parts` parts of `extent` (the last may be shorter), a multiple of
+ * `unit` (whole vectors of a row) */
+static int64_t part_step(int64_t extent, int64_t parts, int64_t unit)
+{
+    int64_t step = (extent + parts - 1) / parts;
+    return (step + unit - 1) / unit * unit;
+}
+
+/* The `count` calls of export `ex` that make one op's work (call i with the nargs arguments
+ * args[i]): on the band instances where there are several, else, or while the band instances
+ * are another caller's and the work (`size` elements) is within one call's size, in turn on
+ * this thread's instance. 0; 1 when the Python route takes the call (nothing written); -1 on
+ * a trap. */
+static int run_parts(Bands *bd, WasmThread *t, int ex, int64_t (*args)[ACCEL_WASM_BAND_ARGS],
+                     int nargs, int64_t count, int64_t size)
+{
+    int rc = count > 1 ? on_bands(bd, t, ex, args, nargs, count, -1) : 1;
+    if (rc != 1)
+        return rc;
+    if (count > 1 && size >= SIMD_ELEMENTS)
+        return 1;
+    for (int64_t i = 0; i < count; i++)
+        if (invoke(t, ex, args[i], nargs, NULL) != 0)
+            return -1;
+    return 0;
+}
+
 /* -- the calls ----------------------------------------------------------------------------- */
 
 typedef struct {
@@ -732,12 +785,9 @@ static PyObject *run_unary(FastOp *op, PyObject *const *args, Py_ssize_t nargs, 
         int64_t at_y = r.in_memory ? r.offset : at_x; /* numpy: in place in the scratch */
         int rc = -1;
         int64_t size = x.dt ? 8 : 4;
-        if (at_x >= 0 && parts > 1) {
-            /* parts of whole rows (softmax) or of whole vectors (64 bytes) */
+        if (at_x >= 0) { /* parts of whole rows (softmax) or of whole vectors (64 bytes) */
             int64_t extent = softmax ? n / cols : n, unit = softmax ? cols : 1;
-            int64_t step = (extent + parts - 1) / parts;
-            if (!softmax)
-                step = (step + 63 / size) / (64 / size) * (64 / size);
+            int64_t step = part_step(extent, parts, softmax ? 1 : 64 / size);
             int64_t args[MAX_BANDS][ACCEL_WASM_BAND_ARGS], count = 0;
             for (int64_t i0 = 0; i0 < extent; i0 += step, count++) {
                 int64_t len = extent - i0 < step ? extent - i0 : step;
@@ -749,16 +799,8 @@ static PyObject *run_unary(FastOp *op, PyObject *const *args, Py_ssize_t nargs, 
                     v[0] = op->act, v[1] = xi, v[2] = yi, v[3] = len;
                 }
             }
-            rc = on_bands(bd, t, (softmax ? EX_SOFTMAX : EX_ELEMENTWISE) + x.dt, args, 4, count,
-                          -1);
-            if (rc == 1 && n < SIMD_ELEMENTS) /* the band instances are busy: one call */
-                parts = 1;
-        }
-        if (at_x >= 0 && parts <= 1) {
-            int64_t a[4] = {op->act, at_x, at_y, n};
-            rc = softmax ? invoke(t, EX_SOFTMAX + x.dt,
-                                  (int64_t[]){at_x, at_y, n / cols, cols}, 4, NULL)
-                         : invoke(t, EX_ELEMENTWISE + x.dt, a, 4, NULL);
+            rc = run_parts(bd, t, (softmax ? EX_SOFTMAX : EX_ELEMENTWISE) + x.dt, args, 4,
+                           count, n);
         }
         if (rc != 0) {
             drop_result(&r);
@@ -918,9 +960,7 @@ static PyObject *map_core(FastOp *op, int kid, int act, Operand *x, const int *t
         /* in parts: of rows, which share one shape; of one row (one dimension), each part
          * with its own length */
         int64_t extent = m >= 2 ? rows : shape[0];
-        int64_t step = parts > 1 ? (extent + parts - 1) / parts : extent;
-        if (m == 1)
-            step = (step + 63 / itemsize) / (64 / itemsize) * (64 / itemsize);
+        int64_t step = part_step(extent, parts, m >= 2 ? 1 : 64 / itemsize);
         int64_t count = (extent + step - 1) / step, metas = m >= 2 ? 1 : count;
         int64_t at_meta = reserve(&s, 3 * m * 8 * metas);
         int64_t at_a = taken[0] ? place(&s, &x[0]) : 0;
@@ -951,13 +991,7 @@ static PyObject *map_core(FastOp *op, int kid, int act, Operand *x, const int *t
                     memcpy(v, part, sizeof part);
                 }
             }
-            rc = count > 1 ? on_bands(bd, t, EX_MAP + dt, args, 11, count, -1) : 1;
-            if (rc == 1 && (count == 1 || size < SIMD_ELEMENTS)) {
-                /* one call (the bands busy: the parts in turn, each with its own meta) */
-                rc = 0;
-                for (int64_t i = 0; i < count && rc == 0; i++)
-                    rc = invoke(t, EX_MAP + dt, args[i], 11, NULL);
-            }
+            rc = run_parts(bd, t, EX_MAP + dt, args, 11, count, size);
         }
         if (rc != 0) {
             drop_result(&r);
@@ -1206,24 +1240,10 @@ static PyObject *run_product(FastOp *op, PyObject *const *args, Py_ssize_t nargs
     if (have_out) { /* sharing no memory with an input */
         if (out_operand(k->out, where, a.dt, nd, shape, &o) < 0)
             goto done;
-        int64_t size = a.dt ? 8 : 4;
-        for (int i = 0; i < 3; i++) {
-            const Operand *p = ops[i];
-            if (!p)
-                continue;
-            if (where == ON_SIMD ? p->where == ON_SIMD &&
-                                       overlaps((uintptr_t)o.offset, o.size * size,
-                                                (uintptr_t)p->offset, p->size * size)
-                                 : p->where != ON_SIMD &&
-                                       overlaps((uintptr_t)o.data, o.size * size,
-                                                (uintptr_t)p->data, p->size * size))
-                goto done;
-        }
+        if (out_overlaps(&o, where, ops, 3, a.dt ? 8 : 4))
+            goto done;
     }
-    PyObject *pool = NULL;
-    for (int i = 0; i < 3 && !pool; i++)
-        if (ops[i] && ops[i]->where == ON_SIMD)
-            pool = fp_block_pool_of(ops[i]->buf);
+    PyObject *pool = simd_pool(ops, 3);
     Result r;
     double t0 = (++fp_tick & 7) == 0 ? fp_now() : 0;
     if (on == ON_CPU) {
@@ -1412,36 +1432,24 @@ static PyObject *run_norm(FastOp *op, PyObject *const *args, Py_ssize_t nargs, c
     int where = x.where >= 0 ? x.where : wobj && w.where >= 0 ? w.where : b.where;
     int64_t size = x.dt ? 8 : 4;
     if (k->out) { /* sharing no memory with an input */
-        if (out_operand(k->out, where, x.dt, x.nd, x.dims, &o) < 0)
+        if (out_operand(k->out, where, x.dt, x.nd, x.dims, &o) < 0 ||
+            out_overlaps(&o, where, ops, 3, size))
             goto done;
-        for (int i = 0; i < 3; i++) {
-            const Operand *p = ops[i];
-            if (p && (where == ON_SIMD ? p->where == ON_SIMD &&
-                                             overlaps((uintptr_t)o.offset, o.size * size,
-                                                      (uintptr_t)p->offset, p->size * size)
-                                       : p->where != ON_SIMD &&
-                                             overlaps((uintptr_t)o.data, o.size * size,
-                                                      (uintptr_t)p->data, p->size * size)))
-                goto done;
-        }
     }
-    PyObject *pool = NULL;
-    for (int i = 0; i < 3 && !pool; i++)
-        if (ops[i] && ops[i]->where == ON_SIMD)
-            pool = fp_block_pool_of(ops[i]->buf);
+    PyObject *pool = simd_pool(ops, 3);
     Result r;
     double t0 = (++fp_tick & 7) == 0 ? fp_now() : 0;
     if (on == ON_CPU) {
         if (make_result(&r, where, x.dt, x.nd, x.dims, &o, k->out, pool, x.shape) < 0)
             goto done;
         norm_fn norm = fp_norm[x.dt]; /* read with the GIL held (see run_unary) */
-        const void *wd = wobj ? w.data : NULL, *bd = bobj ? b.data : NULL;
+        const void *wd = wobj ? w.data : NULL, *bias_data = bobj ? b.data : NULL;
         if (x.size >= GIL_FREE_WORK) {
             Py_BEGIN_ALLOW_THREADS
-            norm(op->act, x.data, r.data, rows, cols, wd, bd, eps);
+            norm(op->act, x.data, r.data, rows, cols, wd, bias_data, eps);
             Py_END_ALLOW_THREADS
         } else {
-            norm(op->act, x.data, r.data, rows, cols, wd, bd, eps);
+            norm(op->act, x.data, r.data, rows, cols, wd, bias_data, eps);
         }
     } else {
         Operand *all[4] = {&x, wobj ? &w : NULL, bobj ? &b : NULL, k->out ? &o : NULL};
@@ -1454,22 +1462,16 @@ static PyObject *run_norm(FastOp *op, PyObject *const *args, Py_ssize_t nargs, c
         int64_t at_y = r.in_memory ? r.offset : reserve(&s, x.size * size);
         int64_t bits;
         memcpy(&bits, &eps, sizeof bits);
-        int rc = at_x < 0 || at_w < 0 || at_b < 0 || at_y < 0 ? -1 : 1;
-        if (rc == 1 && parts > 1) { /* parts of whole rows */
-            int64_t step = (rows + parts - 1) / parts, count = 0;
+        int rc = -1;
+        if (at_x >= 0 && at_w >= 0 && at_b >= 0 && at_y >= 0) { /* parts of whole rows */
+            int64_t step = part_step(rows, parts, 1), count = 0;
             int64_t args[MAX_BANDS][ACCEL_WASM_BAND_ARGS];
             for (int64_t r0 = 0; r0 < rows; r0 += step, count++) {
                 int64_t part[8] = {op->act, at_x + r0 * cols * size, at_y + r0 * cols * size,
                                    rows - r0 < step ? rows - r0 : step, cols, at_w, at_b, bits};
                 memcpy(args[count], part, sizeof part);
             }
-            rc = on_bands(bd, t, EX_NORM + x.dt, args, 8, count, -1);
-            if (rc == 1 && x.size >= SIMD_ELEMENTS)
-                rc = -1; /* the band instances busy: the Python route */
-        }
-        if (rc == 1) {
-            int64_t argv[8] = {op->act, at_x, at_y, rows, cols, at_w, at_b, bits};
-            rc = invoke(t, EX_NORM + x.dt, argv, 8, NULL);
+            rc = run_parts(bd, t, EX_NORM + x.dt, args, 8, count, x.size);
         }
         if (rc != 0) {
             drop_result(&r);

@@ -62,6 +62,18 @@ void fp_book(int on, int slot, int dt, double t0)
 
 static _Thread_local WasmThread wasm_tls;
 
+/* The func addresses of WasmEntries.EXPORTS, from a binder's tuple of them: 1, or 0 (an
+ * error set) */
+static int read_funcs(PyObject *funcs, const void **func)
+{
+    for (int i = 0; i < EXPORTS; i++) {
+        func[i] = (const void *)(uintptr_t)PyLong_AsUnsignedLongLong(PyTuple_GetItem(funcs, i));
+        if (PyErr_Occurred())
+            return 0;
+    }
+    return 1;
+}
+
 /* This thread's binding to its simd instance, made on first use and again after every reset;
  * NULL when there is none. The binder (Python) may release the GIL, and another thread may
  * reset meanwhile: a binding is kept only if no reset came between asking and answering. */
@@ -85,11 +97,7 @@ WasmThread *fp_wasm_thread(void)
              PyTuple_Size(funcs) == EXPORTS;
     WasmThread fresh = {gen, (void *)(uintptr_t)ctx, {0}, (char *)(uintptr_t)base,
                         (uint32_t)off, (size_t)bytes};
-    for (int i = 0; ok && i < EXPORTS; i++) {
-        fresh.func[i] = (const void *)(uintptr_t)PyLong_AsUnsignedLongLong(
-            PyTuple_GetItem(funcs, i));
-        ok = !PyErr_Occurred();
-    }
+    ok = ok && read_funcs(funcs, fresh.func);
     Py_DECREF(r);
     if (!ok || gen != fp_wasm_gen) {
         PyErr_Clear();
@@ -129,15 +137,10 @@ Bands *fp_wasm_bands(void)
             PyObject *funcs;
             ok = PyArg_ParseTuple(PyTuple_GetItem(records, i), "KO!KK", &ctx, &PyTuple_Type,
                                   &funcs, &off, &bytes) &&
-                 PyTuple_Size(funcs) == EXPORTS;
+                 PyTuple_Size(funcs) == EXPORTS && read_funcs(funcs, fresh.inst[i].func);
             fresh.inst[i].ctx = (void *)(uintptr_t)ctx;
             fresh.inst[i].scratch = (int64_t)off;
             fresh.inst[i].bytes = (int64_t)bytes;
-            for (int e = 0; ok && e < EXPORTS; e++) {
-                fresh.inst[i].func[e] = (const void *)(uintptr_t)PyLong_AsUnsignedLongLong(
-                    PyTuple_GetItem(funcs, e));
-                ok = !PyErr_Occurred();
-            }
         }
         if (ok) {
             fresh.n = n;

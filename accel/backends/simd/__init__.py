@@ -103,7 +103,7 @@ class Build:
         other's. The fast path uses them only while it holds the workers' lock, as the Python
         route does; it keeps this tuple, and the instances with it, until the next reset."""
         workers = self.workers
-        native = workers.native_bands() if workers.threads > 1 else None
+        native = workers.native()
         if native is None or self.entries is None:
             return None
         scratch = max_scratch_bytes(self.instance())  # (this thread's: the bands may be busy)
@@ -117,11 +117,10 @@ class Build:
             for inst in instances:
                 if inst.band_scratch is None:
                     inst.band_scratch = self.heap.block(scratch)
-                calls = [inst.calls[name] for name in WasmEntries.EXPORTS]
-                if any(call.path != "unchecked" for call in calls):
+                exports = inst.exports()
+                if exports is None:
                     return None
-                records.append((calls[0].context_address, tuple(c.func_address for c in calls),
-                                inst.band_scratch.offset, inst.band_scratch.nbytes))  # fmt: skip
+                records.append((*exports, inst.band_scratch.offset, inst.band_scratch.nbytes))
         finally:
             workers.busy.release()
         return (workers.busy, native.wasm_bands_address(), tuple(records), tuple(instances))

@@ -47,13 +47,20 @@ class Instance:
         """What the compiled fast path needs to call this instance's exports from its thread:
         (context, the func addresses of WasmEntries.EXPORTS, memory base, scratch offset,
         scratch bytes); None where the calls are not unchecked."""
-        calls = [self.calls[name] for name in WasmEntries.EXPORTS]
-        if any(call.path != "unchecked" for call in calls):
+        exports = self.exports()
+        if exports is None:
             return None
         if self.fast_scratch is None:
             self.fast_scratch = self.heap.block(FAST_SCRATCH)
-        return (calls[0].context_address, tuple(call.func_address for call in calls),
-                self.heap.base_ptr, self.fast_scratch.offset, FAST_SCRATCH)  # fmt: skip
+        return (*exports, self.heap.base_ptr, self.fast_scratch.offset, FAST_SCRATCH)
+
+    def exports(self) -> tuple[int, tuple[int, ...]] | None:
+        """(context, the func addresses of WasmEntries.EXPORTS) as compiled code calls them;
+        None where the calls are not unchecked."""
+        calls = [self.calls[name] for name in WasmEntries.EXPORTS]
+        if any(call.path != "unchecked" for call in calls):
+            return None
+        return calls[0].context_address, tuple(call.func_address for call in calls)
 
     def reserve(self, nbytes: int) -> int:
         """This instance's scratch block, at least nbytes; returns its offset."""

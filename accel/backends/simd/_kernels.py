@@ -55,6 +55,14 @@ class Workers:
         self.pool = None
         self.busy = threading.Lock()
 
+    def native(self):
+        """The cpu backend whose native pool runs bands, or None (one thread, or no pool)."""
+        return self.native_bands() if self.threads > 1 else None
+
+    def parallel_flops(self) -> float:
+        """The work from which a product is split: a native pool's hand-off pays sooner."""
+        return NATIVE_PARALLEL_FLOPS if self.native() is not None else PARALLEL_FLOPS
+
     def parallel(self, tasks: list):
         """Runs the callables, the first in this thread and the rest on the pool; serially when
         the pool is busy with another caller (no oversubscription)."""
@@ -184,8 +192,7 @@ class SimdKernels(Kernels):
             self._linear_nt(a, b, c, bias_at, act, batch, m, n, k, a_batch, b_batch,
                             bias_batch, sfx, size)  # fmt: skip
             return
-        native = w.native_bands() if w.threads > 1 else None
-        least = NATIVE_PARALLEL_FLOPS if native is not None else PARALLEL_FLOPS
+        least = w.parallel_flops()
         plan = 0
         if w.threads > 1 and 2.0 * m * n * k * batch >= least:
             plan = int(inst.calls[f"plan_{sfx}"](batch, m, n, k, w.threads, least))
@@ -225,10 +232,7 @@ class SimdKernels(Kernels):
                    sfx, size) -> None:  # fmt: skip
         """c = act(a @ b^T + bias) with b (N, K) per item, read in place: bands of whole items
         (or of rows of a single product)."""
-        w = self.workers
-        native = w.native_bands() if w.threads > 1 else None
-        big = 2.0 * batch * m * n * k >= (NATIVE_PARALLEL_FLOPS if native is not None
-                                          else PARALLEL_FLOPS)  # fmt: skip
+        big = 2.0 * batch * m * n * k >= self.workers.parallel_flops()
         name = f"linear_{sfx}"
         if batch > 1 or m == 1:
             parts = self.workers.parts(batch, big and batch > 1)
@@ -249,7 +253,7 @@ class SimdKernels(Kernels):
         are one caller's at a time: the workers' lock)."""
         w, build = self.workers, self._build
         entries = build.entries
-        native = w.native_bands() if w.threads > 1 else None
+        native = w.native()
         if native is None or entries is None or not w.busy.acquire(blocking=False):
             return False
         try:
