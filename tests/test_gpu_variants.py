@@ -132,6 +132,33 @@ def test_software_adapters_default_to_the_direct_kernel(gpu):
         assert MATMUL_VARIANTS[name].get("SG", 0) == (1 if gpu.subgroups else 0)
 
 
+def test_one_row_products_pick_a_row_variant_by_width_with_the_same_bits(gpu):
+    """One row times a matrix (a batch of agents' layers for one input each): a software
+    adapter picks the row variant whose tile covers the width (up to 128 columns in one
+    workgroup), a hardware one the 64-wide row variant; every row variant gives the bits of
+    the 8-row direct kernel, the bias and activation included, past one tile's width too."""
+    from accel.backends.gpu._kernels import ROW_VARIANT, SOFTWARE_ROW_VARIANTS
+
+    rows = [name for _, name in SOFTWARE_ROW_VARIANTS] + [ROW_VARIANT]
+    for n, expected in ((8, rows[0]), (32, rows[0]), (33, rows[1]), (64, rows[1]),
+                        (65, rows[2]), (300, rows[2])):  # fmt: skip
+        name, why = gpu.matmul_variant(1, n)
+        assert name == (expected if gpu.software else ROW_VARIANT), (n, name)
+        assert "one row" in why
+    rng = np.random.default_rng(4)
+    for batch, k, n in ((3, 32, 8), (2, 64, 64), (2, 36, 100), (1, 20, 300)):
+        a = rng.standard_normal((batch, 1, k)).astype(np.float32)
+        w = rng.standard_normal((batch, k, n)).astype(np.float32)
+        bias = rng.standard_normal((batch, n)).astype(np.float32)
+        gpu.use_variant("d8x32_r8x4")
+        want = accel.linear(a, w, bias, activation="tanh", backend="gpu")
+        reference.check_linear(a, w, bias, "tanh", want, "gpu")
+        for variant in rows:
+            gpu.use_variant(variant)
+            got = accel.linear(a, w, bias, activation="tanh", backend="gpu")
+            assert np.array_equal(got, want), (variant, batch, k, n)
+
+
 def test_variants_this_adapter_cannot_run_are_refused(gpu, monkeypatch):
     monkeypatch.setattr(gpu, "subgroups", False)
     assert "d8x32_r8x4_sg" not in gpu.variants()

@@ -49,6 +49,12 @@ MATMUL_VARIANTS: dict[str, dict[str, int]] = {
     # one row per tile: a row times a matrix (a batch of agents' layers for one input each),
     # where an 8-row tile would compute 7 rows of nothing
     "d1x64_r1x4": {"TM": 1, "TN": 64, "RM": 1, "RQ": 1, "TK": 4, "DB": 0, "DIRECT": 1},
+    # the same on an adapter that runs on the CPU: a workgroup is one SIMD vector of 8
+    # invocations, each with up to 4 vec4s of columns, so that a row up to 128 wide is one
+    # workgroup (llvmpipe loads per lane: fewer, wider workgroups pay that loop less often)
+    "d1x32_r1x4": {"TM": 1, "TN": 32, "RM": 1, "RQ": 1, "TK": 4, "DB": 0, "DIRECT": 1},
+    "d1x64_r1x8": {"TM": 1, "TN": 64, "RM": 1, "RQ": 2, "TK": 4, "DB": 0, "DIRECT": 1},
+    "d1x128_r1x16": {"TM": 1, "TN": 128, "RM": 1, "RQ": 4, "TK": 4, "DB": 0, "DIRECT": 1},
     # subgroups (SG 1; only where the adapter has them): each invocation loads one of the
     # rows' quads of A and takes the others from its neighbours (subgroupShuffle)
     "d8x32_r8x4_sg": {"TM": 8, "TN": 32, "RM": 8, "RQ": 1, "TK": 4, "DB": 0, "DIRECT": 1, "SG": 1},
@@ -61,6 +67,7 @@ SMALL_VARIANT = "t32x32_r4x4"
 SOFTWARE_VARIANT = "d8x32_r8x4"  # adapters that run on the CPU
 SOFTWARE_SUBGROUP_VARIANT = "d8x32_r8x4_sg"
 ROW_VARIANT = "d1x64_r1x4"
+SOFTWARE_ROW_VARIANTS = ((32, "d1x32_r1x4"), (64, "d1x64_r1x8"), (None, "d1x128_r1x16"))
 
 
 _MAP_NAMES = {op.kernel_id: name for name, op in OPS.items() if op.family in ("map", "binary")}
@@ -345,6 +352,9 @@ class GpuKernels(Kernels):
         default (the small-tile variant where 64 x 64 tiles would leave most cores idle)."""
         if self.forced_variant is not None:
             return self.forced_variant, "forced"
+        if m == 1 and self.software:
+            name = next(v for cols, v in SOFTWARE_ROW_VARIANTS if cols is None or n <= cols)
+            return name, "one row on an adapter that runs on the CPU: a workgroup per SIMD vector"
         if m == 1:
             return ROW_VARIANT, "one row: no rows of nothing"
         tiles = math.ceil(m / 128) * math.ceil(n / 128)  # few tiles: most cores would idle
