@@ -155,38 +155,20 @@ class GpuKernels(Kernels):
         return bits & 0xFFFFFFFF, bits >> 32
 
     def map(self, op, act, a, b, y: Lease, shape, dtype, y_offset=0) -> None:
-        def work() -> None:
-            ndim = len(shape)
-            n = math.prod(shape)
-            scalar, at = 0.0, 0
-            if not isinstance(a, Strided):
-                scalar, at = float(a), 1
-            elif b is not None and not isinstance(b, Strided):
-                scalar, at = float(b), 2
-            lo, hi = self._scalar_bits(scalar, dtype)
-            storage = []
-            offsets, strides = [], []
-            for binding, o in ((0, a), (1, b)):
-                if isinstance(o, Strided):
-                    storage.append((binding, o.buf.buf, self._bound(o.buf)))
-                    offsets.append(o.offset)
-                    strides.append(list(o.strides))
-                else:
-                    storage.append((binding, self._dummy, 32))
-                    offsets.append(0)
-                    strides.append([0] * ndim)
-            storage.append((2, y.buf, (y_offset + n) * dtype.itemsize))
-
-            def eight(values: list[int]) -> list[int]:
-                return [v & 0xFFFFFFFF for v in values] + [1] * (8 - len(values))
-
-            params = [n, ndim, offsets[0], offsets[1], y_offset, at, lo, hi, 0, 0, 0, 0,
-                      *eight(list(shape)), *eight(strides[0]), *eight(strides[1])]  # fmt: skip
-            pipeline = self.programs.pipeline("map", "map", dtype, (), act, "main",
-                                              (("OP", op),))  # fmt: skip
-            self._dispatch(pipeline, "map", storage, params, self._grid(math.ceil(n / 256)))
-
-        self.device.run(work)
+        """y[y_offset:] = act(op(a, b)): the fused kernel of that one-op expression, which
+        reads only the operands the op has (a map kernel that loaded both ran 4x slower on
+        llvmpipe, which loads storage lane by lane)."""
+        leaves, children = [], []
+        for o in (a, b):
+            if isinstance(o, Strided):
+                children.append(("leaf", len(leaves)))
+                leaves.append(o)
+            elif o is not None:
+                children.append(("num", len(children) - len(leaves), float(o)))
+        tree: tuple = ("map", op, tuple(children))
+        if act != ACT_NONE:
+            tree = ("act", act, tree)
+        self.fused(tree, leaves, y, shape, dtype, y_offset)
 
     def reduce(self, op, x: Lease, y: Lease, outer, n, inner, dtype) -> None:
         def work() -> None:
@@ -236,9 +218,10 @@ class GpuKernels(Kernels):
     # -- fused elementwise chains -------------------------------------------------------------
     fuses_maps = True  # map ops and activations of Arrays are recorded and run as one kernel
 
-    def fused(self, tree: tuple, leaves: list, y: Lease, shape, dtype) -> None:
-        """y = the expression `tree` (accel._array.Pending) over up to 4 strided operands and
-        4 numbers, in one dispatch of a kernel generated for the expression's form."""
+    def fused(self, tree: tuple, leaves: list, y: Lease, shape, dtype, y_offset=0) -> None:
+        """y[y_offset:] = the expression `tree` (accel._array.Pending) over up to 4 strided
+        operands and 4 numbers, in one dispatch of a kernel generated for the expression's
+        form."""
 
         def work() -> None:
             ndim, n = len(shape), math.prod(shape)
@@ -246,7 +229,7 @@ class GpuKernels(Kernels):
             bits = [half for v in numbers for half in self._scalar_bits(v, dtype)]
             storage = [(i, leaves[i].buf.buf, self._bound(leaves[i].buf)) if i < len(leaves)
                        else (i, self._dummy, 32) for i in range(4)]  # fmt: skip
-            storage.append((4, y.buf, n * dtype.itemsize))
+            storage.append((4, y.buf, (y_offset + n) * dtype.itemsize))
             offsets = [leaf.offset for leaf in leaves] + [0] * (4 - len(leaves))
 
             def eight(values) -> list[int]:
@@ -254,7 +237,7 @@ class GpuKernels(Kernels):
 
             strides = [v for leaf in leaves for v in eight(leaf.strides)]
             strides += [0] * (32 - len(strides))
-            params = [n, ndim, 0, 0, *offsets, *bits, *[0] * (8 - len(bits)), *eight(shape),
+            params = [n, ndim, y_offset, 0, *offsets, *bits, *[0] * (8 - len(bits)), *eight(shape),
                       *strides]  # fmt: skip
             code = _fused_body(tree, len(leaves))
             pipeline = self.programs.pipeline_code(("fused", dtype, code), dtype, code, "fused")
