@@ -100,6 +100,21 @@ def test_special_values_and_signed_zeros(backend):
     assert np.array_equal(accel.negative(arr(x, backend)).numpy(), neg, equal_nan=True)
 
 
+def test_views_of_more_dimensions_than_a_map_kernel_takes(backend):
+    """A permuted view of 10 dimensions whose strides cannot merge is copied, negated and
+    added in calls over its leading dimensions (each written at its own offset of the
+    result): numpy's values, on numpy data and on Arrays."""
+    x = rand((2,) * 10, seed=5)
+    order = (9, 0, 8, 1, 7, 2, 6, 3, 5, 4)
+    view = np.transpose(x, order)
+    a = accel.permute_dims(arr(x, backend), order)
+    np.testing.assert_array_equal(accel.asarray(a, copy=True).numpy(), view)
+    np.testing.assert_array_equal((-a).numpy(), -view)
+    np.testing.assert_array_equal((a + 1.5).numpy(), view + np.float32(1.5))
+    np.testing.assert_array_equal(accel.add(view, view[::-1], backend=backend),
+                                  view + view[::-1])  # fmt: skip
+
+
 def test_out_may_be_an_input(backend):
     x1, x2 = rand((6, 5), seed=3), rand((5,), seed=4)
     want = x1 * x2
