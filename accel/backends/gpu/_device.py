@@ -21,7 +21,7 @@ from ..._errors import BackendRuntimeError
 
 SLOT = 256  # bytes per parameter slot of the uniform arena (>= every offset alignment)
 SLOTS = 256  # slots per arena: more pending dispatches than this flush first
-PARAMS_BYTES = 256  # each kernel's parameter struct fits (map's: 144 bytes)
+PARAMS_BYTES = 256  # each kernel's parameter struct fits (fused's: 224 bytes)
 _UNIFORM = wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST
 
 

@@ -155,9 +155,8 @@ class GpuKernels(Kernels):
         return bits & 0xFFFFFFFF, bits >> 32
 
     def map(self, op, act, a, b, y: Lease, shape, dtype, y_offset=0) -> None:
-        """y[y_offset:] = act(op(a, b)): the fused kernel of that one-op expression, which
-        reads only the operands the op has (a map kernel that loaded both ran 4x slower on
-        llvmpipe, which loads storage lane by lane)."""
+        """y[y_offset:] = act(op(a, b)): the fused kernel of that one-op expression (one
+        kernel source for every elementwise op, and it loads only the operands the op has)."""
         leaves, children = [], []
         for o in (a, b):
             if isinstance(o, Strided):
